@@ -1,0 +1,181 @@
+"""The real backend: a thin wrapper over uWSGI's embedded ``uwsgi`` module."""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import ModuleType
+from typing import Any
+
+from ..topology import Topology
+from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
+
+
+class RealBackend(Backend):
+    """Delegates to ``import uwsgi``; adds topology discovery and the plugin."""
+
+    name = "uwsgi"
+    is_real = True
+
+    def __init__(self, uwsgi: ModuleType, plugin: Any = None, *, load_plugin: bool = True) -> None:
+        self._uwsgi = uwsgi
+        self._plugin = plugin
+        self._plugin_checked = plugin is not None or not load_plugin
+        self._topology: Topology | None = None
+        self._topology_checked = False
+        self._lock = threading.Lock()
+
+    @property
+    def uwsgi(self) -> ModuleType:
+        return self._uwsgi
+
+    @property
+    def plugin(self) -> Any:
+        """The loaded uwsgi-mules C plugin bridge, or None."""
+        if not self._plugin_checked:
+            self._plugin_checked = True
+            try:
+                from .plugin_bridge import load_plugin
+            except ImportError:  # pragma: no cover - bridge missing from a partial install
+                return None
+            try:
+                self._plugin = load_plugin()
+            except Exception as exc:  # a broken plugin must not break sending
+                logger.warning("uwsgi-mules plugin present but unusable: %s", exc)
+                self._plugin = None
+        return self._plugin
+
+    # -- identity -----------------------------------------------------------
+
+    def mule_id(self) -> int:
+        return int(self._uwsgi.mule_id())
+
+    def worker_id(self) -> int:
+        return int(self._uwsgi.worker_id())
+
+    def in_farm(self, name: str | None = None) -> bool | None:
+        if name is None:
+            return self._uwsgi.in_farm()
+        return self._uwsgi.in_farm(name)
+
+    # -- raw messaging ----------------------------------------------------------
+
+    def mule_msg(self, message: bytes | str, target: MuleTarget = None) -> bool:
+        if target is None:
+            return bool(self._uwsgi.mule_msg(message))
+        return bool(self._uwsgi.mule_msg(message, target))
+
+    def farm_msg(self, farm: str, message: bytes | str) -> None:
+        self._uwsgi.farm_msg(farm, message)
+
+    def mule_get_msg(
+        self,
+        signals: bool = True,
+        farms: bool = True,
+        buffer_size: int = 65536,
+        timeout: int = -1,
+    ) -> bytes | None:
+        return self._uwsgi.mule_get_msg(signals, farms, buffer_size, timeout)
+
+    def farm_get_msg(self) -> bytes | None:
+        return self._uwsgi.farm_get_msg()
+
+    def get_msg_hook(self) -> MessageHook | None:
+        return getattr(self._uwsgi, "mule_msg_hook", None)
+
+    def set_msg_hook(self, hook: MessageHook | None) -> None:
+        if hook is None:
+            if hasattr(self._uwsgi, "mule_msg_hook"):
+                del self._uwsgi.mule_msg_hook
+        else:
+            self._uwsgi.mule_msg_hook = hook
+
+    # -- layout ------------------------------------------------------------------
+
+    def topology(self) -> Topology | None:
+        """Exact layout from the plugin or the rendered config's environment,
+        else parsed from the master's command line and config files."""
+        if not self._topology_checked:
+            with self._lock:
+                if not self._topology_checked:
+                    self._topology = self._discover_topology()
+                    self._topology_checked = True
+        return self._topology
+
+    def _discover_topology(self) -> Topology | None:
+        plugin = self.plugin
+        if plugin is not None:
+            try:
+                return plugin.topology()
+            except Exception as exc:
+                logger.warning("uwsgi-mules plugin could not report the layout: %s", exc)
+        from_env = Topology.from_environ()
+        if from_env is not None:
+            return from_env
+        try:
+            from ..uwsgi_args import options_from_argv
+
+            argv = _master_argv(self._uwsgi)
+            if argv:
+                parsed = Topology.from_options(options_from_argv(argv), source="command line")
+                if _agrees_with_opt(parsed, getattr(self._uwsgi, "opt", {})):
+                    return parsed
+                logger.warning(
+                    "uwsgi-mules could not read the mule/farm layout from the command line; "
+                    "mule ids and farm names are not validated before sending (render the "
+                    "config with uwsgi_mules.config or load the plugin for exact checks)"
+                )
+        except Exception as exc:
+            logger.warning(
+                "uwsgi-mules could not read the mule/farm layout (%s); mule ids and "
+                "farm names are not validated before sending", exc
+            )
+        return None
+
+    # -- plugin capabilities ---------------------------------------------------------
+
+    def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:
+        plugin = self.plugin
+        if plugin is None:
+            return None
+        return bool(plugin.send_wait(message, target, timeout))
+
+    def stats(self) -> BackendStats | None:
+        plugin = self.plugin
+        return plugin.stats() if plugin is not None else None
+
+    def log(self, message: str) -> None:
+        self._uwsgi.log(message)
+
+
+def _master_argv(uwsgi: ModuleType) -> list[str]:
+    """The uWSGI command line of this instance, from /proc (Linux)."""
+    pid = uwsgi.masterpid() if hasattr(uwsgi, "masterpid") else 0
+    for candidate in (pid, os.getpid()):
+        if not candidate:
+            continue
+        try:
+            with open(f"/proc/{candidate}/cmdline", "rb") as fh:
+                raw = fh.read()
+        except OSError:
+            continue
+        argv = [part.decode(errors="surrogateescape") for part in raw.split(b"\0") if part]
+        if argv:
+            return argv
+    return []
+
+
+def _agrees_with_opt(parsed: Topology, opt: dict[str, Any]) -> bool:
+    """Cross-check a parsed layout with ``uwsgi.opt`` (which keeps only the
+    last value of repeated options): refuse a layout that misses mules or
+    farms the server has."""
+    def text(value: Any) -> str:
+        if isinstance(value, list):
+            value = value[-1]
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    if ("mule" in opt or "mules" in opt) and parsed.mule_count == 0:
+        return False
+    if "farm" in opt:
+        return bool(parsed.farms) and parsed.farms[-1].option_value() == text(opt["farm"]).strip()
+    return parsed.mule_count > 0

@@ -1,0 +1,102 @@
+"""Which backend the typed layer uses.
+
+Order: the most recently activated backend (a fake, or anything passed to
+:func:`activate`), else the real ``uwsgi`` module when running under uWSGI,
+else :class:`~uwsgi_mules.errors.BackendUnavailable` with instructions.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+
+from ..errors import BackendUnavailable
+from .base import Backend
+
+HOW_TO_ACTIVATE = (
+    "uwsgi-mules found no uWSGI here. Run under uWSGI (or pyuwsgi), or activate the "
+    "fake backend: `with FakeUwsgi(mules=2): ...` (from uwsgi_mules.fake), or use the "
+    "`uwsgi_fake` pytest fixture."
+)
+
+#: marker attribute of modules that pretend to be ``uwsgi`` (the drop-in fake)
+FAKE_MODULE_MARKER = "__uwsgi_mules_fake__"
+
+
+class BackendSelector:
+    """A stack of activated backends plus the lazily created real one."""
+
+    def __init__(self) -> None:
+        self._stack: list[Backend] = []
+        self._real: Backend | None = None
+        self._lock = threading.Lock()
+
+    def activate(self, backend: Backend) -> None:
+        with self._lock:
+            self._stack.append(backend)
+
+    def deactivate(self, backend: Backend) -> None:
+        with self._lock:
+            for index in range(len(self._stack) - 1, -1, -1):
+                if self._stack[index] is backend:
+                    del self._stack[index]
+                    return
+        raise ValueError(f"{backend!r} is not active")
+
+    def current(self) -> Backend:
+        stack = self._stack
+        if stack:
+            return stack[-1]
+        real = self._real
+        if real is None:
+            real = self._load_real()
+            if getattr(real, "is_real", False):
+                self._real = real
+        return real
+
+    def _load_real(self) -> Backend:
+        module = sys.modules.get("uwsgi")
+        if module is None:
+            try:
+                module = importlib.import_module("uwsgi")
+            except ImportError:
+                raise BackendUnavailable(HOW_TO_ACTIVATE) from None
+        fake_backend = getattr(module, FAKE_MODULE_MARKER, None)
+        if fake_backend is not None:
+            return fake_backend
+        if not hasattr(module, "mule_msg"):
+            raise BackendUnavailable(
+                f"the importable 'uwsgi' module ({getattr(module, '__file__', module)!r}) "
+                "is not uWSGI's embedded module. " + HOW_TO_ACTIVATE
+            )
+        from .real import RealBackend
+
+        return RealBackend(module)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._stack.clear()
+            self._real = None
+
+
+_selector = BackendSelector()
+
+
+def current_backend() -> Backend:
+    """The backend the typed layer uses now."""
+    return _selector.current()
+
+
+def activate(backend: Backend) -> None:
+    """Make ``backend`` current until :func:`deactivate` (stackable)."""
+    _selector.activate(backend)
+
+
+def deactivate(backend: Backend) -> None:
+    _selector.deactivate(backend)
+
+
+def reset_backends() -> None:
+    """Forget activated backends and the cached real one (tests)."""
+    _selector.reset()

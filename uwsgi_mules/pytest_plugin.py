@@ -1,0 +1,37 @@
+"""pytest plugin (registered through the ``pytest11`` entry point).
+
+Fixtures:
+
+* ``uwsgi_fake``: an active :class:`~uwsgi_mules.fake.FakeUwsgi`. Its layout
+  comes from the ``uwsgi_fake_options`` fixture (override it in a
+  ``conftest.py`` or a test module), by default 3 signal-only mules and no
+  farms. Runtime settings and the task cache are reset around each test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .backends.selection import reset_backends
+from .fake import FakeUwsgi
+from .runtime.state import reset_runtime
+
+
+@pytest.fixture
+def uwsgi_fake_options() -> dict[str, Any]:
+    """Keyword arguments for the ``uwsgi_fake`` fixture's FakeUwsgi."""
+    return {"mules": 3}
+
+
+@pytest.fixture
+def uwsgi_fake(uwsgi_fake_options: dict[str, Any]) -> Iterator[FakeUwsgi]:
+    """An active fake uWSGI; offloads queue in it until ``run_pending()``."""
+    reset_runtime()
+    fake = FakeUwsgi(**uwsgi_fake_options)
+    with fake:
+        yield fake
+    reset_runtime()
+    reset_backends()

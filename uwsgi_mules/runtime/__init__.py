@@ -1,0 +1,1 @@
+"""The typed layer: Mule, Farm, mule_offload and the mule-side dispatcher."""

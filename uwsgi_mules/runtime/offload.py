@@ -1,0 +1,83 @@
+"""The ``mule_offload`` decorator."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar, Union
+
+from .. import envelope
+from ..backends.selection import current_backend
+from ..errors import BackendUnavailable, UnknownFarm
+from ..registry import ORIGINAL_ATTR, function_path
+from .dispatch import ensure_hook
+from .sender import send_bytes
+from .targets import Target, farm_target, mule_target
+
+if TYPE_CHECKING:
+    from .mules import Farm, Mule
+
+F = TypeVar("F", bound=Callable[..., Any])
+TypeMuleFarm = Union[str, int, "Mule", "Farm", None]
+
+
+def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
+    """uwsgiconf's rules: None -> mule 1; int -> that mule (0: the shared queue,
+    any mule); str -> a farm; Mule / Farm objects."""
+    from .mules import Farm, Mule
+
+    if mule_or_farm is None:
+        return mule_target(1)
+    if isinstance(mule_or_farm, Mule):
+        return mule_target(mule_or_farm.id)
+    if isinstance(mule_or_farm, Farm):
+        return farm_target(mule_or_farm.name)
+    if isinstance(mule_or_farm, (str, bytes)):
+        return farm_target(mule_or_farm)
+    if isinstance(mule_or_farm, int) and not isinstance(mule_or_farm, bool):
+        return mule_target(mule_or_farm)
+    raise UnknownFarm(f"offload target must be a mule id, a farm name, a Mule or a Farm, not {mule_or_farm!r}")
+
+
+def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
+    """Decorator: calling the function sends it to a mule or farm instead.
+
+    ``None`` offloads to mule 1 (as uwsgiconf does), ``0`` to the shared
+    queue (the first free mule). The call returns True once the message is
+    queued, or raises (:class:`~uwsgi_mules.errors.QueueFull`,
+    :class:`~uwsgi_mules.errors.MessageTooLarge`, ...); it never drops the
+    call silently. The mule runs the original function; call
+    ``func.run_local(...)`` to run it here.
+    """
+    target = resolve_target(mule_or_farm)
+
+    def decorate(func: F) -> F:
+        path = function_path(func)
+        _install_hook_in_mule()
+
+        @functools.wraps(func)
+        def offloaded(*args: Any, **kwargs: Any) -> bool:
+            backend = current_backend()
+            ensure_hook(backend)
+            payload = envelope.encode(path, args, kwargs)
+            return send_bytes(backend, payload, target)
+
+        setattr(offloaded, ORIGINAL_ATTR, func)
+        offloaded.run_local = func  # type: ignore[attr-defined]
+        offloaded.task_path = path  # type: ignore[attr-defined]
+        offloaded.offload_target = target  # type: ignore[attr-defined]
+        return offloaded  # type: ignore[return-value]
+
+    return decorate
+
+
+def _install_hook_in_mule() -> None:
+    """Signal-only mules import the application (in the master before fork,
+    or themselves with lazy-apps) and then only call ``uwsgi.mule_msg_hook``:
+    install it whenever a function is decorated under real uWSGI."""
+    try:
+        backend = current_backend()
+    except BackendUnavailable:
+        return
+    if getattr(backend, "is_real", False):
+        ensure_hook(backend)

@@ -1,0 +1,102 @@
+"""Resolve and validate where a message goes: a mule, the shared queue or a farm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..backends.base import MuleTarget
+from ..errors import MessageTooLarge, UnknownFarm, UnknownMule
+from ..topology import DEFAULT_RECV_SIZE, Topology
+
+
+@dataclass(frozen=True)
+class Target:
+    """``kind`` is ``"mule"`` (``mule_id`` >= 1), ``"shared"`` or ``"farm"``."""
+
+    kind: str
+    mule_id: int = 0
+    farm: str = ""
+
+    @property
+    def raw(self) -> MuleTarget:
+        """The second argument of ``uwsgi.mule_msg`` for this target."""
+        if self.kind == "mule":
+            return self.mule_id
+        if self.kind == "farm":
+            return self.farm.encode()
+        return None
+
+    def describe(self) -> str:
+        if self.kind == "mule":
+            return f"mule {self.mule_id}"
+        if self.kind == "farm":
+            return f"farm {self.farm!r}"
+        return "the shared mule queue"
+
+
+def mule_target(mule_id: int) -> Target:
+    if isinstance(mule_id, bool) or not isinstance(mule_id, int):
+        raise UnknownMule(f"mule id must be an int, got {mule_id!r}")
+    if mule_id < 0:
+        raise UnknownMule(f"mule ids start at 1 (0 is the shared queue), got {mule_id}")
+    return Target("mule", mule_id) if mule_id else Target("shared")
+
+
+def farm_target(name: str | bytes) -> Target:
+    if isinstance(name, bytes):
+        name = name.decode()
+    if not isinstance(name, str) or not name:
+        raise UnknownFarm(f"farm name must be a non-empty str, got {name!r}")
+    return Target("farm", farm=name)
+
+
+def validate(target: Target, topology: Topology | None) -> None:
+    """Raise UnknownMule / UnknownFarm where the layout is known."""
+    if topology is None:
+        return
+    if topology.mule_count == 0:
+        raise UnknownMule(f"cannot send to {target.describe()}: no mules are configured ({_where(topology)})")
+    if target.kind == "mule" and target.mule_id > topology.mule_count:
+        raise UnknownMule(
+            f"mule {target.mule_id} does not exist: {topology.mule_count} mule(s) configured ({_where(topology)})"
+        )
+    if target.kind == "farm" and topology.farm(target.farm) is None:
+        known = ", ".join(repr(f.name) for f in topology.farms) or "none"
+        raise UnknownFarm(f"farm {target.farm!r} does not exist (configured farms: {known})")
+
+
+def receive_limit(target: Target, topology: Topology | None) -> int:
+    """Largest message every possible receiver of ``target`` reads whole."""
+    if topology is None:
+        return DEFAULT_RECV_SIZE
+    if target.kind == "mule":
+        receivers: tuple[int, ...] = (target.mule_id,)
+    elif target.kind == "farm":
+        farm = topology.farm(target.farm)
+        receivers = farm.mules if farm else ()
+    else:
+        receivers = tuple(range(1, topology.mule_count + 1))
+    limits = [_mule_recv_size(topology, m) for m in receivers] or [DEFAULT_RECV_SIZE]
+    return min(min(limits), topology.max_send_size)
+
+
+def check_size(size: int, target: Target, topology: Topology | None) -> None:
+    limit = receive_limit(target, topology)
+    if size > limit:
+        raise MessageTooLarge(
+            f"message of {size} bytes for {target.describe()} exceeds {limit} bytes, the most its "
+            "receiver reads at once (uWSGI would deliver it truncated). Send a reference "
+            "(a file path, a database id) instead, or raise the receive size with "
+            "set_mules_params(msg_buffer_recv=...) and mules running uwsgi_mules.mule:run"
+        )
+
+
+def _mule_recv_size(topology: Topology, mule_id: int) -> int:
+    spec = topology.mule(mule_id)
+    if spec is None or spec.kind == "signal":
+        return DEFAULT_RECV_SIZE  # signal-only mules read into a fixed 64 KiB buffer
+    return topology.recv_size
+
+
+def _where(topology: Topology) -> str:
+    return f"layout from {topology.source}" if topology.source else "see your uWSGI config"

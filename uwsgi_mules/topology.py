@@ -1,0 +1,247 @@
+"""The mule and farm layout of a uWSGI instance, independent of any backend.
+
+A :class:`Topology` is what ``--mule``, ``--mules``, ``--farm`` and
+``--mule-msg-size`` describe. The config layer renders it to INI, the fake
+backend is built from it, and the real backend reads it back at run time
+(from the ``UWSGI_MULES_TOPOLOGY`` environment variable that rendered
+configs set, or by parsing uWSGI's own options).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .errors import TopologyError
+
+#: Environment variable through which a rendered config tells every uWSGI
+#: process its exact layout (uWSGI's ``uwsgi.opt`` keeps only the last value
+#: of a repeated option on Python 3, so mules and farms cannot be read there).
+TOPOLOGY_ENV = "UWSGI_MULES_TOPOLOGY"
+
+#: Bytes a receiver reads at once unless told otherwise (uWSGI's default,
+#: and the fixed buffer of signal-only mules).
+DEFAULT_RECV_SIZE = 65536
+
+#: Linux default socket send buffer (``net.core.wmem_default``).
+DEFAULT_SOCKET_BUFFER = 212992
+
+
+@dataclass(frozen=True)
+class MuleSpec:
+    """One ``--mule`` option: signal-only (``program=None``), a ``.py`` script
+    or a ``package.module:callable`` entry point."""
+
+    program: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """``"signal"``, ``"script"`` or ``"callable"``."""
+        if not self.program:
+            return "signal"
+        if self.program.endswith(".py"):
+            return "script"
+        if ":" in self.program:
+            return "callable"
+        raise TopologyError(
+            f"invalid mule program {self.program!r}: expected a path ending in "
+            "'.py' or 'package.module:callable' (uWSGI ignores anything else)"
+        )
+
+    def option_value(self) -> str:
+        """The value of the ``mule`` option (empty for signal-only)."""
+        return self.program or ""
+
+
+@dataclass(frozen=True)
+class FarmSpec:
+    """One ``--farm name:1,2`` option."""
+
+    name: str
+    mules: tuple[int, ...]
+
+    def option_value(self) -> str:
+        return f"{self.name}:{','.join(str(m) for m in self.mules)}"
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Mules, farms and queue sizes of one uWSGI instance."""
+
+    mules: tuple[MuleSpec, ...] = ()
+    farms: tuple[FarmSpec, ...] = ()
+    #: value of ``--mule-msg-size`` (0/None: kernel default socket buffer)
+    msg_size: int | None = None
+    #: bytes the uwsgi-mules mule loop reads at once
+    recv_size: int = DEFAULT_RECV_SIZE
+    #: where this topology came from (for error messages)
+    source: str = field(default="", compare=False)
+
+    # -- construction -----------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        mules: int | Sequence[str | None | MuleSpec] = 0,
+        farms: dict[str, Sequence[int]] | Iterable[FarmSpec] | None = None,
+        *,
+        msg_size: int | None = None,
+        recv_size: int | None = None,
+        source: str = "",
+    ) -> Topology:
+        """Build and validate a topology from a mule count or a list of mule
+        programs (``None`` or ``""`` for signal-only) and ``{farm: [ids]}``."""
+        if isinstance(mules, bool) or not isinstance(mules, (int, list, tuple)):
+            raise TopologyError(f"mules must be a count or a list of mule programs, not {mules!r}")
+        if isinstance(mules, int):
+            if mules < 0:
+                raise TopologyError(f"mule count must be >= 0, got {mules}")
+            specs = tuple(MuleSpec() for _ in range(mules))
+        else:
+            specs = tuple(m if isinstance(m, MuleSpec) else MuleSpec(m or None) for m in mules)
+        if isinstance(farms, dict):
+            farm_specs = tuple(FarmSpec(str(name), tuple(ids)) for name, ids in farms.items())
+        else:
+            farm_specs = tuple(farms or ())
+        topology = cls(
+            mules=specs,
+            farms=farm_specs,
+            msg_size=msg_size or None,
+            recv_size=recv_size or DEFAULT_RECV_SIZE,
+            source=source,
+        )
+        topology.validate()
+        return topology
+
+    @classmethod
+    def from_options(cls, options: Iterable[tuple[str, str | None]], *, source: str = "") -> Topology:
+        """Read the layout from uWSGI options in order, as ``(key, value)``
+        pairs (``--mule`` without a value is ``("mule", None)``)."""
+        mules: list[MuleSpec] = []
+        farms: list[FarmSpec] = []
+        msg_size: int | None = None
+        recv_size: int | None = None
+        for key, value in options:
+            key = key.strip().lstrip("-").replace("_", "-")
+            value = value.strip() if isinstance(value, str) else value
+            if key == "mule":
+                mules.append(MuleSpec(value or None))
+            elif key == "mules":
+                mules.extend(MuleSpec() for _ in range(_parse_int(key, value)))
+            elif key == "farm":
+                farms.append(parse_farm(value or ""))
+            elif key == "mule-msg-size":
+                msg_size = _parse_int(key, value) if value else None
+            elif key == "env" and value and value.startswith(TOPOLOGY_ENV + "="):
+                recv_size = cls.from_env_value(value.split("=", 1)[1]).recv_size
+        topology = cls(tuple(mules), tuple(farms), msg_size, recv_size or DEFAULT_RECV_SIZE, source)
+        topology.validate()
+        return topology
+
+    def validate(self) -> None:
+        """Raise :class:`TopologyError` where real uWSGI would refuse to start."""
+        for spec in self.mules:
+            spec.kind  # noqa: B018 - validates the program string
+        seen: set[str] = set()
+        for farm in self.farms:
+            if not farm.name or ":" in farm.name:
+                raise TopologyError(f"invalid farm name {farm.name!r}")
+            if farm.name in seen:
+                raise TopologyError(f"farm {farm.name!r} is defined twice")
+            seen.add(farm.name)
+            if not farm.mules:
+                raise TopologyError(f"farm {farm.name!r} has no mules")
+            for mule_id in farm.mules:
+                if not 1 <= mule_id <= len(self.mules):
+                    raise TopologyError(
+                        f"farm {farm.name!r} names mule {mule_id}, but only "
+                        f"{len(self.mules)} mule(s) are configured"
+                    )
+        if self.recv_size < 1:
+            raise TopologyError("recv_size must be positive")
+
+    # -- queries ------------------------------------------------------------
+
+    @property
+    def mule_count(self) -> int:
+        return len(self.mules)
+
+    def mule(self, mule_id: int) -> MuleSpec | None:
+        """The spec of mule ``mule_id`` (1-based) or None."""
+        if 1 <= mule_id <= len(self.mules):
+            return self.mules[mule_id - 1]
+        return None
+
+    def farm(self, name: str) -> FarmSpec | None:
+        for farm in self.farms:
+            if farm.name == name:
+                return farm
+        return None
+
+    def farms_of(self, mule_id: int) -> tuple[str, ...]:
+        """Names of the farms mule ``mule_id`` belongs to, in config order."""
+        return tuple(f.name for f in self.farms if mule_id in f.mules)
+
+    @property
+    def socket_buffer(self) -> int:
+        """The kernel send buffer of every queue, as Linux sizes it."""
+        if self.msg_size:
+            return 2 * min(self.msg_size, DEFAULT_SOCKET_BUFFER)
+        return DEFAULT_SOCKET_BUFFER
+
+    @property
+    def max_send_size(self) -> int:
+        """Largest message a queue accepts at all (larger sends return False)."""
+        return self.socket_buffer - 32
+
+    # -- environment transport -------------------------------------------------
+
+    def to_env_value(self) -> str:
+        """Compact JSON for :data:`TOPOLOGY_ENV` (no ``%`` or ``;``, safe in INI)."""
+        data = {
+            "mules": [m.program or "" for m in self.mules],
+            "farms": [[f.name, list(f.mules)] for f in self.farms],
+            "msg_size": self.msg_size or 0,
+            "recv_size": self.recv_size,
+        }
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_env_value(cls, value: str) -> Topology:
+        try:
+            data = json.loads(value)
+            return cls.build(
+                list(data["mules"]),
+                [FarmSpec(name, tuple(ids)) for name, ids in data["farms"]],
+                msg_size=data.get("msg_size") or None,
+                recv_size=data.get("recv_size") or None,
+                source=TOPOLOGY_ENV,
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise TopologyError(f"cannot read {TOPOLOGY_ENV}={value!r}: {exc}") from exc
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Topology | None:
+        value = (os.environ if environ is None else environ).get(TOPOLOGY_ENV)
+        return cls.from_env_value(value) if value else None
+
+
+def parse_farm(value: str) -> FarmSpec:
+    """Parse ``name:1,2`` the way uWSGI does."""
+    name, sep, ids = value.partition(":")
+    if not sep or not name:
+        raise TopologyError(f"invalid farm {value!r}: must be in the form name:mule[,muleN]")
+    try:
+        mules = tuple(int(part) for part in ids.split(",") if part.strip())
+    except ValueError as exc:
+        raise TopologyError(f"invalid farm {value!r}: mule ids must be integers") from exc
+    return FarmSpec(name, mules)
+
+
+def _parse_int(key: str, value: str | None) -> int:
+    try:
+        return int(value or "")
+    except ValueError as exc:
+        raise TopologyError(f"option {key} needs an integer, got {value!r}") from exc
