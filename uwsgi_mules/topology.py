@@ -3,7 +3,7 @@
 A :class:`Topology` is what ``--mule``, ``--mules``, ``--farm`` and
 ``--mule-msg-size`` describe. The config layer renders it to INI, the fake
 backend is built from it, and the real backend reads it back at run time
-(from the ``UWSGI_MULES_TOPOLOGY`` environment variable that rendered
+(from the ``UWSGIMULES_TOPOLOGY`` environment variable that rendered
 configs set, or by parsing uWSGI's own options).
 """
 
@@ -19,7 +19,9 @@ from .errors import TopologyError
 #: Environment variable through which a rendered config tells every uWSGI
 #: process its exact layout (uWSGI's ``uwsgi.opt`` keeps only the last value
 #: of a repeated option on Python 3, so mules and farms cannot be read there).
-TOPOLOGY_ENV = "UWSGI_MULES_TOPOLOGY"
+#: It must not start with ``UWSGI_``: uWSGI reads such variables as options
+#: (``--strict`` then refuses them, e.g. after a graceful reload).
+TOPOLOGY_ENV = "UWSGIMULES_TOPOLOGY"
 
 #: Bytes a receiver reads at once unless told otherwise (uWSGI's default,
 #: and the fixed buffer of signal-only mules).

@@ -343,7 +343,7 @@ class FakeUwsgi(Backend):
 
     def _check_stopped(self) -> None:
         self._release_held()
-        if self._stopped and threading.current_thread() in self._threads:
+        if self._stopped and getattr(self._local, "mule_thread", False):
             raise FakeStopped()
 
     # -- signals (filled in by the signal machinery) ---------------------------------------
@@ -481,6 +481,7 @@ class FakeUwsgi(Backend):
 
     def _mule_main(self, mule: int) -> None:
         spec = self._topology.mules[mule - 1]
+        self._local.mule_thread = True
         with self.as_mule(mule):
             while not self._stopped:
                 try:

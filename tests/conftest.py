@@ -1,0 +1,34 @@
+"""Test-suite wide options.
+
+Real-uWSGI tests are skipped when this environment has no ``uwsgi``
+command, unless ``UWSGI_MULES_REQUIRE_REAL=1`` (set by the tox environments
+that install uWSGI and by CI): then a missing uWSGI fails the run instead.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.server import uwsgi_command, uwsgi_flavour
+
+
+def require_real_uwsgi() -> str:
+    """Return the uwsgi flavour, or skip / fail as configured."""
+    flavour = uwsgi_flavour()
+    if flavour is None:
+        if os.environ.get("UWSGI_MULES_REQUIRE_REAL") == "1":
+            pytest.fail("UWSGI_MULES_REQUIRE_REAL=1 but no uwsgi command is installed")
+        pytest.skip("no uwsgi command in this environment (install uwsgi or pyuwsgi)")
+    return flavour
+
+
+@pytest.fixture
+def real_uwsgi() -> str:
+    """Skip (or fail under UWSGI_MULES_REQUIRE_REAL=1) without a uwsgi command."""
+    return require_real_uwsgi()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"uwsgi command: {uwsgi_command() or 'none'} ({uwsgi_flavour() or 'no real uWSGI'})"

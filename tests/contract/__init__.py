@@ -1,0 +1,1 @@
+"""Contract tests: one scenario, every backend (fake step, fake threaded, real uWSGI)."""

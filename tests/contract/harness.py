@@ -1,0 +1,234 @@
+"""One scenario, three backends.
+
+A scenario receives a :class:`Harness` and uses only its methods: start a
+layout, run functions "in a worker" or "in a mule", read what mules
+recorded. ``FakeStepHarness`` runs mules with ``run_pending()``,
+``FakeThreadedHarness`` with real mule threads, ``RealHarness`` starts a
+real uWSGI (the ``uwsgi`` binary or pyuwsgi) and talks to it over HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from uwsgi_mules.backends.selection import reset_backends
+from uwsgi_mules.fake import FakeUwsgi
+from uwsgi_mules.registry import function_path
+from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.topology import Topology
+
+from ..support.server import UwsgiServer
+from . import tasks
+
+MuleSpecs = int | Sequence[str | None]
+
+
+class Harness:
+    """What a contract scenario may do; implemented per backend."""
+
+    kind = "abstract"
+    #: mules run concurrently with the sender (bursts need this)
+    concurrent = True
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def start(
+        self,
+        mules: MuleSpecs,
+        farms: dict[str, list[int]] | None = None,
+        *,
+        processes: int = 2,
+        lazy_apps: bool = False,
+        topology_env: bool = True,
+    ) -> Harness:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def in_worker(self, func: Callable[..., Any], *args: Any, worker: int = 1) -> Any:
+        """Run ``func(*args)`` in a worker; re-raise what it raised."""
+        raise NotImplementedError
+
+    def in_workers(self, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
+        """Run calls concurrently, one per worker."""
+        raise NotImplementedError
+
+    def in_mule(self, mule: int, func: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
+        """Run ``func(*args)`` in mule ``mule`` (which must serve offloads)."""
+        raise NotImplementedError
+
+    def deliver(self) -> None:
+        """Give mules a chance to work (step mode runs them here)."""
+
+    # -- records (shared by all) -------------------------------------------------
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        path = self.workdir / "records" / f"{name}.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def wait_records(self, name: str, count: int, timeout: float = 60.0, settle: float = 0.3) -> list[dict[str, Any]]:
+        """Wait until ``count`` records exist (then ``settle`` seconds more, to
+        catch duplicates) and return them all."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.deliver()
+            found = self.records(name)
+            if len(found) >= count or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        time.sleep(settle)
+        self.deliver()
+        return self.records(name)
+
+
+class FakeStepHarness(Harness):
+    kind = "fake-step"
+    concurrent = False
+    threaded = False
+
+    def start(self, mules, farms=None, *, processes=2, lazy_apps=False, topology_env=True):
+        reset_runtime()
+        self.fake = FakeUwsgi(mules, farms, workers=processes, threaded=self.threaded)
+        self.fake.__enter__()
+        return self
+
+    def stop(self) -> None:
+        fake = getattr(self, "fake", None)
+        if fake is not None:
+            fake.__exit__(None, None, None)
+        reset_runtime()
+        reset_backends()
+
+    def in_worker(self, func, *args, worker=1):
+        with self.fake.as_worker(worker):
+            return func(*args)
+
+    def in_workers(self, calls):
+        results: list[Any] = [None] * len(calls)
+        errors: list[BaseException] = []
+
+        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+            try:
+                results[index] = self.in_worker(func, *args, worker=index + 1)
+            except BaseException as exc:  # re-raised in the test thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        if errors:
+            raise errors[0]
+        return results
+
+    def in_mule(self, mule, func, *args, timeout=30.0):
+        with self.fake.as_mule(mule):
+            return func(*args)
+
+    def deliver(self) -> None:
+        if not self.threaded:
+            self.fake.run_pending()
+
+
+class FakeThreadedHarness(FakeStepHarness):
+    kind = "fake-threaded"
+    concurrent = True
+    threaded = True
+
+
+class RealHarness(Harness):
+    kind = "real"
+
+    def start(self, mules, farms=None, *, processes=2, lazy_apps=False, topology_env=True):
+        topology = Topology.build(mules, farms)
+        args = ["--module", "tests.contract.app:application", "--processes", str(processes)]
+        args += ["--mule=" + spec.program if spec.program else "--mule" for spec in topology.mules]
+        args += ["--farm=" + farm.option_value() for farm in topology.farms]
+        if lazy_apps:
+            args.append("--lazy-apps")
+        if topology_env:
+            args += ["--env", f"UWSGIMULES_TOPOLOGY={topology.to_env_value()}"]
+        self.server = UwsgiServer(self.workdir, args)
+        self.server.start()
+        if topology.mule_count:
+            self.server.wait_for_log(f"spawned uWSGI mule {topology.mule_count} ")
+        return self
+
+    def stop(self) -> None:
+        server = getattr(self, "server", None)
+        if server is not None:
+            server.stop()
+
+    def _call(self, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        body = pickle.dumps((function_path(func), args, {}))
+        request = urllib.request.Request(self.server.base_url + "/call", data=body, method="POST")
+        with urllib.request.urlopen(request, timeout=120) as response:
+            status, value = pickle.loads(response.read())
+        if status == "err":
+            raise value
+        return value
+
+    def in_worker(self, func, *args, worker=1):
+        return self._call(func, args)
+
+    def in_workers(self, calls):
+        results: list[Any] = [None] * len(calls)
+        errors: list[BaseException] = []
+
+        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+            try:
+                results[index] = self._call(func, args)
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        if errors:
+            raise errors[0]
+        return results
+
+    def in_mule(self, mule, func, *args, timeout=30.0):
+        token = uuid.uuid4().hex
+        self._call(tasks.send_probe, (mule, token, function_path(func), args))
+        target = self.workdir / f"probe-{token}.pkl"
+        deadline = time.monotonic() + timeout
+        while not target.exists():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"mule {mule} did not answer in {timeout}s:\n{self.server.log_text()[-3000:]}")
+            time.sleep(0.02)
+        status, value = pickle.loads(target.read_bytes())
+        if status == "err":
+            raise value
+        return value
+
+    def log_text(self) -> str:
+        return self.server.log_text()
+
+
+HARNESSES: dict[str, type[Harness]] = {
+    "fake-step": FakeStepHarness,
+    "fake-threaded": FakeThreadedHarness,
+    "real": RealHarness,
+}
+
+
+def make_harness(kind: str, workdir: Path) -> Harness:
+    os.environ["MULES_TEST_DIR"] = str(workdir)
+    return HARNESSES[kind](workdir)

@@ -1,0 +1,1 @@
+"""``uwsgi-mules demo``: real mules and a farm on embedded pyuwsgi."""

@@ -1,0 +1,78 @@
+"""Run the demo: a pyuwsgi instance in a child process, then a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+from ..topology import Topology
+from .tasks import DEMO_DIR_ENV, TASKS, TASKS_PER_TARGET
+
+LAYOUT = Topology.build(
+    ["uwsgi_mules.mule:run", "uwsgi_mules.mule:run", None], {"reports": [1, 2]}, source="demo"
+)
+
+
+def uwsgi_args(workdir: Path) -> list[str]:
+    """Options of the demo instance: 2 workers, 2 programmed mules, 1
+    signal-only mule, farm "reports" = mules 1 and 2."""
+    args = [
+        "--master",
+        "--die-on-term",
+        "--strict",
+        "--enable-threads",
+        "--processes", "2",
+        "--socket", str(workdir / "demo.sock"),
+        "--module", "uwsgi_mules.demo.wsgi:application",
+        "--env", f"UWSGIMULES_TOPOLOGY={LAYOUT.to_env_value()}",
+        "--disable-logging",
+    ]
+    args += [f"--mule={spec.program}" if spec.program else "--mule" for spec in LAYOUT.mules]
+    args += [f"--farm={farm.option_value()}" for farm in LAYOUT.farms]
+    return args
+
+
+def run_demo(timeout: float = 60.0, verbose: bool = False) -> int:
+    """Start the demo, wait for it to stop by itself, print who ran what."""
+    try:
+        import pyuwsgi  # noqa: F401
+    except ImportError:
+        print("the demo runs on embedded pyuwsgi: pip install 'uwsgi-mules[demo]'", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="uwsgi-mules-demo-") as tmp:
+        workdir = Path(tmp)
+        env = dict(os.environ, **{DEMO_DIR_ENV: str(workdir)})
+        args = uwsgi_args(workdir)
+        print("starting pyuwsgi: 2 workers, mules 1-2 programmed (uwsgi_mules.mule:run),")
+        print("mule 3 signal-only, farm 'reports' = mules 1,2", flush=True)
+        code = "import sys, pyuwsgi; pyuwsgi.run(*sys.argv[1:])"
+        output = None if verbose else subprocess.PIPE
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, *args],
+            env=env, cwd=workdir, stdout=output, stderr=subprocess.STDOUT, text=True,
+        )
+        try:
+            out, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            out, _ = process.communicate()
+            print(f"demo did not finish in {timeout}s", file=sys.stderr)
+        lines = [ln for ln in (out or "").splitlines() if ln.startswith("  [mule") or " offloaded " in ln]
+        print("\n".join(lines))
+        results_path = workdir / "results.jsonl"
+        results = [json.loads(ln) for ln in results_path.read_text().splitlines()] if results_path.exists() else []
+    expected = TASKS_PER_TARGET * len(TASKS)
+    print(f"\n{len(results)} of {expected} offloaded calls ran:")
+    by_task = Counter((r["task"], r["mule"]) for r in results)
+    for (task, mule), count in sorted(by_task.items()):
+        print(f"  {task:<14} mule {mule}: {count}")
+    if len(results) != expected:
+        if out and not verbose:
+            print(out[-3000:], file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,86 @@
+"""The demo's offloaded tasks and the driver that sends them.
+
+Loaded by the demo's uWSGI instance (master, then forked workers and mules).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from uwsgi_mules import Farm, Mule, mule_offload
+from uwsgi_mules.backends.selection import current_backend
+
+DEMO_DIR_ENV = "UWSGIMULES_DEMO_DIR"
+TASKS_PER_TARGET = 4
+
+
+def _results() -> Path:
+    return Path(os.environ[DEMO_DIR_ENV]) / "results.jsonl"
+
+
+def _done(task: str, number: int) -> None:
+    mule = Mule.get_current_id()
+    line = {"task": task, "number": number, "mule": mule, "pid": os.getpid()}
+    print(f"  [mule {mule}, pid {os.getpid()}] ran {task}({number})", flush=True)
+    fd = os.open(_results(), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (json.dumps(line) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+@Mule(1).offload()
+def resize_image(number: int) -> None:
+    """Runs on mule 1 (a programmed mule running uwsgi_mules.mule:run)."""
+    _done("resize_image", number)
+
+
+@Farm("reports").offload()
+def build_report(number: int) -> None:
+    """Runs on any free mule of the farm "reports" (mules 1 and 2)."""
+    _done("build_report", number)
+
+
+@mule_offload(3)
+def send_email(number: int) -> None:
+    """Runs on mule 3, a signal-only mule (through uwsgi.mule_msg_hook)."""
+    _done("send_email", number)
+
+
+TASKS = (resize_image, build_report, send_email)
+
+
+def drive() -> None:
+    """In worker 1: offload every task, wait for the mules, stop uWSGI."""
+    import uwsgi
+
+    expected = TASKS_PER_TARGET * len(TASKS)
+    time.sleep(0.5)  # let the mules start
+    for number in range(TASKS_PER_TARGET):
+        for task in TASKS:
+            task(number)
+    print(f"worker {current_backend().worker_id()} offloaded {expected} calls", flush=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if _results().exists() and len(_results().read_text().splitlines()) >= expected:
+            break
+        time.sleep(0.05)
+    os.kill(uwsgi.masterpid(), signal.SIGTERM)
+
+
+def start_driver_after_fork() -> None:
+    """``uwsgi.post_fork_hook``: start the driver thread in worker 1 only."""
+    if current_backend().worker_id() == 1:
+        threading.Thread(target=drive, name="demo-driver", daemon=True).start()
+
+
+def install() -> None:
+    import uwsgi
+
+    uwsgi.post_fork_hook = start_driver_after_fork
+

@@ -1,0 +1,14 @@
+"""WSGI entry module of the demo (like a Django project's ``wsgi.py``, it
+sets the process up when uWSGI loads it)."""
+
+from __future__ import annotations
+
+from . import tasks
+
+tasks.install()
+
+
+def application(environ: dict[str, object], start_response: object) -> list[bytes]:
+    """A minimal WSGI app (the demo sends no HTTP requests)."""
+    start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
+    return [b"uwsgi-mules demo\n"]
