@@ -8,6 +8,8 @@ handlers while it waits.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from .backends.base import Backend
 from .backends.selection import current_backend
 from .runtime.dispatch import HOOK_MARKER, handle_message
@@ -45,3 +47,12 @@ def run() -> None:
 
 #: used by the fake backend in step mode instead of the endless loop
 run.handle_message = handle_one  # type: ignore[attr-defined]
+
+#: the ``mule`` option value of the entry point in callable form
+ENTRY_POINT = "uwsgi_mules.mule:run"
+
+
+def script_path() -> str:
+    """Path of the script form of the entry point (use it with ``lazy-apps``,
+    where uWSGI 2.0 crashes callable-form mules)."""
+    return str(Path(__file__).with_name("mule_script.py"))

@@ -159,7 +159,9 @@ class RealHarness(Harness):
         args += ["--mule=" + spec.program if spec.program else "--mule" for spec in topology.mules]
         args += ["--farm=" + farm.option_value() for farm in topology.farms]
         if lazy_apps:
-            args.append("--lazy-apps")
+            # mules do not load the app with lazy-apps: signal-only mules need the
+            # tasks module through shared-import to get the offload hook
+            args += ["--lazy-apps", "--shared-import", "tests.contract.tasks"]
         if topology_env:
             args += ["--env", f"UWSGIMULES_TOPOLOGY={topology.to_env_value()}"]
         self.server = UwsgiServer(self.workdir, args)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from uwsgi_mules import MessageTooLarge, QueueFull, UnknownFarm, UnknownMule
+from uwsgi_mules import MessageTooLarge, UnknownFarm, UnknownMule
+from uwsgi_mules.mule import script_path
 
 from . import tasks
 from .harness import Harness
@@ -12,6 +13,7 @@ from .harness import Harness
 SERVE = "uwsgi_mules.mule:run"
 RECORDER = "tests.contract.tasks:recorder"
 SLEEPER = "tests.contract.tasks:sleeper"
+SERVE_SCRIPT = script_path()  # the entry point's script form, for lazy-apps
 
 
 def test_send_to_a_mule_and_to_the_shared_queue(harness: Harness) -> None:
@@ -123,7 +125,7 @@ def test_failing_task_is_logged_and_the_mule_keeps_serving(harness: Harness) -> 
 
 
 def test_offload_with_lazy_apps(harness: Harness) -> None:
-    harness.start([SERVE, None], lazy_apps=True)
+    harness.start([SERVE_SCRIPT, None], lazy_apps=True)
     harness.in_worker(tasks.offload, "on_mule1", "lazy1", 3)
     harness.in_worker(tasks.offload, "on_mule2", "lazy2", 3)
     assert sorted(r["value"] for r in harness.wait_records("lazy1", 3)) == [0, 1, 2]

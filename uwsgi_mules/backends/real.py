@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import threading
 from types import ModuleType
 from typing import Any
 
-from ..topology import Topology
+from ..topology import TOPOLOGY_ENV, Topology
 from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
 
 
@@ -109,9 +110,9 @@ class RealBackend(Backend):
                 return plugin.topology()
             except Exception as exc:
                 logger.warning("uwsgi-mules plugin could not report the layout: %s", exc)
-        from_env = Topology.from_environ()
-        if from_env is not None:
-            return from_env
+        from_env = process_getenv(TOPOLOGY_ENV)
+        if from_env:
+            return Topology.from_env_value(from_env)
         try:
             from ..uwsgi_args import options_from_argv
 
@@ -146,6 +147,27 @@ class RealBackend(Backend):
 
     def log(self, message: str) -> None:
         self._uwsgi.log(message)
+
+
+def process_getenv(name: str) -> str | None:
+    """An environment variable as the C library sees it.
+
+    uWSGI's ``env`` option calls ``setenv()`` while parsing its options; under
+    pyuwsgi the interpreter (and ``os.environ``) already exists by then, so
+    only the C environment has the value.
+    """
+    value = os.environ.get(name)
+    if value is not None:
+        return value
+    try:
+        libc = ctypes.CDLL(None)
+    except OSError:  # pragma: no cover - no C library to ask
+        return None
+    getenv = libc.getenv
+    getenv.restype = ctypes.c_char_p
+    getenv.argtypes = [ctypes.c_char_p]
+    raw = getenv(name.encode())
+    return raw.decode(errors="surrogateescape") if raw else None
 
 
 def _master_argv(uwsgi: ModuleType) -> list[str]:

@@ -412,8 +412,11 @@ class FakeUwsgi(Backend):
         spec = self._topology.mules[mule - 1]
         if spec.kind == "signal":
             return (self._call_hook, DEFAULT_RECV_SIZE)
-        if spec.kind == "callable":
-            program = _import_program(spec.program or "")
+        program_name = spec.program or ""
+        if spec.kind == "script" and _is_entry_script(program_name):
+            program_name = ENTRY_SCRIPT_PROGRAM
+        if ":" in program_name:
+            program = _import_program(program_name)
             handler = getattr(program, STEP_HANDLER_ATTR, None)
             if handler is not None:
                 return (handler, self._topology.recv_size)
@@ -561,6 +564,15 @@ def _message_bytes(message: object, function: str) -> bytes:
     if isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(message)
     raise TypeError(f"{function}() argument 1 must be str or read-only bytes-like object, not {type(message).__name__}")
+
+
+#: the callable behind uwsgi-mules' own mule script (``uwsgi_mules/mule_script.py``)
+ENTRY_SCRIPT_PROGRAM = "uwsgi_mules.mule:run"
+
+
+def _is_entry_script(path: str) -> bool:
+    script = Path(path)
+    return script.name == "mule_script.py" and script.parent.name == "uwsgi_mules"
 
 
 def _import_program(program: str) -> Callable[[], object]:
