@@ -8,13 +8,13 @@ handlers while it waits.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .backends.base import Backend
 from .backends.selection import current_backend
 from .runtime.dispatch import HOOK_MARKER, handle_message
 from .runtime.mules import receive
-from .topology import DEFAULT_RECV_SIZE
+from .topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
+
+__all__ = ["ENTRY_POINT", "handle_one", "run", "script_path"]
 
 
 def handle_one(message: bytes, backend: Backend | None = None) -> bool:
@@ -48,11 +48,7 @@ def run() -> None:
 #: used by the fake backend in step mode instead of the endless loop
 run.handle_message = handle_one  # type: ignore[attr-defined]
 
-#: the ``mule`` option value of the entry point in callable form
-ENTRY_POINT = "uwsgi_mules.mule:run"
-
-
 def script_path() -> str:
     """Path of the script form of the entry point (use it with ``lazy-apps``,
     where uWSGI 2.0 crashes callable-form mules)."""
-    return str(Path(__file__).with_name("mule_script.py"))
+    return entry_script_path()

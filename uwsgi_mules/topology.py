@@ -13,6 +13,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .errors import TopologyError
 
@@ -29,6 +30,23 @@ DEFAULT_RECV_SIZE = 65536
 
 #: Linux default socket send buffer (``net.core.wmem_default``).
 DEFAULT_SOCKET_BUFFER = 212992
+
+#: the ``mule`` option value of uwsgi-mules' ready programmed-mule entry point
+ENTRY_POINT = "uwsgi_mules.mule:run"
+
+#: file name of the entry point's script form (for ``lazy-apps``)
+ENTRY_SCRIPT_NAME = "mule_script.py"
+
+
+def entry_script_path() -> str:
+    """Path of the script form of :data:`ENTRY_POINT` in this installation."""
+    return str(Path(__file__).with_name(ENTRY_SCRIPT_NAME))
+
+
+def is_entry_script(program: str) -> bool:
+    """Whether ``program`` is uwsgi-mules' own mule script."""
+    path = Path(program)
+    return path.name == ENTRY_SCRIPT_NAME and path.parent.name == "uwsgi_mules"
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,10 @@ class UwsgiServer:
         env: dict[str, str] | None = None,
         http: bool = True,
         start_timeout: float = 30.0,
+        cwd: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
+        self.cwd = Path(cwd) if cwd is not None else self.workdir
         self.port = free_port() if http else None
         self.log_path = self.workdir / "uwsgi.log"
         self.args = list(args)
@@ -100,7 +102,7 @@ class UwsgiServer:
         self._log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
             self.command(),
-            cwd=self.workdir,
+            cwd=self.cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log,

@@ -10,31 +10,22 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from ..topology import Topology
+from ..config import Section
+from ..topology import ENTRY_POINT
 from .tasks import DEMO_DIR_ENV, TASKS, TASKS_PER_TARGET
 
-LAYOUT = Topology.build(
-    ["uwsgi_mules.mule:run", "uwsgi_mules.mule:run", None], {"reports": [1, 2]}, source="demo"
-)
-
-
-def uwsgi_args(workdir: Path) -> list[str]:
-    """Options of the demo instance: 2 workers, 2 programmed mules, 1
-    signal-only mule, farm "reports" = mules 1 and 2."""
-    args = [
-        "--master",
-        "--die-on-term",
-        "--strict",
-        "--enable-threads",
-        "--processes", "2",
-        "--socket", str(workdir / "demo.sock"),
-        "--module", "uwsgi_mules.demo.wsgi:application",
-        "--env", f"UWSGIMULES_TOPOLOGY={LAYOUT.to_env_value()}",
-        "--disable-logging",
-    ]
-    args += [f"--mule={spec.program}" if spec.program else "--mule" for spec in LAYOUT.mules]
-    args += [f"--farm={farm.option_value()}" for farm in LAYOUT.farms]
-    return args
+def demo_section(workdir: Path) -> Section:
+    """The demo instance: 2 workers, mules 1-2 programmed (the ready entry
+    point), mule 3 signal-only, farm "reports" = mules 1 and 2."""
+    section = Section()
+    section.main_process.set_basic_params(die_on_term=True, strict=True)
+    section.workers.set_basic_params(count=2, enable_threads=True)
+    section.networking.register_socket(str(workdir / "demo.sock"))
+    section.python.set_wsgi_params(module="uwsgi_mules.demo.wsgi:application")
+    section.set_option("disable-logging", True)
+    workers = section.workers
+    workers.set_mules_params([ENTRY_POINT, ENTRY_POINT, None], farms=[workers.mule_farm("reports", [1, 2])])
+    return section
 
 
 def run_demo(timeout: float = 60.0, verbose: bool = False) -> int:
@@ -47,7 +38,7 @@ def run_demo(timeout: float = 60.0, verbose: bool = False) -> int:
     with tempfile.TemporaryDirectory(prefix="uwsgi-mules-demo-") as tmp:
         workdir = Path(tmp)
         env = dict(os.environ, **{DEMO_DIR_ENV: str(workdir)})
-        args = uwsgi_args(workdir)
+        args = demo_section(workdir).as_args()
         print("starting pyuwsgi: 2 workers, mules 1-2 programmed (uwsgi_mules.mule:run),")
         print("mule 3 signal-only, farm 'reports' = mules 1,2", flush=True)
         code = "import sys, pyuwsgi; pyuwsgi.run(*sys.argv[1:])"

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
-from ..topology import DEFAULT_RECV_SIZE, FarmSpec, MuleSpec, Topology
+from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, FarmSpec, MuleSpec, Topology, is_entry_script
 from .queues import MessageQueue
 
 logger = logging.getLogger("uwsgi_mules.fake")
@@ -413,8 +413,8 @@ class FakeUwsgi(Backend):
         if spec.kind == "signal":
             return (self._call_hook, DEFAULT_RECV_SIZE)
         program_name = spec.program or ""
-        if spec.kind == "script" and _is_entry_script(program_name):
-            program_name = ENTRY_SCRIPT_PROGRAM
+        if spec.kind == "script" and is_entry_script(program_name):
+            program_name = ENTRY_POINT  # the script only calls the entry point
         if ":" in program_name:
             program = _import_program(program_name)
             handler = getattr(program, STEP_HANDLER_ATTR, None)
@@ -564,15 +564,6 @@ def _message_bytes(message: object, function: str) -> bytes:
     if isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(message)
     raise TypeError(f"{function}() argument 1 must be str or read-only bytes-like object, not {type(message).__name__}")
-
-
-#: the callable behind uwsgi-mules' own mule script (``uwsgi_mules/mule_script.py``)
-ENTRY_SCRIPT_PROGRAM = "uwsgi_mules.mule:run"
-
-
-def _is_entry_script(path: str) -> bool:
-    script = Path(path)
-    return script.name == "mule_script.py" and script.parent.name == "uwsgi_mules"
 
 
 def _import_program(program: str) -> Callable[[], object]:
