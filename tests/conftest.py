@@ -1,7 +1,7 @@
 """Test-suite wide options.
 
 Real-uWSGI tests are skipped when this environment has no ``uwsgi``
-command, unless ``UWSGI_MULES_REQUIRE_REAL=1`` (set by the tox environments
+command, unless ``UWSGIMULES_REQUIRE_REAL=1`` (set by the tox environments
 that install uWSGI and by CI): then a missing uWSGI fails the run instead.
 """
 
@@ -18,15 +18,15 @@ def require_real_uwsgi() -> str:
     """Return the uwsgi flavour, or skip / fail as configured."""
     flavour = uwsgi_flavour()
     if flavour is None:
-        if os.environ.get("UWSGI_MULES_REQUIRE_REAL") == "1":
-            pytest.fail("UWSGI_MULES_REQUIRE_REAL=1 but no uwsgi command is installed")
+        if os.environ.get("UWSGIMULES_REQUIRE_REAL") == "1":
+            pytest.fail("UWSGIMULES_REQUIRE_REAL=1 but no uwsgi command is installed")
         pytest.skip("no uwsgi command in this environment (install uwsgi or pyuwsgi)")
     return flavour
 
 
 @pytest.fixture
 def real_uwsgi() -> str:
-    """Skip (or fail under UWSGI_MULES_REQUIRE_REAL=1) without a uwsgi command."""
+    """Skip (or fail under UWSGIMULES_REQUIRE_REAL=1) without a uwsgi command."""
     return require_real_uwsgi()
 
 

@@ -40,8 +40,11 @@ def run() -> None:
     topology = backend.topology()
     buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
     backend.log(f"uwsgi-mules: mule {backend.mule_id()} serving offloads (buffer {buffer_size} bytes)")
+    mule_id = backend.mule_id()
     while True:
         message = receive(signals=True, farms=True, buffer_size=buffer_size)
+        if message:
+            backend.note_taken(mule_id)
         handle_one(message, backend)
 
 

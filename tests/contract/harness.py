@@ -164,8 +164,13 @@ class RealHarness(Harness):
             args += ["--lazy-apps", "--shared-import", "tests.contract.tasks"]
         if topology_env:
             args += ["--env", f"UWSGIMULES_TOPOLOGY={topology.to_env_value()}"]
+        plugin = plugin_path()
+        if plugin:
+            args = ["--plugin", plugin, *args]
         self.server = UwsgiServer(self.workdir, args)
         self.server.start()
+        if plugin:
+            self.server.wait_for_log("mules_plugin: ready")
         if topology.mule_count:
             self.server.wait_for_log(f"spawned uWSGI mule {topology.mule_count} ")
         return self
@@ -222,6 +227,16 @@ class RealHarness(Harness):
 
     def log_text(self) -> str:
         return self.server.log_text()
+
+
+def plugin_path() -> str | None:
+    """The C plugin the real harness loads (tox env ``plugin``), or None."""
+    path = os.environ.get("UWSGIMULES_TEST_PLUGIN")
+    if path and not Path(path).is_file():
+        raise FileNotFoundError(f"UWSGIMULES_TEST_PLUGIN={path} does not exist (build it: python plugin/build.py DIR)")
+    if not path and os.environ.get("UWSGIMULES_REQUIRE_PLUGIN") == "1":
+        raise RuntimeError("UWSGIMULES_REQUIRE_PLUGIN=1 but UWSGIMULES_TEST_PLUGIN is not set")
+    return path or None
 
 
 HARNESSES: dict[str, type[Harness]] = {

@@ -154,6 +154,15 @@ def typed_fill(mule: int, size: int, timeout: float) -> dict[str, Any]:
     return {"accepted": accepted, "error": None, "seconds": time.monotonic() - started}
 
 
+def queue_depth(mule: int) -> int | None:
+    return Mule(mule).queue_depth()
+
+
+def layout_source() -> str:
+    topology = current_backend().topology()
+    return topology.source if topology is not None else ""
+
+
 def farms() -> list[tuple[str, list[int]]]:
     return [(farm.name, [m.id for m in farm.mules]) for farm in Farm.get_farms()]
 

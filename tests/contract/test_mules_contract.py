@@ -8,7 +8,7 @@ from uwsgi_mules import MessageTooLarge, UnknownFarm, UnknownMule
 from uwsgi_mules.mule import script_path
 
 from . import tasks
-from .harness import Harness
+from .harness import Harness, plugin_path
 
 SERVE = "uwsgi_mules.mule:run"
 RECORDER = "tests.contract.tasks:recorder"
@@ -45,6 +45,18 @@ def test_queue_full_raw_false_then_typed_queue_full_losing_nothing(harness: Harn
     assert outcome["error"] == "QueueFull"
     assert outcome["accepted"] == 93
     assert 0.4 <= outcome["seconds"] < 5
+
+
+def test_queue_depth_where_the_backend_can_see_it(harness: Harness) -> None:
+    harness.start([SLEEPER])
+    assert harness.in_worker(tasks.raw_fill, 1, 100) == 278
+    depth = harness.in_worker(tasks.queue_depth, 1)
+    if harness.kind == "real" and plugin_path() is None:
+        assert depth is None  # pure Python cannot see a uWSGI queue
+    else:
+        assert depth == 278
+    if harness.kind == "real" and plugin_path() is not None:
+        assert harness.in_worker(tasks.layout_source) == "mules_plugin"
 
 
 def test_message_larger_than_the_receive_buffer(harness: Harness) -> None:

@@ -92,7 +92,8 @@ class UwsgiServer:
         return argv + self.args
 
     def start(self) -> UwsgiServer:
-        env = os.environ.copy()
+        # uWSGI reads UWSGI_* environment variables as options: pass none through
+        env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in [str(REPO_ROOT), str(self.workdir), env.get("PYTHONPATH", "")] if p
         )

@@ -115,6 +115,9 @@ class Backend(ABC):
         """Queue depths and counters, or None when unavailable."""
         return None
 
+    def note_taken(self, mule_id: int) -> None:
+        """Called by the mule loop after each message it read (counters)."""
+
     def report_task_error(self, exc: BaseException, description: str) -> None:
         """Called by the mule side when an offloaded task raised."""
         logger.error("offloaded task %s failed", description, exc_info=(type(exc), exc, exc.__traceback__))
@@ -122,3 +125,100 @@ class Backend(ABC):
     def log(self, message: str) -> None:
         """Write a line to the server log."""
         logger.warning(message)
+
+    # -- signals, timers, locks, spooler --------------------------------------
+    # Raw ``uwsgi`` functions with their 2.0 semantics (signal numbers wrap
+    # mod 256, ValueError on refusal). Both backends implement them.
+
+    def _missing(self, what: str) -> NotImplementedError:
+        return NotImplementedError(f"the {self.name!r} backend does not support {what}")
+
+    def register_signal(self, signum: int, target: str, handler: Callable[[int], object]) -> None:
+        """``uwsgi.register_signal``: ValueError in a mule, the spooler, or on
+        re-registration in the master."""
+        raise self._missing("register_signal")
+
+    def signal(self, signum: int) -> None:
+        """``uwsgi.signal``: ask the master to route ``signum``."""
+        raise self._missing("signal")
+
+    def signal_registered(self, signum: int) -> bool:
+        """``uwsgi.signal_registered`` (in this process's table)."""
+        raise self._missing("signal_registered")
+
+    def signal_wait(self, signum: int | None = None) -> object:
+        """``uwsgi.signal_wait``: block until a signal for this process arrives."""
+        raise self._missing("signal_wait")
+
+    def signal_received(self) -> int:
+        """``uwsgi.signal_received``: the number the last wait got."""
+        raise self._missing("signal_received")
+
+    def add_timer(self, signum: int, seconds: int) -> None:
+        raise self._missing("add_timer")
+
+    def add_rb_timer(self, signum: int, seconds: int, iterations: int = 0) -> None:
+        raise self._missing("add_rb_timer")
+
+    def add_cron(self, signum: int, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
+        raise self._missing("add_cron")
+
+    def add_file_monitor(self, signum: int, path: str) -> None:
+        raise self._missing("add_file_monitor")
+
+    def lock(self, number: int = 0) -> None:
+        raise self._missing("lock")
+
+    def unlock(self, number: int = 0) -> None:
+        raise self._missing("unlock")
+
+    def is_locked(self, number: int = 0) -> bool:
+        raise self._missing("is_locked")
+
+    def lock_count(self) -> int | None:
+        """The ``locks`` option (extra locks 1..N), or None when unknown."""
+        return None
+
+    def i_am_the_spooler(self) -> bool:
+        return False
+
+    def has_spooler(self) -> bool | None:
+        """Whether a spooler is configured (None: unknown)."""
+        return None
+
+    def spooler_ordered(self) -> bool | None:
+        """Whether ``spooler-ordered`` is set (priorities only work then)."""
+        return None
+
+    def spool(self, *args: object, **kwargs: object) -> bytes:
+        """``uwsgi.spool``: bytes keys and values; returns the task path."""
+        raise self._missing("spool")
+
+    def get_spooler(self) -> Callable[[dict[bytes, bytes]], object] | None:
+        """The ``uwsgi.spooler`` callable of this process."""
+        raise self._missing("the spooler")
+
+    def set_spooler(self, handler: Callable[[dict[bytes, bytes]], object] | None) -> None:
+        raise self._missing("the spooler")
+
+    def get_post_fork_hook(self) -> Callable[[], object] | None:
+        raise self._missing("post_fork_hook")
+
+    def set_post_fork_hook(self, hook: Callable[[], object] | None) -> None:
+        raise self._missing("post_fork_hook")
+
+    def set_user_harakiri(self, seconds: int) -> None:
+        raise self._missing("set_user_harakiri")
+
+    def register_rpc(self, name: str, func: Callable[..., object], argc: int = 0) -> bool:
+        raise self._missing("register_rpc")
+
+    def rpc_call(self, name: str, *args: bytes) -> bytes | None:
+        """``uwsgi.call``: run a registered RPC function locally."""
+        raise self._missing("rpc")
+
+    def now(self) -> float:
+        """``time.time()`` of this backend (the fake's is virtual)."""
+        import time
+
+        return time.time()

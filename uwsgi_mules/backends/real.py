@@ -145,8 +145,108 @@ class RealBackend(Backend):
         plugin = self.plugin
         return plugin.stats() if plugin is not None else None
 
+    def note_taken(self, mule_id: int) -> None:
+        plugin = self.plugin
+        if plugin is not None:
+            plugin.count_received(mule_id=mule_id)
+
     def log(self, message: str) -> None:
         self._uwsgi.log(message)
+
+    # -- signals, timers, locks, spooler ------------------------------------------
+
+    def register_signal(self, signum: int, target: str, handler: Any) -> None:
+        self._uwsgi.register_signal(signum, target, handler)
+
+    def signal(self, signum: int) -> None:
+        self._uwsgi.signal(signum)
+
+    def signal_registered(self, signum: int) -> bool:
+        return bool(self._uwsgi.signal_registered(signum))
+
+    def signal_wait(self, signum: int | None = None) -> object:
+        if signum is None:
+            return self._uwsgi.signal_wait()
+        return self._uwsgi.signal_wait(signum)
+
+    def signal_received(self) -> int:
+        return int(self._uwsgi.signal_received())
+
+    def add_timer(self, signum: int, seconds: int) -> None:
+        self._uwsgi.add_timer(signum, seconds)
+
+    def add_rb_timer(self, signum: int, seconds: int, iterations: int = 0) -> None:
+        self._uwsgi.add_rb_timer(signum, seconds, iterations)
+
+    def add_cron(self, signum: int, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
+        return bool(self._uwsgi.add_cron(signum, minute, hour, day, month, weekday))
+
+    def add_file_monitor(self, signum: int, path: str) -> None:
+        self._uwsgi.add_file_monitor(signum, path)
+
+    def lock(self, number: int = 0) -> None:
+        self._uwsgi.lock(number)
+
+    def unlock(self, number: int = 0) -> None:
+        self._uwsgi.unlock(number)
+
+    def is_locked(self, number: int = 0) -> bool:
+        return bool(self._uwsgi.is_locked(number))
+
+    def _opt(self, name: str) -> Any:
+        opt = getattr(self._uwsgi, "opt", {}) or {}
+        value = opt.get(name, opt.get(name.encode(), None))
+        return value[-1] if isinstance(value, list) else value
+
+    def lock_count(self) -> int | None:
+        value = self._opt("locks")
+        if value is None:
+            return 0
+        try:
+            return int(value.decode() if isinstance(value, bytes) else value)
+        except ValueError:
+            return None
+
+    def i_am_the_spooler(self) -> bool:
+        return bool(self._uwsgi.i_am_the_spooler())
+
+    def has_spooler(self) -> bool | None:
+        return self._opt("spooler") is not None or self._opt("spooler-external") is not None
+
+    def spooler_ordered(self) -> bool | None:
+        return self._opt("spooler-ordered") is not None
+
+    def spool(self, *args: Any, **kwargs: Any) -> bytes:
+        return self._uwsgi.spool(*args, **kwargs)
+
+    def get_spooler(self) -> Any:
+        return getattr(self._uwsgi, "spooler", None)
+
+    def set_spooler(self, handler: Any) -> None:
+        if handler is None:
+            if hasattr(self._uwsgi, "spooler"):
+                del self._uwsgi.spooler
+        else:
+            self._uwsgi.spooler = handler
+
+    def get_post_fork_hook(self) -> Any:
+        return getattr(self._uwsgi, "post_fork_hook", None)
+
+    def set_post_fork_hook(self, hook: Any) -> None:
+        if hook is None:
+            if hasattr(self._uwsgi, "post_fork_hook"):
+                del self._uwsgi.post_fork_hook
+        else:
+            self._uwsgi.post_fork_hook = hook
+
+    def set_user_harakiri(self, seconds: int) -> None:
+        self._uwsgi.set_user_harakiri(seconds)
+
+    def register_rpc(self, name: str, func: Any, argc: int = 0) -> bool:
+        return bool(self._uwsgi.register_rpc(name, func, argc))
+
+    def rpc_call(self, name: str, *args: bytes) -> bytes | None:
+        return self._uwsgi.call(name, *args)
 
 
 def process_getenv(name: str) -> str | None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..backends.base import QueueCounters
 from ..backends.selection import current_backend
 from ..errors import NotInMule
 from .offload import mule_offload
@@ -82,6 +83,16 @@ class Mule:
         """
         return _to_str(receive(signals=signals, farms=farms, buffer_size=buffer_size, timeout=timeout))
 
+    def queue_stats(self) -> QueueCounters | None:
+        """Depth and counters of this mule's own queue, or None where the
+        backend cannot see them (real uWSGI without the plugin)."""
+        return _queue_stats(f"mule{self.id}")
+
+    def queue_depth(self) -> int | None:
+        """Messages waiting in this mule's own queue (None: unknown)."""
+        stats = self.queue_stats()
+        return stats.depth_messages if stats is not None else None
+
     def send(self, message: str | bytes, *, timeout: float | None = None) -> bool:
         """Queue a message for this mule; True once queued.
 
@@ -151,6 +162,15 @@ class Farm:
             raise NotInMule(f"mule {mule_id} is in no farm; it would wait forever")
         return _to_str(receive(signals=signals, farms=True, buffer_size=buffer_size, timeout=timeout))
 
+    def queue_stats(self) -> QueueCounters | None:
+        """Depth and counters of this farm's queue (None: unknown)."""
+        return _queue_stats(f"farm:{self.name}")
+
+    def queue_depth(self) -> int | None:
+        """Messages waiting in this farm's queue (None: unknown)."""
+        stats = self.queue_stats()
+        return stats.depth_messages if stats is not None else None
+
     def send(self, message: str | bytes, *, timeout: float | None = None) -> bool:
         """Queue a message for one free mule of this farm; True once queued.
 
@@ -158,6 +178,18 @@ class Farm:
         :raises QueueFull: the farm queue stayed full for ``timeout`` seconds.
         """
         return send_bytes(current_backend(), _to_bytes(message), farm_target(self.name), timeout=timeout)
+
+
+def shared_queue_stats() -> QueueCounters | None:
+    """Depth and counters of the shared mule queue (None: unknown)."""
+    return _queue_stats("shared")
+
+
+def _queue_stats(key: str) -> QueueCounters | None:
+    stats = current_backend().stats()
+    if stats is None:
+        return None
+    return stats.queues.get(key)
 
 
 def receive(*, signals: bool = True, farms: bool = True, buffer_size: int = 65536, timeout: float = -1) -> bytes:

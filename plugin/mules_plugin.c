@@ -1,0 +1,497 @@
+/*
+ * mules_plugin.c - a generic uWSGI 2.0 plugin for uwsgi-mules.
+ *
+ * What it adds to a uWSGI instance that has mules:
+ *
+ *   - the exact mule/farm layout (mule count, mule programs, farm names and
+ *     members, --mule-msg-size), readable from any process;
+ *   - the depth of every mule queue, farm queue and of the shared queue:
+ *     payload bytes (FIONREAD on the reader end), messages (counted with
+ *     MSG_PEEK + SO_PEEK_OFF) and kernel memory used / allowed
+ *     (SIOCOUTQ and SO_SNDBUF on the writer end);
+ *   - a send that waits for room up to a timeout instead of failing at once;
+ *   - per-queue counters (sent, refused, received) and per-mule "taken"
+ *     counters, kept in shared memory;
+ *   - all of the above as uWSGI metrics ("mules_plugin.*"), visible in the
+ *     stats server and in --metrics-dir files when metrics are enabled.
+ *
+ * Python reaches it through ctypes: uWSGI dlopen()s plugins with
+ * RTLD_GLOBAL, so the exported mules_plugin_* functions below are visible
+ * to ctypes.CDLL(None) in the master, the workers and the mules.  No
+ * function here touches Python or the GIL (ctypes releases the GIL around
+ * every call), and every function is safe to call from several threads.
+ *
+ * Queues (see core/mule.c): each queue is a non-blocking AF_UNIX
+ * SOCK_SEQPACKET socketpair created by the master; writers write to
+ * queue_pipe[0], mules read from queue_pipe[1].  Workers close the reader
+ * ends after fork, so the plugin keeps its own duplicates of them (taken in
+ * the master before any fork) to measure depths from every process.
+ */
+
+#include <uwsgi.h>
+#include <linux/sockios.h>
+#include <pthread.h>
+
+extern struct uwsgi_server uwsgi;
+
+#ifndef SO_PEEK_OFF
+#define SO_PEEK_OFF 42
+#endif
+
+/* bumped when an exported signature or struct changes */
+#define MP_ABI_VERSION 1
+
+/* queue kinds, as passed by callers */
+#define MP_SHARED 0
+#define MP_MULE 1
+#define MP_FARM 2
+
+/* send_wait results besides 1 (sent) and 0 (refused: full until the deadline) */
+#define MP_ERR_NOT_READY -1	/* plugin not initialized / no mules */
+#define MP_ERR_TARGET -2	/* no such mule or farm */
+#define MP_ERR_TOO_BIG -3	/* larger than the queue can ever hold */
+#define MP_ERR_IO -4		/* any other socket error */
+
+/* longest single poll() while waiting for room: SEQPACKET sockets only
+ * report POLLOUT once 3/4 of the buffer is free, so we also retry on a
+ * short clock to catch smaller amounts of room */
+#define MP_POLL_SLICE_MS 10
+
+/* safety bound on the message-counting loop */
+#define MP_MAX_COUNT 1000000
+
+/* counters of one queue (shared memory, updated atomically) */
+struct mp_counters {
+	int64_t sent;
+	int64_t refused;
+	int64_t received;
+	int64_t taken;		/* mules only: messages the mule took from any of its queues */
+};
+
+/* what a caller gets back for one queue; -1 means "unknown" */
+struct mules_plugin_queue_info {
+	int64_t sent;
+	int64_t refused;
+	int64_t received;
+	int64_t taken;
+	int64_t depth_bytes;
+	int64_t depth_messages;
+	int64_t mem_used;
+	int64_t mem_limit;
+};
+
+/* shared by all processes (allocated by the master before forking) */
+struct mp_shared {
+	pthread_mutex_t peek_lock;	/* SO_PEEK_OFF is per socket: one counter at a time */
+	struct mp_counters q[];		/* slot 0 shared, 1..M mules, M+1..M+F farms */
+};
+
+/* a metric's view of a queue */
+struct mp_metric_ref {
+	int slot;
+	int what;
+};
+enum { MP_M_DEPTH_BYTES, MP_M_DEPTH_MESSAGES, MP_M_MEM_USED };
+
+static struct mp_shared *mp_shm;	/* NULL until post_init */
+static int mp_slots;			/* 1 + mules + farms, fixed at post_init */
+static int mp_mules;			/* mule count seen at post_init */
+static int mp_farms;			/* farm count seen at post_init */
+static int *mp_writer;			/* per slot: writer fd (uWSGI's) */
+static int *mp_reader;			/* per slot: our duplicate of the reader fd */
+static volatile int mp_ready;		/* 1 once the fds are known (preinit_apps) */
+
+/* -- helpers ------------------------------------------------------------- */
+
+static double mp_now(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* map (kind, id) to a slot; mule ids are 1-based, farm ids 1-based indexes */
+static int mp_slot(int kind, int id) {
+	if (kind == MP_SHARED || (kind == MP_MULE && id == 0))
+		return 0;
+	if (kind == MP_MULE && id >= 1 && id <= mp_mules)
+		return id;
+	if (kind == MP_FARM && id >= 1 && id <= mp_farms)
+		return mp_mules + id;
+	return -1;
+}
+
+static void mp_lock(void) {
+	int ret = pthread_mutex_lock(&mp_shm->peek_lock);
+	/* a process died while holding it: the state it guards is a socket
+	 * option we always overwrite, so simply take the lock over */
+	if (ret == EOWNERDEAD)
+		pthread_mutex_consistent(&mp_shm->peek_lock);
+}
+
+static void mp_unlock(void) {
+	pthread_mutex_unlock(&mp_shm->peek_lock);
+}
+
+/*
+ * Count the messages waiting on a reader socket without consuming them.
+ * Each MSG_PEEK|MSG_TRUNC recv at peek offset `off` returns the length of
+ * the message starting there; adding it moves to the next message.  Exact
+ * while nobody reads the queue; while a mule reads concurrently the count
+ * may miss the messages consumed during the walk.  Zero-length messages
+ * are only seen by the first walk after they arrive (kernel "peeked" flag).
+ */
+static int64_t mp_count_messages(int fd) {
+	char dummy;
+	int64_t count = 0;
+	int off = 0;
+	int disable = -1;
+
+	mp_lock();
+	while (count < MP_MAX_COUNT) {
+		if (setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &off, sizeof(off))) {
+			count = -1;
+			break;
+		}
+		ssize_t len = recv(fd, &dummy, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		if (len < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				count = -1;
+			break;
+		}
+		count++;
+		off += (int) len;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &disable, sizeof(disable));
+	mp_unlock();
+	return count;
+}
+
+static int64_t mp_ioctl(int fd, unsigned long request) {
+	int value = 0;
+	if (fd < 0 || ioctl(fd, request, &value))
+		return -1;
+	return value;
+}
+
+static int64_t mp_sndbuf(int fd) {
+	int value = 0;
+	socklen_t len = sizeof(value);
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &value, &len))
+		return -1;
+	return value;
+}
+
+/* -- exported API (called through ctypes) --------------------------------- */
+
+int mules_plugin_abi_version(void) {
+	return MP_ABI_VERSION;
+}
+
+/* 1 when the plugin can serve requests in this process */
+int mules_plugin_ready(void) {
+	return mp_ready && mp_shm != NULL;
+}
+
+int mules_plugin_mule_count(void) {
+	return mp_mules;
+}
+
+int mules_plugin_farm_count(void) {
+	return mp_farms;
+}
+
+/* --mule-msg-size as configured (0: kernel default) */
+int mules_plugin_msg_size(void) {
+	return uwsgi.mule_msg_size;
+}
+
+/* SO_SNDBUF of the shared queue's writer end, -1 without mules */
+int mules_plugin_socket_buffer(void) {
+	if (!mules_plugin_ready() || mp_mules < 1)
+		return -1;
+	return (int) mp_sndbuf(mp_writer[0]);
+}
+
+/* copy mule `id`'s program (the --mule value) into buf; returns its length,
+ * 0 for a signal-only mule, -1 for an unknown mule or a too small buffer */
+int mules_plugin_mule_program(int id, char *buf, int size) {
+	struct uwsgi_string_list *usl = uwsgi.mules_patches;
+	int i;
+	if (id < 1 || id > uwsgi.mules_cnt || size < 1)
+		return -1;
+	for (i = 1; usl && i < id; i++)
+		usl = usl->next;
+	buf[0] = 0;
+	if (!usl || !usl->value)
+		return 0;
+	int len = (int) strlen(usl->value);
+	if (len >= size)
+		return -1;
+	memcpy(buf, usl->value, len + 1);
+	return len;
+}
+
+/* copy farm `index`'s name (1-based) into buf; returns its length or -1 */
+int mules_plugin_farm_name(int index, char *buf, int size) {
+	if (!uwsgi.farms || index < 1 || index > uwsgi.farms_cnt || size < 1)
+		return -1;
+	int len = (int) strlen(uwsgi.farms[index - 1].name);
+	if (len >= size)
+		return -1;
+	memcpy(buf, uwsgi.farms[index - 1].name, len + 1);
+	return len;
+}
+
+/* 1-based index of the farm called `name`, 0 if there is none */
+int mules_plugin_farm_index(const char *name) {
+	int i;
+	if (!uwsgi.farms || !name)
+		return 0;
+	for (i = 0; i < uwsgi.farms_cnt; i++) {
+		if (!strcmp(uwsgi.farms[i].name, name))
+			return i + 1;
+	}
+	return 0;
+}
+
+/* write up to `max` member mule ids of farm `index` into ids, in config
+ * order; returns the number of members (may exceed max) or -1 */
+int mules_plugin_farm_mules(int index, int *ids, int max) {
+	if (!uwsgi.farms || index < 1 || index > uwsgi.farms_cnt)
+		return -1;
+	int n = 0;
+	struct uwsgi_mule_farm *umf;
+	for (umf = uwsgi.farms[index - 1].mules; umf; umf = umf->next) {
+		if (n < max)
+			ids[n] = umf->mule->id;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * Send one message, waiting up to `timeout` seconds for room in the queue.
+ * Returns 1 when queued, 0 when the queue stayed full until the deadline,
+ * or a negative MP_ERR_* code.  Refusals (0, MP_ERR_TOO_BIG) are counted.
+ * Holds no lock and touches no Python state.
+ */
+int mules_plugin_send_wait(int kind, int id, const char *msg, size_t len, double timeout) {
+	if (!mules_plugin_ready() || mp_mules < 1)
+		return MP_ERR_NOT_READY;
+	int slot = mp_slot(kind, id);
+	if (slot < 0)
+		return MP_ERR_TARGET;
+	int fd = mp_writer[slot];
+	double deadline = mp_now() + (timeout > 0 ? timeout : 0);
+	int result = 0;
+
+	for (;;) {
+		ssize_t sent = send(fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent == (ssize_t) len) {
+			__atomic_add_fetch(&mp_shm->q[slot].sent, 1, __ATOMIC_RELAXED);
+			return 1;
+		}
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+			double remaining = deadline - mp_now();
+			if (remaining <= 0)
+				break;
+			int wait_ms = (int) (remaining * 1000) + 1;
+			if (wait_ms > MP_POLL_SLICE_MS)
+				wait_ms = MP_POLL_SLICE_MS;
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			poll(&pfd, 1, wait_ms);	/* woken early when room appears */
+			continue;
+		}
+		/* EMSGSIZE: can never fit; anything else: give up at once */
+		result = (sent < 0 && errno == EMSGSIZE) ? MP_ERR_TOO_BIG : MP_ERR_IO;
+		break;
+	}
+	__atomic_add_fetch(&mp_shm->q[slot].refused, 1, __ATOMIC_RELAXED);
+	return result;
+}
+
+/* fill `out` for one queue; returns 0, or -1 for an unknown queue */
+int mules_plugin_queue_info(int kind, int id, struct mules_plugin_queue_info *out) {
+	if (!mules_plugin_ready() || mp_mules < 1)
+		return -1;
+	int slot = mp_slot(kind, id);
+	if (slot < 0)
+		return -1;
+	struct mp_counters *c = &mp_shm->q[slot];
+	out->sent = __atomic_load_n(&c->sent, __ATOMIC_RELAXED);
+	out->refused = __atomic_load_n(&c->refused, __ATOMIC_RELAXED);
+	out->received = __atomic_load_n(&c->received, __ATOMIC_RELAXED);
+	out->taken = __atomic_load_n(&c->taken, __ATOMIC_RELAXED);
+	out->depth_bytes = mp_ioctl(mp_reader[slot], FIONREAD);
+	out->depth_messages = mp_reader[slot] < 0 ? -1 : mp_count_messages(mp_reader[slot]);
+	out->mem_used = mp_ioctl(mp_writer[slot], SIOCOUTQ);
+	out->mem_limit = mp_sndbuf(mp_writer[slot]);
+	return 0;
+}
+
+/* the caller read one message from queue (kind, id); returns 0 or -1 */
+int mules_plugin_count_received(int kind, int id) {
+	if (!mp_shm)
+		return -1;
+	int slot = mp_slot(kind, id);
+	if (slot < 0)
+		return -1;
+	__atomic_add_fetch(&mp_shm->q[slot].received, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* mule `mule_id` took one message from one of its queues, source unknown
+ * (uwsgi.mule_get_msg() does not say which); returns 0 or -1 */
+int mules_plugin_count_taken(int mule_id) {
+	if (!mp_shm || mule_id < 1 || mule_id > mp_mules)
+		return -1;
+	__atomic_add_fetch(&mp_shm->q[mule_id].taken, 1, __ATOMIC_RELAXED);
+	return 0;
+}
+
+/* -- metrics ----------------------------------------------------------------- */
+
+/* collector for depth metrics, run by the master's metrics thread */
+static int64_t mp_collect(struct uwsgi_metric *metric) {
+	struct mp_metric_ref *ref = (struct mp_metric_ref *) metric->custom;
+	if (!ref || !mp_ready)
+		return 0;
+	int64_t value = -1;
+	switch (ref->what) {
+	case MP_M_DEPTH_BYTES:
+		value = mp_ioctl(mp_reader[ref->slot], FIONREAD);
+		break;
+	case MP_M_DEPTH_MESSAGES:
+		value = mp_reader[ref->slot] < 0 ? -1 : mp_count_messages(mp_reader[ref->slot]);
+		break;
+	case MP_M_MEM_USED:
+		value = mp_ioctl(mp_writer[ref->slot], SIOCOUTQ);
+		break;
+	}
+	return value < 0 ? 0 : value;
+}
+
+/* metric names allow [0-9a-zA-Z._-] only: map anything else to '_' */
+static void mp_sanitize(char *name) {
+	for (; *name; name++) {
+		char ch = *name;
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '.' || ch == '-' || ch == '_'))
+			*name = '_';
+	}
+}
+
+static void mp_register_queue_metrics(int slot, const char *prefix) {
+	static const char *gauges[] = { "depth_bytes", "depth_messages", "mem_used" };
+	char name[512];
+	int i;
+	for (i = 0; i < 3; i++) {
+		struct mp_metric_ref *ref = uwsgi_calloc(sizeof(struct mp_metric_ref));
+		ref->slot = slot;
+		ref->what = i;
+		snprintf(name, sizeof(name), "%s.%s", prefix, gauges[i]);
+		uwsgi_register_metric(name, NULL, UWSGI_METRIC_GAUGE, "mules_plugin", NULL, 0, ref);
+	}
+	struct mp_counters *c = &mp_shm->q[slot];
+	snprintf(name, sizeof(name), "%s.sent", prefix);
+	uwsgi_register_metric(name, NULL, UWSGI_METRIC_COUNTER, "ptr", &c->sent, 0, NULL);
+	snprintf(name, sizeof(name), "%s.refused", prefix);
+	uwsgi_register_metric(name, NULL, UWSGI_METRIC_COUNTER, "ptr", &c->refused, 0, NULL);
+	snprintf(name, sizeof(name), "%s.received", prefix);
+	uwsgi_register_metric(name, NULL, UWSGI_METRIC_COUNTER, "ptr", &c->received, 0, NULL);
+	if (slot >= 1 && slot <= mp_mules) {
+		snprintf(name, sizeof(name), "%s.taken", prefix);
+		uwsgi_register_metric(name, NULL, UWSGI_METRIC_COUNTER, "ptr", &c->taken, 0, NULL);
+	}
+}
+
+/* register every metric; farms are named from the --farm options since the
+ * farm table does not exist yet (metrics are set up right after it) */
+static void mp_register_metrics(void) {
+	char prefix[512];
+	int i;
+	if (!uwsgi.has_metrics || mp_mules < 1)
+		return;
+	uwsgi_register_metric_collector("mules_plugin", mp_collect);
+	mp_register_queue_metrics(0, "mules_plugin.shared");
+	for (i = 1; i <= mp_mules; i++) {
+		snprintf(prefix, sizeof(prefix), "mules_plugin.mule.%d", i);
+		mp_register_queue_metrics(i, prefix);
+	}
+	struct uwsgi_string_list *usl = uwsgi.farms_list;
+	for (i = 1; usl && i <= mp_farms; i++, usl = usl->next) {
+		char *colon = strchr(usl->value, ':');
+		int len = colon ? (int) (colon - usl->value) : (int) strlen(usl->value);
+		snprintf(prefix, sizeof(prefix), "mules_plugin.farm.%.*s", len, usl->value);
+		mp_sanitize(prefix);
+		mp_register_queue_metrics(mp_mules + i, prefix);
+	}
+}
+
+/* -- plugin hooks ---------------------------------------------------------------- */
+
+/* master, after option parsing, before mules and metrics are set up */
+static void mp_post_init(void) {
+	mp_mules = uwsgi.mules_cnt;
+	mp_farms = uwsgi.farms_cnt;
+	mp_slots = 1 + mp_mules + mp_farms;
+
+	mp_shm = uwsgi_calloc_shared(sizeof(struct mp_shared) + sizeof(struct mp_counters) * mp_slots);
+	pthread_mutexattr_t attr;
+	pthread_mutexattr_init(&attr);
+	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	pthread_mutex_init(&mp_shm->peek_lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+
+	mp_writer = uwsgi_malloc(sizeof(int) * mp_slots);
+	mp_reader = uwsgi_malloc(sizeof(int) * mp_slots);
+	int i;
+	for (i = 0; i < mp_slots; i++)
+		mp_writer[i] = mp_reader[i] = -1;
+
+	mp_register_metrics();
+	uwsgi_log("mules_plugin: loaded (abi %d, %d mule(s), %d farm(s))\n", MP_ABI_VERSION, mp_mules, mp_farms);
+}
+
+/* keep a private copy of a reader end (workers close uWSGI's after fork) */
+static int mp_dup(int fd) {
+	if (fd < 0)
+		return -1;
+	int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (copy < 0)
+		uwsgi_error("mules_plugin: fcntl(F_DUPFD_CLOEXEC)");
+	return copy;
+}
+
+/* master, after the queues exist and before workers or mules are forked */
+static void mp_preinit_apps(void) {
+	int i;
+	if (!mp_shm || mp_ready)
+		return;
+	if (mp_mules != uwsgi.mules_cnt || mp_farms != uwsgi.farms_cnt) {
+		uwsgi_log("mules_plugin: layout changed after init, disabled\n");
+		return;
+	}
+	if (mp_mules > 0) {
+		mp_writer[0] = uwsgi.shared->mule_queue_pipe[0];
+		mp_reader[0] = mp_dup(uwsgi.shared->mule_queue_pipe[1]);
+		for (i = 0; i < mp_mules; i++) {
+			mp_writer[1 + i] = uwsgi.mules[i].queue_pipe[0];
+			mp_reader[1 + i] = mp_dup(uwsgi.mules[i].queue_pipe[1]);
+		}
+		for (i = 0; i < mp_farms; i++) {
+			mp_writer[1 + mp_mules + i] = uwsgi.farms[i].queue_pipe[0];
+			mp_reader[1 + mp_mules + i] = mp_dup(uwsgi.farms[i].queue_pipe[1]);
+		}
+	}
+	mp_ready = 1;
+	uwsgi_log("mules_plugin: ready (queue buffer %d bytes)\n", mules_plugin_socket_buffer());
+}
+
+struct uwsgi_plugin mules_plugin = {
+	.name = "mules",
+	.post_init = mp_post_init,
+	.preinit_apps = mp_preinit_apps,
+};
