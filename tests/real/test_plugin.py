@@ -26,12 +26,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import require_real_uwsgi
-from tests.support.server import REPO_ROOT, UwsgiServer, free_port, uwsgi_command
+from tests.support.server import UwsgiServer, free_port
 
 pytestmark = pytest.mark.real
 
-PLUGIN_DIR = REPO_ROOT / "plugin"
 APPS = Path(__file__).resolve().parent / "plugin_apps"
 SIZE = 100  # bytes per message in fill tests
 
@@ -45,34 +43,6 @@ def _wait(predicate: Any, timeout: float, what: str) -> Any:
             return value
         time.sleep(0.05)
     raise TimeoutError(f"{what} not reached after {timeout}s")
-
-
-@pytest.fixture(scope="module")
-def plugin_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Path of a freshly built ``mules_plugin.so``."""
-    flavour = require_real_uwsgi()
-    prebuilt = os.environ.get("UWSGIMULES_TEST_PLUGIN")
-    if prebuilt and Path(prebuilt).is_file():
-        return Path(prebuilt)
-    if flavour == "pyuwsgi":
-        pytest.skip(
-            "pyuwsgi cannot load uWSGI plugins (their 'uwsgi' symbol lives in a "
-            "Python extension loaded RTLD_LOCAL: 'undefined symbol: uwsgi'); the "
-            "runtime falls back to retrying in Python there"
-        )
-    build_dir = tmp_path_factory.mktemp("plugin_build")
-    command = uwsgi_command()
-    assert command is not None
-    result = subprocess.run(
-        [command, "--build-plugin", str(PLUGIN_DIR)],
-        cwd=build_dir,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    built = sorted(build_dir.glob("*_plugin.so"))
-    assert result.returncode == 0 and built, f"plugin build failed:\n{result.stdout}\n{result.stderr}"
-    return built[0]
 
 
 class PluginServer(UwsgiServer):
