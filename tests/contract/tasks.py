@@ -178,3 +178,46 @@ def get_message_with_timeout(seconds: int) -> tuple[str, float]:
     started = time.monotonic()
     message = Mule.get_message(timeout=seconds)
     return message, time.monotonic() - started
+
+
+# -- delivery tests (tally in the mule's memory, report once) ---------------------------
+
+_TALLY = {"count": 0, "sum": 0}
+
+
+@mule_offload(1)
+def tally(number: int) -> None:
+    _TALLY["count"] += 1
+    _TALLY["sum"] += number
+
+
+@mule_offload(1)
+def tally_report(name: str) -> None:
+    record(name, dict(_TALLY))
+
+
+def burst_tally(count: int, start: int) -> int:
+    for number in range(start, start + count):
+        tally(number)
+    return count
+
+
+@mule_offload(1)
+def slow_step(number: int) -> None:
+    time.sleep(0.005)
+    record("slow", number)
+
+
+def send_slow(count: int) -> int:
+    configure(send_timeout=60)
+    for number in range(count):
+        slow_step(number)
+    return count
+
+
+def mule1_stats() -> dict[str, Any] | None:
+    stats = current_backend().stats()
+    if stats is None:
+        return None
+    counters = stats.queues.get("mule1")
+    return None if counters is None else {"received": counters.received, "sent": counters.sent}

@@ -41,6 +41,10 @@ def uwsgi_flavour() -> str | None:
     return "pyuwsgi" if head == b"#!" else "uwsgi"
 
 
+WORKER_READY = "uwsgi-mules-test: worker ready"
+MULE_READY = "uwsgi-mules-test: mule ready"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,6 +91,11 @@ class UwsgiServer:
         if self.ini is not None:
             argv += ["--ini", str(self.ini)]
         argv += ["--master", "--die-on-term", "--strict"]
+        # uWSGI ignores SIGTERM/SIGINT in a worker or mule for a few ms after
+        # fork, until it installs its handlers; a stop landing there leaves the
+        # process running. These hooks log once the handlers are in place, and
+        # start() waits for every worker and mule to log them.
+        argv += ["--hook-accepting", f"log:{WORKER_READY}", "--hook-as-mule", f"log:{MULE_READY}"]
         if self.port is not None:
             argv += ["--http-socket", f"127.0.0.1:{self.port}"]
         return argv + self.args
@@ -118,17 +127,25 @@ class UwsgiServer:
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"uWSGI exited with {self.process.returncode}:\n{self.log_text()}")
-            log = self.log_text()
-            if self.port is None:
-                if "spawned uWSGI" in log:
+            if self._all_processes_ready():
+                if self.port is None:
                     return
-            elif "spawned uWSGI worker" in log:
                 with contextlib.suppress(OSError):
                     with socket.create_connection(("127.0.0.1", self.port), timeout=1):
                         return
             time.sleep(0.05)
         self.stop()
         raise TimeoutError(f"uWSGI not ready in {self.start_timeout}s:\n{self.log_text()}")
+
+    def _all_processes_ready(self) -> bool:
+        lines = self.log_text().splitlines()
+        workers = sum(1 for ln in lines if ln.startswith("spawned uWSGI worker "))
+        mules = sum(1 for ln in lines if ln.startswith("spawned uWSGI mule "))
+        return (
+            workers > 0
+            and sum(1 for ln in lines if ln == WORKER_READY) >= workers
+            and sum(1 for ln in lines if ln == MULE_READY) >= mules
+        )
 
     def get(self, path: str, timeout: float = 60.0) -> bytes:
         with urllib.request.urlopen(self.base_url + path, timeout=timeout) as response:
@@ -153,8 +170,10 @@ class UwsgiServer:
         if process is None:
             return
         if process.poll() is None:
+            # only the master: it stops its workers and mules itself (a second
+            # signal to a busy worker can deadlock its exit())
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
