@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .. import envelope
+from ..backends.base import Backend
 from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
 from .dispatch import ensure_hook
-from .sender import send_bytes
+from .sender import Route, prepare_route, send_routed
 from .targets import Target, farm_target, mule_target
 
 if TYPE_CHECKING:
@@ -55,12 +56,17 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
         path = function_path(func)
         _install_hook_in_mule()
 
+        # the target validated for the last backend used (one slot: a new fake
+        # per test replaces it, nothing accumulates)
+        last: list[tuple[Backend, Route]] = []
+
         @functools.wraps(func)
         def offloaded(*args: Any, **kwargs: Any) -> bool:
             backend = current_backend()
-            ensure_hook(backend)
-            payload = envelope.encode(path, args, kwargs)
-            return send_bytes(backend, payload, target)
+            if not last or last[0][0] is not backend:
+                ensure_hook(backend)
+                last[:] = [(backend, prepare_route(backend, target))]
+            return send_routed(backend, envelope.encode(path, args, kwargs), last[0][1])
 
         setattr(offloaded, ORIGINAL_ATTR, func)
         offloaded.run_local = func  # type: ignore[attr-defined]

@@ -3,31 +3,51 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-from ..backends.base import Backend
-from ..errors import QueueFull, UnknownFarm, UnknownMule
+from ..backends.base import Backend, MuleTarget
+from ..errors import MessageTooLarge, QueueFull, UnknownFarm, UnknownMule
 from .state import runtime_state
-from .targets import Target, check_size, validate
+from .targets import Target, receive_limit, size_error, validate
+
+
+@dataclass(frozen=True)
+class Route:
+    """A target validated against a backend's layout, ready for sending."""
+
+    target: Target
+    raw: MuleTarget
+    limit: int
+
+
+def prepare_route(backend: Backend, target: Target) -> Route:
+    """Validate ``target`` (UnknownMule / UnknownFarm) and compute its size limit."""
+    topology = backend.topology()
+    validate(target, topology)
+    return Route(target, target.raw, receive_limit(target, topology))
 
 
 def send_bytes(backend: Backend, payload: bytes, target: Target, *, timeout: float | None = None) -> bool:
-    """Queue ``payload`` for ``target``; True once queued.
+    """Queue ``payload`` for ``target``; True once queued (see :func:`send_routed`)."""
+    return send_routed(backend, payload, prepare_route(backend, target), timeout=timeout)
 
-    Validates the target and size first. A full queue is retried (natively
-    by the plugin or the fake, else with exponential backoff) until
-    ``timeout`` (default: the ``send_timeout`` setting), then
-    :class:`QueueFull` is raised: the message was not delivered.
+
+def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: float | None = None) -> bool:
+    """Queue ``payload``; True once queued.
+
+    Too large for the receiver: :class:`MessageTooLarge`, nothing sent. A
+    full queue is retried (natively by the plugin or the fake, else with
+    exponential backoff) until ``timeout`` (default: the ``send_timeout``
+    setting), then :class:`QueueFull` is raised: the message was not
+    delivered.
     """
+    if len(payload) > route.limit:
+        raise MessageTooLarge(size_error(len(payload), route.target, route.limit))
+    if _raw_send(backend, payload, route):
+        return True
     settings = runtime_state().settings
     timeout = settings.send_timeout if timeout is None else timeout
-    topology = backend.topology()
-    validate(target, topology)
-    check_size(len(payload), target, topology)
-    raw_target = target.raw
-
-    if _raw_send(backend, payload, raw_target, target):
-        return True
-    waited = backend.send_wait(payload, raw_target, timeout)
+    waited = backend.send_wait(payload, route.raw, timeout)
     if waited is not None:
         if waited:
             return True
@@ -36,21 +56,21 @@ def send_bytes(backend: Backend, payload: bytes, target: Target, *, timeout: flo
         delay = settings.backoff_initial
         while time.monotonic() < deadline:
             time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-            if _raw_send(backend, payload, raw_target, target):
+            if _raw_send(backend, payload, route):
                 return True
             delay = min(delay * 2, settings.backoff_max)
     raise QueueFull(
-        f"{target.describe()} stayed full for {timeout}s; the message ({len(payload)} bytes) was "
+        f"{route.target.describe()} stayed full for {timeout}s; the message ({len(payload)} bytes) was "
         "not sent. Add mules, make tasks faster, or raise the timeout with "
         "uwsgi_mules.configure(send_timeout=...)"
     )
 
 
-def _raw_send(backend: Backend, payload: bytes, raw_target: object, target: Target) -> bool:
+def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
-        return backend.mule_msg(payload, raw_target)  # type: ignore[arg-type]
+        return backend.mule_msg(payload, route.raw)
     except ValueError as exc:
         text = str(exc)
         if "farm" in text:
-            raise UnknownFarm(f"uWSGI does not know {target.describe()}: {text}") from exc
-        raise UnknownMule(f"uWSGI refused {target.describe()}: {text}") from exc
+            raise UnknownFarm(f"uWSGI does not know {route.target.describe()}: {text}") from exc
+        raise UnknownMule(f"uWSGI refused {route.target.describe()}: {text}") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backends.base import MuleTarget
-from ..errors import MessageTooLarge, UnknownFarm, UnknownMule
+from ..errors import UnknownFarm, UnknownMule
 from ..topology import DEFAULT_RECV_SIZE, Topology
 
 
@@ -80,15 +80,13 @@ def receive_limit(target: Target, topology: Topology | None) -> int:
     return min(min(limits), topology.max_send_size)
 
 
-def check_size(size: int, target: Target, topology: Topology | None) -> None:
-    limit = receive_limit(target, topology)
-    if size > limit:
-        raise MessageTooLarge(
-            f"message of {size} bytes for {target.describe()} exceeds {limit} bytes, the most its "
-            "receiver reads at once (uWSGI would deliver it truncated). Send a reference "
-            "(a file path, a database id) instead, or raise the receive size with "
-            "set_mules_params(msg_buffer_recv=...) and mules running uwsgi_mules.mule:run"
-        )
+def size_error(size: int, target: Target, limit: int) -> str:
+    return (
+        f"message of {size} bytes for {target.describe()} exceeds {limit} bytes, the most its "
+        "receiver reads at once (uWSGI would deliver it truncated). Send a reference "
+        "(a file path, a database id) instead, or raise the receive size with "
+        "set_mules_params(msg_buffer_recv=...) and mules running uwsgi_mules.mule:run"
+    )
 
 
 def _mule_recv_size(topology: Topology, mule_id: int) -> int:
