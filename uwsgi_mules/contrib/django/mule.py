@@ -1,0 +1,93 @@
+"""Programmed-mule entry point for Django: ``mule = uwsgi_mules.contrib.django.mule:run``.
+
+The mule sets Django up once (``django.setup()``: settings, logging, apps,
+and so every app's ``mules.py``), drops database connections inherited from
+the master, then serves messages like :func:`uwsgi_mules.mule.run`. Around
+each message it does what Django does around a request: reset the query log
+and close database connections that are broken or older than
+``CONN_MAX_AGE``, before and after.
+"""
+
+from __future__ import annotations
+
+from ... import mule as base_mule
+from ...backends.base import Backend
+from ...backends.selection import current_backend
+from ...runtime.mules import receive
+from ...topology import DEFAULT_RECV_SIZE
+
+__all__ = ["close_old_connections", "handle_one", "run", "setup_django"]
+
+
+def setup_django() -> None:
+    """Call ``django.setup()`` unless the apps are already loaded (a mule
+    forked from a master that loaded the project)."""
+    import os
+
+    import django
+    from django.apps import apps
+    from django.core.exceptions import ImproperlyConfigured
+
+    if apps.ready:
+        return
+    if not os.environ.get("DJANGO_SETTINGS_MODULE"):
+        from django.conf import settings
+
+        if not settings.configured:
+            raise ImproperlyConfigured(
+                "the Django mule needs DJANGO_SETTINGS_MODULE: add "
+                "'env = DJANGO_SETTINGS_MODULE=yourproject.settings' to the uWSGI config "
+                "(manage.py uwsgi_mules_ini renders it)"
+            )
+    django.setup()
+
+
+def close_old_connections() -> None:
+    """Django's ``close_old_connections`` for a mule: reset the query log and
+    close connections that are unusable or past ``CONN_MAX_AGE``. A
+    connection inside an atomic block (a caller's transaction, in the fake's
+    step mode) is left alone."""
+    from django.db import connections, reset_queries
+
+    reset_queries()
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+
+
+def discard_inherited_connections() -> None:
+    """Forget database connections opened before the fork without closing
+    them: the socket is shared with the master, and closing it here would
+    end the master's session too."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and not connection.in_atomic_block:
+            connection.connection = None
+
+
+def handle_one(message: bytes, backend: Backend | None = None) -> bool:
+    """Handle one message (:func:`uwsgi_mules.mule.handle_one`) between two
+    connection clean-ups; True if it was an offloaded call."""
+    close_old_connections()
+    try:
+        return base_mule.handle_one(message, backend)
+    finally:
+        close_old_connections()
+
+
+def run() -> None:
+    """Set Django up, then serve offloaded calls forever."""
+    setup_django()
+    discard_inherited_connections()
+    backend = current_backend()
+    topology = backend.topology()
+    buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
+    backend.log(f"uwsgi-mules: Django mule {backend.mule_id()} serving offloads (buffer {buffer_size} bytes)")
+    while True:
+        message = receive(signals=True, farms=True, buffer_size=buffer_size)
+        handle_one(message, backend)
+
+
+#: used by the fake backend in step mode (``run_pending()``) instead of the loop
+run.handle_message = handle_one  # type: ignore[attr-defined]
