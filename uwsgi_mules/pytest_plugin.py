@@ -35,3 +35,21 @@ def uwsgi_fake(uwsgi_fake_options: dict[str, Any]) -> Iterator[FakeUwsgi]:
         yield fake
     reset_runtime()
     reset_backends()
+
+
+@pytest.fixture
+def uwsgi_dropin(uwsgi_fake_options: dict[str, Any]) -> Iterator[Any]:
+    """The fake installed as importable ``uwsgi`` and ``uwsgidecorators``
+    modules (for code that does ``import uwsgi`` at module top); yields a
+    :class:`~uwsgi_mules.dropin.DropIn` (``.fake``, ``.uwsgi``). Options come
+    from ``uwsgi_fake_options``. Removed cleanly after the test."""
+    from .dropin import install_dropin
+
+    reset_runtime()
+    dropin = install_dropin(**uwsgi_fake_options)
+    try:
+        yield dropin
+    finally:
+        dropin.uninstall()
+        reset_runtime()
+        reset_backends()

@@ -246,7 +246,9 @@ class RealBackend(Backend):
         return bool(self._uwsgi.register_rpc(name, func, argc))
 
     def rpc_call(self, name: str, *args: bytes) -> bytes | None:
-        return self._uwsgi.call(name, *args)
+        # Python 3 uWSGI only accepts bytes here ("unable to call rpc function")
+        raw_name = name.encode() if isinstance(name, str) else name
+        return self._uwsgi.call(raw_name, *(a.encode() if isinstance(a, str) else a for a in args))
 
 
 def process_getenv(name: str) -> str | None:

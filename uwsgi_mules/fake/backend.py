@@ -680,13 +680,11 @@ class FakeUwsgi(Backend):
     def register_rpc(self, name: str, func: Callable[..., object], argc: int = 0) -> bool:
         if not isinstance(name, str):
             raise TypeError(f"register_rpc() argument 1 must be str, not {type(name).__name__}")
-        if name in self.rpc_functions:
-            raise ValueError("unable to register rpc function")
         self.rpc_functions[name] = func
         return True
 
-    def rpc_call(self, name: str, *args: bytes) -> bytes | None:
-        func = self.rpc_functions.get(name)
+    def rpc_call(self, name: str | bytes, *args: bytes) -> bytes | None:
+        func = self.rpc_functions.get(name.decode() if isinstance(name, bytes) else name)
         if func is None:
             return None
         result = func(*args)

@@ -1,0 +1,1 @@
+"""Applications, setups and scenarios of the signal/timer/lock/spooler tests."""
