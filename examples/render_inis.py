@@ -23,7 +23,8 @@ def _base(module: str) -> Section:
 
 
 def django_style() -> Section:
-    """A Django-style app: 2 programmed mules, 1 signal-only mule, 2 farms."""
+    """A Django-style app: 4 workers loading the app in the master (no
+    lazy-apps), 2 programmed mules, 1 signal-only mule, 2 farms."""
     section = _base("examples.simple_app.wsgi:application")
     section.workers.set_basic_params(count=4)
     workers = section.workers
@@ -71,7 +72,17 @@ def big_messages() -> Section:
     return section
 
 
+def demo() -> Section:
+    """The smallest useful layout: 2 programmed mules in farm ``reports``."""
+    section = _base("examples.simple_app.wsgi:application")
+    section.workers.set_basic_params(count=2)
+    workers = section.workers
+    workers.set_mules_params([ENTRY_POINT, ENTRY_POINT], farms=[workers.mule_farm("reports", 2)])
+    return section
+
+
 EXAMPLES = {
+    "demo.ini": demo,
     "django_style.ini": django_style,
     "lazy_apps.ini": lazy_apps,
     "big_messages.ini": big_messages,

@@ -2,11 +2,18 @@
 
 >>> from uwsgi_mules.config import Section
 >>> section = Section()
->>> section.workers.set_mules_params(mules=2, farms=[section.workers.mule_farm("busy", 2)])
->>> print(section.as_ini())  # doctest: +SKIP
+>>> section.workers.set_mules_params(mules=2, farms=[section.workers.mule_farm("busy", 2)])  # doctest: +ELLIPSIS
+<...Section object at ...>
+>>> print(section.as_ini())  # doctest: +ELLIPSIS
+[uwsgi]
+master = true
+mules = 2
+farm = busy:1,2
+env = UWSGIMULES_TOPOLOGY=...
 """
 
-from .groups import MuleFarm
-from .section import Section
+from .ini import read_ini, read_ini_text
+from .section import MuleLayout, Section
+from .workers import MuleFarm
 
-__all__ = ["MuleFarm", "Section"]
+__all__ = ["MuleFarm", "MuleLayout", "Section", "read_ini", "read_ini_text"]

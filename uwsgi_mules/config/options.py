@@ -1,25 +1,38 @@
-"""The ordered option list behind a section, and INI rendering."""
+"""The ordered option list behind a section, and the options the API emits."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import TopologyError
+from .ini import check_option
 
 Value = str | int | bool | None
 
-#: every option the typed API can render; each is checked against real
-#: uWSGI 2.0 (``--strict``) by the real-uWSGI tests
+#: every option name the typed API can render; the real-uWSGI tests boot a
+#: config using each of them with ``--strict`` (uWSGI refuses unknown ones)
 KNOWN_OPTIONS = frozenset(
     {
         "master", "processes", "threads", "enable-threads", "lazy-apps", "die-on-term", "strict",
-        "chdir", "pythonpath", "module", "wsgi-file", "import", "shared-import", "socket",
+        "chdir", "home", "pythonpath", "module", "wsgi-file", "import", "shared-import", "socket",
         "http-socket", "env", "mule", "mules", "farm", "touch-mules-reload", "mule-harakiri",
         "mule-reload-mercy", "mule-msg-size", "plugin", "stats", "enable-metrics", "metrics-dir",
-        "locks", "spooler", "spooler-frequency", "disable-logging", "vacuum", "need-app",
-        "worker-reload-mercy", "reload-mercy", "py-call-osafterfork",
+        "vacuum",
     }
 )
+
+
+def option_text(key: str, value: str | int | bool) -> str:
+    """``True`` -> ``"true"``, numbers -> digits, strings as they are (checked)."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise TypeError(f"option {key}: expected str, int or bool, got {type(value).__name__}")
+    check_option(key, text)
+    return text
 
 
 class OptionList:
@@ -29,21 +42,22 @@ class OptionList:
         self._items: list[tuple[str, str]] = []
 
     def set(self, key: str, value: Value, *, multi: bool = False) -> None:
-        """Set ``key``; ``None`` leaves it unset, ``True`` renders ``true``;
-        without ``multi`` an earlier value of the key is replaced."""
-        if not key or key != key.strip() or " " in key or key.startswith("-"):
-            raise TopologyError(f"invalid option name {key!r}")
+        """Set ``key``; ``None`` (or ``False``) unsets it, ``True`` renders
+        ``true``; without ``multi`` an earlier value of the key is replaced
+        in place, with ``multi`` the value is appended."""
         if value is None or value is False:
+            check_option(key, "")
             if not multi:
                 self.remove(key)
             return
-        text = "true" if value is True else str(value)
-        if "\n" in text:
-            raise TopologyError(f"option {key} value must be one line, got {text!r}")
+        text = option_text(key, value)
         if not multi:
             for index, (existing, _) in enumerate(self._items):
                 if existing == key:
                     self._items[index] = (key, text)
+                    self._items = self._items[: index + 1] + [
+                        item for item in self._items[index + 1:] if item[0] != key
+                    ]
                     return
         self._items.append((key, text))
 
@@ -59,9 +73,3 @@ class OptionList:
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._items)
-
-
-def render_ini(name: str, items: Iterable[tuple[str, str]]) -> str:
-    lines = [f"[{name}]"]
-    lines += [f"{key} = {value}" if value != "" else f"{key} =" for key, value in items]
-    return "\n".join(lines) + "\n"

@@ -1,17 +1,34 @@
-"""``Section``: one ``[uwsgi]`` INI section with mules and farms."""
+"""``Section``: one uWSGI INI section with mules and farms."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TopologyError
-from ..topology import ENTRY_POINT, TOPOLOGY_ENV, FarmSpec, MuleSpec, Topology, entry_script_path
-from ..uwsgi_args import options_from_ini
-from .groups import MainProcess, MasterProcess, Monitoring, Networking, Python, Workers
-from .options import OptionList, Value, render_ini
+from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, TOPOLOGY_ENV, FarmSpec, MuleSpec, Topology, entry_script_path
+from ..uwsgi_args import NO_ARGUMENT, OPTIONAL_ARGUMENT, Option, options_from_ini
+from .groups import MainProcess, MasterProcess, Monitoring, Networking, Python
+from .ini import check_option, check_section_name, render_ini
+from .options import OptionList, Value
+from .workers import Workers
 
 #: options owned by the mule layout (rendered from it, read back into it)
-LAYOUT_OPTIONS = ("mule", "mules", "farm", "mule-msg-size")
+LAYOUT_OPTIONS = frozenset({"mule", "mules", "farm", "mule-msg-size"})
+
+_FALSE = frozenset({"false", "off", "no", "0"})
+
+
+@dataclass
+class MuleLayout:
+    """What ``workers.set_mules_params`` set (rendered after other options)."""
+
+    mules: tuple[MuleSpec, ...] = ()
+    farms: tuple[FarmSpec, ...] = ()
+    msg_size: int | None = None
+    recv_size: int | None = None
+    #: render ``mules = N`` instead of N ``mule =`` lines
+    mules_as_count: bool = False
 
 
 class Section:
@@ -19,19 +36,17 @@ class Section:
 
     Groups: ``workers`` (processes, mules, farms), ``master_process``,
     ``main_process``, ``python``, ``networking``, ``monitoring``; plus
-    :meth:`set_option` and :meth:`set_env` for anything else. Rendering adds
-    ``env = UWSGIMULES_TOPOLOGY=...`` so every process knows the exact mule
-    layout.
+    :meth:`set_option` and :meth:`set_env` for anything else. Values are
+    literal (``%`` is escaped, uWSGI references are refused). Rendering adds
+    ``env = UWSGIMULES_TOPOLOGY=...`` when there are mules, so every process
+    knows the exact layout.
     """
 
     def __init__(self, name: str = "uwsgi", *, master: bool = True) -> None:
+        check_section_name(name)
         self.name = name
         self.options = OptionList()
-        self.mules: tuple[MuleSpec, ...] = ()
-        self.mules_as_count = False
-        self.farms: tuple[FarmSpec, ...] = ()
-        self.msg_size: int | None = None
-        self.recv_size: int | None = None
+        self.layout = MuleLayout()
         self.workers = Workers(self)
         self.master_process = MasterProcess(self)
         self.main_process = MainProcess(self)
@@ -44,19 +59,23 @@ class Section:
     # -- generic ---------------------------------------------------------------
 
     def set_option(self, key: str, value: Value, *, multi: bool = False) -> Section:
-        """Set any uWSGI option (``None`` unsets it). Mule layout options go
-        through ``workers.set_mules_params``."""
-        if key in LAYOUT_OPTIONS:
+        """Set any uWSGI option (``None`` unsets it, ``True`` is ``true``;
+        ``multi`` appends a repeated option). Nothing checks that uWSGI knows
+        ``key``: prefer the typed groups. Mule layout options go through
+        ``workers.set_mules_params``."""
+        if key in LAYOUT_OPTIONS or key.startswith("mule-msg-recv"):
             raise TopologyError(f"set {key!r} with section.workers.set_mules_params(...)")
         self.options.set(key, value, multi=multi)
         return self
 
     def set_env(self, key: str, value: str) -> Section:
         """Set an environment variable in every process (``env = KEY=VALUE``)."""
-        if not key or "=" in key:
+        if not key or "=" in key or key != key.strip():
             raise TopologyError(f"invalid environment variable name {key!r}")
         if key.startswith("UWSGI_"):
             raise TopologyError(f"{key}: uWSGI reads UWSGI_* variables as options; pick another name")
+        if key == TOPOLOGY_ENV:
+            raise TopologyError(f"{TOPOLOGY_ENV} is rendered from the mule layout")
         self.options.set("env", f"{key}={value}", multi=True)
         return self
 
@@ -64,15 +83,18 @@ class Section:
 
     @property
     def lazy_apps(self) -> bool:
-        return self.options.get("lazy-apps") == ["true"]
+        """Whether apps load in the workers (``lazy-apps`` or ``lazy``)."""
+        values = self.options.get("lazy-apps") + self.options.get("lazy")
+        return bool(values) and values[-1].lower() not in _FALSE
 
     def topology(self) -> Topology:
         """The mule/farm layout this section renders (validated)."""
+        layout = self.layout
         topology = Topology(
-            mules=tuple(self._rendered_mule(m) for m in self.mules),
-            farms=self.farms,
-            msg_size=self.msg_size,
-            recv_size=self.recv_size or Topology().recv_size,
+            mules=tuple(self._rendered_mule(m) for m in layout.mules),
+            farms=layout.farms,
+            msg_size=layout.msg_size,
+            recv_size=layout.recv_size or DEFAULT_RECV_SIZE,
             source=f"section [{self.name}]",
         )
         topology.validate()
@@ -88,10 +110,10 @@ class Section:
 
     def items(self) -> list[tuple[str, str]]:
         """Every option in render order: general options, then the mule
-        layout, then the layout for the runtime."""
+        layout, then the layout for the runtime (checked)."""
         topology = self.topology()
         items = self.options.items()
-        if self.mules_as_count and all(m.kind == "signal" for m in topology.mules) and topology.mules:
+        if self.layout.mules_as_count and topology.mules and all(m.kind == "signal" for m in topology.mules):
             items.append(("mules", str(topology.mule_count)))
         else:
             items += [("mule", spec.option_value()) for spec in topology.mules]
@@ -100,6 +122,8 @@ class Section:
             items.append(("mule-msg-size", str(topology.msg_size)))
         if topology.mules:
             items.append(("env", f"{TOPOLOGY_ENV}={topology.to_env_value()}"))
+        for key, value in items:
+            check_option(key, value)
         return items
 
     def as_ini(self) -> str:
@@ -107,29 +131,44 @@ class Section:
         return render_ini(self.name, self.items())
 
     def write_ini(self, path: str | Path) -> Path:
+        """Write :meth:`as_ini` to ``path``; returns the path."""
         path = Path(path)
         path.write_text(self.as_ini(), encoding="utf-8")
         return path
 
     def as_args(self) -> list[str]:
-        """The section as uWSGI command-line arguments (``true`` flags bare)."""
-        return [f"--{key}" if value in ("", "true") else f"--{key}={value}" for key, value in self.items()]
+        """The section as uWSGI command-line arguments (``--key=value``;
+        flags set to ``true`` and an empty ``--mule`` bare)."""
+        args = []
+        for key, value in self.items():
+            if (value == "true" and key in NO_ARGUMENT) or (value == "" and key in OPTIONAL_ARGUMENT):
+                args.append(f"--{key}")
+            else:
+                args.append(f"--{key}={value}")
+        return args
+
+    # -- reading -----------------------------------------------------------------------
 
     @classmethod
     def from_ini(cls, path: str | Path, section: str = "uwsgi") -> Section:
-        """Read a section back (mules and farms become its layout)."""
-        options = options_from_ini(str(path), section)
-        result = cls(section, master=False)
-        layout = Topology.from_options(options, source=str(path))
-        result.mules = layout.mules
-        result.farms = layout.farms
-        result.msg_size = layout.msg_size
-        result.recv_size = layout.recv_size
-        result.mules_as_count = any(key == "mules" for key, _ in options) and not any(
-            key == "mule" for key, _ in options
+        """Read a section back: mules and farms become its layout, the rest
+        its options in order (nested ``ini = ...`` files are inlined)."""
+        return cls.from_options(options_from_ini(str(path), section), name=section, source=str(path))
+
+    @classmethod
+    def from_options(cls, options: list[Option], *, name: str = "uwsgi", source: str = "") -> Section:
+        """A section from ``(key, value)`` pairs (see :mod:`uwsgi_mules.uwsgi_args`)."""
+        result = cls(name, master=False)
+        layout = Topology.from_options(options, source=source)
+        result.layout = MuleLayout(
+            mules=layout.mules,
+            farms=layout.farms,
+            msg_size=layout.msg_size,
+            recv_size=layout.recv_size if layout.recv_size != DEFAULT_RECV_SIZE else None,
+            mules_as_count=any(k == "mules" for k, _ in options) and not any(k == "mule" for k, _ in options),
         )
         for key, value in options:
             if key in LAYOUT_OPTIONS or (key == "env" and (value or "").startswith(TOPOLOGY_ENV + "=")):
                 continue
-            result.options.set(key, True if value is None else value, multi=True)
+            result.options.set(key, "" if value is None else value, multi=True)
         return result
