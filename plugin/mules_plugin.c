@@ -344,11 +344,16 @@ int mules_plugin_count_received(int kind, int id) {
 
 /* mule `mule_id` took one message from one of its queues, source unknown
  * (uwsgi.mule_get_msg() does not say which); returns 0 or -1 */
-int mules_plugin_count_taken(int mule_id) {
-	if (!mp_shm || mule_id < 1 || mule_id > mp_mules)
+/* `count` messages taken by a mule at once (mule loops batch their reports) */
+int mules_plugin_count_taken_n(int mule_id, int count) {
+	if (!mp_shm || mule_id < 1 || mule_id > mp_mules || count < 0)
 		return -1;
-	__atomic_add_fetch(&mp_shm->q[mule_id].taken, 1, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&mp_shm->q[mule_id].taken, count, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int mules_plugin_count_taken(int mule_id) {
+	return mules_plugin_count_taken_n(mule_id, 1);
 }
 
 /* -- metrics ----------------------------------------------------------------- */

@@ -115,8 +115,8 @@ class Backend(ABC):
         """Queue depths and counters, or None when unavailable."""
         return None
 
-    def note_taken(self, mule_id: int) -> None:
-        """Called by the mule loop after each message it read (counters)."""
+    def note_taken(self, mule_id: int, count: int = 1) -> None:
+        """Called by the mule loop with how many messages it read (counters)."""
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
         """Called by the mule side when an offloaded task raised."""

@@ -133,6 +133,7 @@ class PluginBridge:
             "mules_plugin_queue_info": ([c_int, c_int, ctypes.POINTER(_QueueInfo)], c_int),
             "mules_plugin_count_received": ([c_int, c_int], c_int),
             "mules_plugin_count_taken": ([c_int], c_int),
+            "mules_plugin_count_taken_n": ([c_int, c_int], c_int),
         }
         for name, (argtypes, restype) in signatures.items():
             function = getattr(lib, name)
@@ -274,6 +275,10 @@ class PluginBridge:
         return False
 
     # -- counters and depths --------------------------------------------------------------
+
+    def count_taken(self, mule_id: int, count: int = 1) -> None:
+        """Report ``count`` messages read by mule ``mule_id`` (its *taken* counter)."""
+        self._lib.mules_plugin_count_taken_n(int(mule_id), int(count))
 
     def count_received(self, target: MuleTarget = None, *, mule_id: int | None = None) -> None:
         """Report one message read.

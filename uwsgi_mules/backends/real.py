@@ -20,6 +20,9 @@ class RealBackend(Backend):
 
     def __init__(self, uwsgi: ModuleType, plugin: Any = None, *, load_plugin: bool = True) -> None:
         self._uwsgi = uwsgi
+        #: the C functions themselves, for the typed layer's fast paths
+        self.raw_mule_msg = uwsgi.mule_msg
+        self.raw_mule_get_msg = uwsgi.mule_get_msg
         self._plugin = plugin
         self._plugin_checked = plugin is not None or not load_plugin
         self._topology: Topology | None = None
@@ -145,10 +148,10 @@ class RealBackend(Backend):
         plugin = self.plugin
         return plugin.stats() if plugin is not None else None
 
-    def note_taken(self, mule_id: int) -> None:
+    def note_taken(self, mule_id: int, count: int = 1) -> None:
         plugin = self.plugin
         if plugin is not None:
-            plugin.count_received(mule_id=mule_id)
+            plugin.count_taken(mule_id, count)
 
     def log(self, message: str) -> None:
         self._uwsgi.log(message)

@@ -85,7 +85,10 @@ _selector = BackendSelector()
 
 def current_backend() -> Backend:
     """The backend the typed layer uses now."""
-    return _selector.current()
+    stack = _selector._stack
+    if stack:
+        return stack[-1]
+    return _selector._real or _selector.current()
 
 
 def activate(backend: Backend) -> None:

@@ -255,7 +255,7 @@ class FakeUwsgi(Backend):
     def _put(self, queue: MessageQueue, data: bytes, *, log_full: bool = True) -> bool:
         with self._cond:
             accepted = queue.put(data)
-            if accepted:
+            if accepted and _has_waiters(self._cond):
                 self._cond.notify_all()
         if not accepted and log_full:
             self._log(
@@ -401,22 +401,42 @@ class FakeUwsgi(Backend):
         """
         raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
         errors_before = len(self.task_errors)
-        handlers = {m: h for m in range(1, self.mule_count + 1) if (h := self._step_handler(m)) is not None}
+        handlers = []
+        for m in range(1, self.mule_count + 1):
+            found = self._step_handler(m)
+            if found is not None:
+                queues = [self._mule_queues[m], self._shared]
+                queues += [self._farm_queues[f] for f in self._topology.farms_of(m)]
+                handlers.append((("mule", m), queues, found[0], found[1]))
         ran = 0
-        progressed = True
-        while progressed and (limit is None or ran < limit):
-            progressed = False
-            for mule, (handler, buffer_size) in handlers.items():
-                message = self._take_nowait(mule, buffer_size)
-                if message is None:
-                    continue
-                progressed = True
-                try:
-                    with self.as_mule(mule):
-                        if handler(message):
-                            ran += 1
-                finally:
-                    self._release_held()
+        local = self._local
+        cond = self._cond
+        previous = getattr(local, "process", None)
+        try:
+            progressed = True
+            while progressed and (limit is None or ran < limit):
+                progressed = False
+                for process, queues, handler, buffer_size in handlers:
+                    message = None
+                    with cond:
+                        for queue in queues:
+                            if queue.messages:
+                                message = queue.take(buffer_size)
+                                if _has_waiters(cond):  # a threaded sender may wait for room
+                                    cond.notify_all()
+                                break
+                    if message is None:
+                        continue
+                    progressed = True
+                    local.process = process
+                    if handler(message):
+                        ran += 1
+        finally:
+            if previous is None:
+                if hasattr(local, "process"):
+                    del local.process
+            else:
+                local.process = previous
         if raise_errors and len(self.task_errors) > errors_before:
             raise self.task_errors[errors_before][1]
         return ran
@@ -570,9 +590,9 @@ class FakeUwsgi(Backend):
         queues.update({f"farm:{n}": q.counters() for n, q in self._farm_queues.items()})
         return BackendStats(queues)
 
-    def note_taken(self, mule_id: int) -> None:
+    def note_taken(self, mule_id: int, count: int = 1) -> None:
         with self._cond:
-            self.taken[mule_id] = self.taken.get(mule_id, 0) + 1
+            self.taken[mule_id] = self.taken.get(mule_id, 0) + count
 
     def log(self, message: str) -> None:
         self._log(message)
@@ -806,6 +826,13 @@ class FakeUwsgi(Backend):
                 except Exception as exc:  # uWSGI clears the error and goes on
                     self.report_task_error(exc, f"post_fork_hook in {process[0]} {process[1]}")
         return len(processes)
+
+
+def _has_waiters(cond: threading.Condition) -> bool:
+    """Whether a thread waits on ``cond`` (skips useless notifications in
+    step mode; CPython's Condition keeps its waiters in ``_waiters``, and
+    any other implementation is simply always notified)."""
+    return bool(getattr(cond, "_waiters", True))
 
 
 def _message_bytes(message: object, function: str) -> bytes:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import threading
+from collections.abc import Callable
 
 from .. import envelope
 from ..backends.base import Backend, MessageHook
@@ -13,8 +15,36 @@ from .state import runtime_state
 
 logger = logging.getLogger("uwsgi_mules")
 
+_MAGIC = envelope.MAGIC
+_SKIP = len(envelope.MAGIC)
+_loads = pickle.loads
+
 #: attribute set on our hook so it is never installed twice
 HOOK_MARKER = "__uwsgi_mules_hook__"
+
+
+def decode_known(message: bytes) -> tuple[Callable[..., object], str, tuple[object, ...], dict[str, object]] | None:
+    """``(function, path, args, kwargs)`` of a well-formed envelope of a task
+    this process can import, else None (the caller takes the slow path,
+    which reports what is wrong). Decodes without copying the payload."""
+    try:
+        version, path, args, kwargs = _loads(memoryview(message)[_SKIP:])
+        if version != envelope.VERSION:
+            return None
+        return runtime_state().registry.resolve(path), path, args, kwargs
+    except Exception:
+        return None
+
+
+def run_call(
+    call: tuple[Callable[..., object], str, tuple[object, ...], dict[str, object]], backend: Backend
+) -> None:
+    """Run a decoded call; an exception is reported, never raised."""
+    func, path, args, kwargs = call
+    try:
+        func(*args, **kwargs)
+    except Exception as exc:
+        backend.report_task_error(exc, f"{path}(args={len(args)}, kwargs={sorted(kwargs)})")
 
 
 def handle_message(message: bytes, backend: Backend | None = None) -> bool:
@@ -23,8 +53,12 @@ def handle_message(message: bytes, backend: Backend | None = None) -> bool:
     A task that raises is logged with its traceback (and reported to the
     backend); the mule keeps serving. Non-envelope messages return False.
     """
-    if not envelope.is_envelope(message):
+    if not message.startswith(_MAGIC):
         return False
+    fast = decode_known(message)
+    if fast is not None:
+        run_call(fast, backend or current_backend())
+        return True
     backend = backend or current_backend()
     try:
         call = envelope.decode(message)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import functools
+import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .. import envelope
-from ..backends.base import Backend
 from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
 from .dispatch import ensure_hook
-from .sender import Route, prepare_route, send_routed
+from .sender import prepare_route, send_routed
 from .targets import Target, farm_target, mule_target
 
 if TYPE_CHECKING:
@@ -40,6 +40,12 @@ def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
     raise UnknownFarm(f"offload target must be a mule id, a farm name, a Mule or a Farm, not {mule_or_farm!r}")
 
 
+_MAGIC = envelope.MAGIC
+_VERSION = envelope.VERSION
+_PROTOCOL = pickle.HIGHEST_PROTOCOL
+_dumps = pickle.dumps
+
+
 def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
     """Decorator: calling the function sends it to a mule or farm instead.
 
@@ -57,16 +63,30 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
         _install_hook_in_mule()
 
         # the target validated for the last backend used (one slot: a new fake
-        # per test replaces it, nothing accumulates)
-        last: list[tuple[Backend, Route]] = []
+        # per test replaces it, nothing accumulates):
+        # (backend, route, raw send function, raw target, size limit)
+        last: list[tuple[Any, ...]] = []
 
         @functools.wraps(func)
         def offloaded(*args: Any, **kwargs: Any) -> bool:
             backend = current_backend()
             if not last or last[0][0] is not backend:
                 ensure_hook(backend)
-                last[:] = [(backend, prepare_route(backend, target))]
-            return send_routed(backend, envelope.encode(path, args, kwargs), last[0][1])
+                route = prepare_route(backend, target)
+                send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
+                last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit)]
+            _, route, send, raw, limit = last[0]
+            try:
+                payload = _MAGIC + _dumps((_VERSION, path, args, kwargs), _PROTOCOL)
+            except Exception:
+                payload = envelope.encode(path, args, kwargs)  # raises NotOffloadable
+            if len(payload) <= limit:
+                try:
+                    if send(payload, raw):
+                        return True
+                except ValueError:
+                    pass  # send_routed turns it into UnknownMule / UnknownFarm
+            return send_routed(backend, payload, route)  # too large, full queue: retries or raises
 
         setattr(offloaded, ORIGINAL_ATTR, func)
         offloaded.run_local = func  # type: ignore[attr-defined]
