@@ -61,8 +61,24 @@ class Harness:
         raise NotImplementedError
 
     def in_workers(self, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
-        """Run calls concurrently, one per worker."""
-        raise NotImplementedError
+        """Run calls concurrently, one per worker; re-raise the first error."""
+        results: list[Any] = [None] * len(calls)
+        errors: list[BaseException] = []
+
+        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
+            try:
+                results[index] = self.in_worker(func, *args, worker=index + 1)
+            except BaseException as exc:  # re-raised in the test thread
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(180)
+        if errors:
+            raise errors[0]
+        return results
 
     def in_mule(self, mule: int, func: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
         """Run ``func(*args)`` in mule ``mule`` (which must serve offloads)."""
@@ -115,25 +131,6 @@ class FakeStepHarness(Harness):
     def in_worker(self, func, *args, worker=1):
         with self.fake.as_worker(worker):
             return func(*args)
-
-    def in_workers(self, calls):
-        results: list[Any] = [None] * len(calls)
-        errors: list[BaseException] = []
-
-        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-            try:
-                results[index] = self.in_worker(func, *args, worker=index + 1)
-            except BaseException as exc:  # re-raised in the test thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        if errors:
-            raise errors[0]
-        return results
 
     def in_mule(self, mule, func, *args, timeout=30.0):
         with self.fake.as_mule(mule):
@@ -191,25 +188,6 @@ class RealHarness(Harness):
 
     def in_worker(self, func, *args, worker=1):
         return self._call(func, args)
-
-    def in_workers(self, calls):
-        results: list[Any] = [None] * len(calls)
-        errors: list[BaseException] = []
-
-        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-            try:
-                results[index] = self._call(func, args)
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(180)
-        if errors:
-            raise errors[0]
-        return results
 
     def in_mule(self, mule, func, *args, timeout=30.0):
         token = uuid.uuid4().hex
