@@ -16,15 +16,54 @@ from .errors import (
     UnknownFarm,
     UnknownMule,
 )
+from .locks import Lock, LockError
 from .runtime.mules import Farm, Mule
 from .runtime.offload import TypeMuleFarm, mule_offload
 from .runtime.state import Settings, configure, reset_runtime
+from .signals import (
+    InvalidSchedule,
+    InvalidSignal,
+    Signal,
+    SignalError,
+    SignalRegistrationError,
+    SignalRoutingWarning,
+    SignalTarget,
+    UnknownSignalTarget,
+    cron,
+    file_monitor,
+    rb_timer,
+    signal_received,
+    signal_wait,
+    timer,
+)
+from .spooler import SpoolError, SpoolResult, SpoolValueTooLarge, spool, spooler_handler
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailable",
     "Farm",
+    "InvalidSchedule",
+    "InvalidSignal",
+    "Lock",
+    "LockError",
+    "Signal",
+    "SignalError",
+    "SignalRegistrationError",
+    "SignalRoutingWarning",
+    "SignalTarget",
+    "SpoolError",
+    "SpoolResult",
+    "SpoolValueTooLarge",
+    "UnknownSignalTarget",
+    "cron",
+    "file_monitor",
+    "rb_timer",
+    "signal_received",
+    "signal_wait",
+    "spool",
+    "spooler_handler",
+    "timer",
     "MessageTooLarge",
     "Mule",
     "MulesError",

@@ -17,7 +17,9 @@ from .base import Backend
 HOW_TO_ACTIVATE = (
     "uwsgi-mules found no uWSGI here. Run under uWSGI (or pyuwsgi), or activate the "
     "fake backend: `with FakeUwsgi(mules=2): ...` (from uwsgi_mules.fake), or use the "
-    "`uwsgi_fake` pytest fixture."
+    "`uwsgi_fake` pytest fixture. Signals, timers and cron register at import (in the "
+    "master, as uWSGI routes them): import such modules with the fake active, e.g. "
+    "inside the `uwsgi_dropin` fixture or with uwsgi_mules.dropin."
 )
 
 #: marker attribute of modules that pretend to be ``uwsgi`` (the drop-in fake)
