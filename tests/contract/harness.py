@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import threading
 import time
 import urllib.request
 import uuid
@@ -26,6 +25,7 @@ from uwsgi_mules.registry import function_path
 from uwsgi_mules.runtime.state import reset_runtime
 from uwsgi_mules.topology import Topology
 
+from ..support.calls import run_concurrently
 from ..support.server import UwsgiServer
 from . import tasks
 
@@ -62,23 +62,7 @@ class Harness:
 
     def in_workers(self, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
         """Run calls concurrently, one per worker; re-raise the first error."""
-        results: list[Any] = [None] * len(calls)
-        errors: list[BaseException] = []
-
-        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-            try:
-                results[index] = self.in_worker(func, *args, worker=index + 1)
-            except BaseException as exc:  # re-raised in the test thread
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(180)
-        if errors:
-            raise errors[0]
-        return results
+        return run_concurrently(calls, lambda worker, func, args: self.in_worker(func, *args, worker=worker))
 
     def in_mule(self, mule: int, func: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
         """Run ``func(*args)`` in mule ``mule`` (which must serve offloads)."""

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pickle
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -24,6 +23,7 @@ from uwsgi_mules.registry import function_path
 from uwsgi_mules.runtime.state import reset_runtime
 from uwsgi_mules.topology import Topology
 
+from ...support.calls import run_concurrently
 from ...support.server import UwsgiServer
 from .app import resolve
 from .records import read_records
@@ -49,23 +49,7 @@ class SignalHarness:
         raise NotImplementedError
 
     def in_workers(self, calls: Sequence[tuple[Callable[..., Any], tuple[Any, ...]]]) -> list[Any]:
-        results: list[Any] = [None] * len(calls)
-        errors: list[BaseException] = []
-
-        def run(index: int, func: Callable[..., Any], args: tuple[Any, ...]) -> None:
-            try:
-                results[index] = self._in_worker_n(index + 1, func, args)
-            except BaseException as exc:
-                errors.append(exc)
-
-        threads = [threading.Thread(target=run, args=(i, f, a)) for i, (f, a) in enumerate(calls)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(120)
-        if errors:
-            raise errors[0]
-        return results
+        return run_concurrently(calls, self._in_worker_n, timeout=120)
 
     def _in_worker_n(self, worker: int, func: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         return self.in_worker(func, *args)
