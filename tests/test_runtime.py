@@ -24,7 +24,7 @@ from uwsgi_mules import (
 from uwsgi_mules import envelope
 from uwsgi_mules.backends.selection import current_backend
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.registry import TaskRegistry, function_path
+from uwsgi_mules.registry import TaskRegistry, UnregisteredTask, function_path
 
 from . import sample_tasks
 
@@ -182,18 +182,24 @@ def test_existing_hook_is_chained(uwsgi_fake: FakeUwsgi) -> None:
 
 
 def test_envelope_and_registry() -> None:
-    raw = envelope.encode("tests.sample_tasks:plain", (1,), {"k": 2})
+    signer = envelope.Signer(b"k" * 32)
+    raw = envelope.encode(signer, "tests.sample_tasks:plain", (1,), {"k": 2}, 3)
     assert envelope.is_envelope(raw)
-    call = envelope.decode(raw)
-    assert (call.path, call.args, call.kwargs) == ("tests.sample_tasks:plain", (1,), {"k": 2})
+    call = envelope.decode(signer, raw)
+    assert (call.path, call.args, call.kwargs, call.target) == ("tests.sample_tasks:plain", (1,), {"k": 2}, 3)
+    with pytest.raises(envelope.EnvelopeError, match="bad signature"):
+        envelope.decode(signer, raw[:-3])
+    with pytest.raises(envelope.EnvelopeError, match="bad signature"):
+        envelope.decode(envelope.Signer(b"x" * 32), raw)
     with pytest.raises(envelope.EnvelopeError):
-        envelope.decode(raw[:-3])
-    with pytest.raises(envelope.EnvelopeError):
-        envelope.decode(pickle.dumps("x"))
+        envelope.decode(signer, pickle.dumps("x"))
     registry = TaskRegistry()
+    assert registry.tasks == {}
+    with pytest.raises(UnregisteredTask):
+        registry.resolve("tests.sample_tasks:plain")
+    registry.register("tests.sample_tasks:add_to_log", sample_tasks.add_to_log.run_local)
     assert registry.resolve("tests.sample_tasks:add_to_log") is sample_tasks.add_to_log.run_local
     assert function_path(sample_tasks.Namespace.method) == "tests.sample_tasks:Namespace.method"
-    assert registry.resolve("tests.sample_tasks:Namespace.method") is sample_tasks.Namespace.method
 
 
 def test_current_backend_is_the_fake(uwsgi_fake: FakeUwsgi) -> None:

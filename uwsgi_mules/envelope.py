@@ -1,69 +1,156 @@
-"""The wire format of an offloaded call.
+"""The wire format of an offloaded call, signed by the instance's key.
 
-An envelope is ``MAGIC + pickle((version, path, args, kwargs))`` where
-``path`` is ``"package.module:Qualified.name"``. The magic prefix lets a mule
-tell offload envelopes from any other message (uwsgidecorators' dicts,
-uwsgiconf's tuples, plain strings), which are passed on untouched.
+An envelope is ``MAGIC + VERSION_BYTE + tag + body``:
 
-Trust boundary: envelopes are unpickled in the mule. Only processes of the
-local uWSGI stack can write to mule queues (they are socketpairs held by the
-master, never exposed on the network), so whoever can send an envelope
-already runs code in the stack. Never forward untrusted bytes to a mule queue
-verbatim.
+- ``MAGIC`` (13 bytes) tells offload envelopes from any other message
+  (uwsgidecorators' dicts, uwsgiconf's tuples, plain strings), which are
+  passed on untouched;
+- ``tag`` (16 bytes) is a keyed BLAKE2b MAC of ``body`` with the secret of
+  this uWSGI instance (:mod:`uwsgi_mules.instance`): a message whose tag
+  does not verify is never unpickled;
+- ``body`` is ``pickle((path, args, kwargs, target, meta))``: ``path`` is
+  ``"package.module:Qualified.name"`` of a registered task, ``target`` where
+  it was sent (mule id, 0 for the shared queue, or the farm name as bytes:
+  used to re-queue it after a crash, a reload or a stop), ``meta`` None or a
+  small dict (``retries``, ``attempt``, ``result``).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import pickle
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Union
 
 from .errors import NotOffloadable
 
 MAGIC = b"\x00uwsgi-mules\x00"
-VERSION = 1
+VERSION = 2
+#: magic and version: the start of every envelope of this format
+PREFIX = MAGIC + bytes([VERSION])
+TAG_SIZE = 16
+#: bytes before the pickled body
+HEADER_SIZE = len(PREFIX) + TAG_SIZE
+KEY_SIZE = 32
+PROTOCOL = pickle.HIGHEST_PROTOCOL
+
+#: where an envelope was sent: a mule id (0: the shared queue) or a farm name
+WireTarget = Union[int, bytes]
 
 
 class EnvelopeError(ValueError):
-    """Bytes that start like an envelope but cannot be decoded."""
+    """Bytes that start like an envelope but cannot be trusted or decoded."""
+
+
+class Signer:
+    """Signs and verifies envelope bodies with one instance key."""
+
+    __slots__ = ("key", "_mac")
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes) or len(key) < 16:
+            raise ValueError("an envelope key is at least 16 random bytes")
+        self.key = key
+        self._mac = hashlib.blake2b(key=key, digest_size=TAG_SIZE)
+
+    def tag(self, body: bytes | memoryview) -> bytes:
+        mac = self._mac.copy()
+        mac.update(body)
+        return mac.digest()
+
+    def seal(self, body: bytes) -> bytes:
+        """``body`` wrapped as an envelope."""
+        return PREFIX + self.tag(body) + body
+
+    def verified_body(self, message: bytes) -> memoryview:
+        """The body of a genuine envelope; :class:`EnvelopeError` otherwise."""
+        if not message.startswith(MAGIC):
+            raise EnvelopeError("not an uwsgi-mules envelope")
+        if len(message) < HEADER_SIZE or message[len(MAGIC)] != VERSION:
+            raise EnvelopeError(f"envelope of {len(message)} bytes has no valid version {VERSION} header")
+        view = memoryview(message)
+        body = view[HEADER_SIZE:]
+        if not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
+            raise EnvelopeError(f"envelope of {len(message)} bytes has a bad signature (not made by this instance)")
+        return body
 
 
 @dataclass(frozen=True)
 class Envelope:
-    """One offloaded call: the function's import path and its arguments."""
+    """One offloaded call: the task's import path, its arguments, where it was sent."""
 
     path: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
+    target: WireTarget = 0
+    meta: dict[str, Any] | None = None
 
     def describe(self) -> str:
-        return f"{self.path}(args={len(self.args)}, kwargs={sorted(self.kwargs)})"
+        """``path(args summary)`` for log lines, at most ~200 characters."""
+        return describe_call(self.path, self.args, self.kwargs)
+
+    @property
+    def retries(self) -> int:
+        return int((self.meta or {}).get("retries", 0))
+
+    @property
+    def attempt(self) -> int:
+        return int((self.meta or {}).get("attempt", 0))
 
 
-def encode(path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    """Serialize a call; unpicklable arguments raise :class:`NotOffloadable`."""
+def describe_call(path: object, args: object, kwargs: object, limit: int = 200) -> str:
+    """A short, safe summary of a call for log lines."""
     try:
-        body = pickle.dumps((VERSION, path, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        text = f"{path}(*{args!r}, **{kwargs!r})"
+    except Exception:  # a hostile __repr__ must not break logging
+        text = f"{path}(<arguments not printable>)"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pack(path: str, args: tuple[Any, ...], kwargs: dict[str, Any], target: WireTarget = 0,
+         meta: dict[str, Any] | None = None) -> bytes:
+    """The pickled body of a call; unpicklable arguments raise :class:`NotOffloadable`."""
+    try:
+        return pickle.dumps((path, args, kwargs, target, meta), protocol=PROTOCOL)
+    except Exception as exc:
         raise NotOffloadable(
             f"cannot offload {path}: its arguments cannot be pickled ({exc}). "
             "Pass plain data (ids, strings, numbers, dicts) and load objects in the task."
         ) from exc
-    return MAGIC + body
+
+
+def encode(signer: Signer, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+           target: WireTarget = 0, meta: dict[str, Any] | None = None) -> bytes:
+    """A signed envelope for a call."""
+    return signer.seal(pack(path, args, kwargs, target, meta))
 
 
 def is_envelope(message: bytes) -> bool:
+    """True when ``message`` claims to be an envelope (starts with the magic)."""
     return message.startswith(MAGIC)
 
 
-def decode(message: bytes) -> Envelope:
-    """Decode bytes made by :func:`encode`; raise :class:`EnvelopeError` otherwise."""
-    if not is_envelope(message):
-        raise EnvelopeError("not an uwsgi-mules envelope")
+def unpack(body: bytes | memoryview) -> Envelope:
+    """Decode a *verified* body (never call it on unverified bytes)."""
     try:
-        version, path, args, kwargs = pickle.loads(message[len(MAGIC):])
-    except Exception as exc:  # truncated or corrupted pickle: report, never crash the mule
-        raise EnvelopeError(f"corrupted envelope of {len(message)} bytes: {exc!r}") from exc
-    if version != VERSION:
-        raise EnvelopeError(f"envelope version {version} is not supported (expected {VERSION})")
-    return Envelope(path, tuple(args), dict(kwargs))
+        path, args, kwargs, target, meta = pickle.loads(body)
+    except Exception as exc:
+        raise EnvelopeError(f"signed envelope body does not decode: {exc!r}") from exc
+    if not isinstance(path, str) or not isinstance(args, tuple) or not isinstance(kwargs, dict):
+        raise EnvelopeError("signed envelope body has fields of the wrong types")
+    if meta is not None and not isinstance(meta, dict):
+        raise EnvelopeError("signed envelope metadata is not a dict")
+    return Envelope(path, args, kwargs, target, meta)
+
+
+def decode(signer: Signer, message: bytes) -> Envelope:
+    """Verify and decode an envelope; :class:`EnvelopeError` otherwise."""
+    return unpack(signer.verified_body(message))
+
+
+def reseal(signer: Signer, envelope: Envelope, **meta: Any) -> bytes:
+    """A new envelope for the same call, with ``meta`` updated (re-queueing)."""
+    merged = dict(envelope.meta or {})
+    merged.update(meta)
+    return encode(signer, envelope.path, envelope.args, envelope.kwargs, envelope.target, merged)

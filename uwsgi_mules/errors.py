@@ -53,3 +53,8 @@ class BackendUnavailable(MulesError, RuntimeError):
 
 class TopologyError(MulesError, ValueError):
     """A mule/farm layout is invalid (bad mule spec, farm naming a missing mule...)."""
+
+
+class ReservedMessage(MulesError, ValueError):
+    """A plain message that starts like an offload envelope: sending it could
+    be taken for an offloaded call, so the typed send refuses it."""

@@ -3,25 +3,51 @@
 The mule blocks for messages (its own queue, the shared queue and its
 farms), runs uwsgi-mules offload envelopes, hands any other message to the
 application's ``uwsgi.mule_msg_hook`` if one is set, and runs uWSGI signal
-handlers while it waits.
+handlers while it waits. It also keeps the delivery promises
+(:mod:`uwsgi_mules.delivery`): at start it reports a task its predecessor
+died in and replays saved offloads; told to stop, it finishes its task and
+saves what is still queued.
 """
 
 from __future__ import annotations
 
-from .backends.base import Backend
+import hmac
+import os
+import pickle
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+from .backends.base import Backend, SimulatedCrash
 from .backends.selection import current_backend
-from .envelope import MAGIC
+from .delivery.recovery import Replayer, recover_unfinished
+from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
+from .envelope import HEADER_SIZE, PREFIX, WireTarget
 from .errors import NotInMule
-from .runtime.dispatch import HOOK_MARKER, decode_known, handle_message
+from .instance import BACKLOG_DIR_ENV, backlog_dir
+from .registry import TASK_MODULES_ENV
+from .runtime.dispatch import HOOK_MARKER, Dispatcher, Outcome, dispatcher_for
+from .runtime.sender import send_bytes
+from .runtime.targets import farm_target, mule_target
 from .topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
 
-__all__ = ["ENTRY_POINT", "handle_one", "run", "script_path"]
+__all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "script_path"]
+
+#: the mule loop reports messages it read to the counters in batches of this size
+TAKEN_BATCH = 64
+#: seconds a replayed or re-queued offload may wait for room in its queue
+REPLAY_SEND_TIMEOUT = 60.0
 
 
 def handle_one(message: bytes, backend: Backend | None = None) -> bool:
-    """Handle one received message; True if it was an offloaded call."""
+    """Handle one received message; True if it was an offloaded call (run,
+    failed or refused), False if it was handed to the application's hook."""
     backend = backend or current_backend()
-    if handle_message(message, backend):
+    dispatcher = dispatcher_for(backend)
+    if dispatcher.handle(message) is not Outcome.NOT_ENVELOPE:
         return True
     if not message:
         return False
@@ -31,55 +57,249 @@ def handle_one(message: bytes, backend: Backend | None = None) -> bool:
         if previous is not None:
             previous(message)
             return False
-    backend.log(f"uwsgi-mules: mule {backend.mule_id()} ignored a {len(message)} bytes message (no hook)")
+    dispatcher.unhandled(message)
     return False
 
 
-#: the mule loop reports messages it read to the counters in batches of this size
-TAKEN_BATCH = 64
+def send_to_wire_target(backend: Backend, message: bytes, target: WireTarget) -> bool:
+    """Send a sealed envelope to where it was first sent (replay, re-queue)."""
+    resolved = farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
+    return send_bytes(backend, message, resolved, timeout=REPLAY_SEND_TIMEOUT)
+
+
+class MuleServer:
+    """One programmed mule: start-up recovery, the serving loop, the stop protocol.
+
+    ``around`` is a context manager factory entered around every task (the
+    Django mule closes stale database connections there).
+    """
+
+    def __init__(self, backend: Backend, *, around: Callable[[], AbstractContextManager[Any]] | None = None,
+                 label: str = "mule") -> None:
+        self.backend = backend
+        self.mule_id = backend.mule_id()
+        if not self.mule_id:
+            raise NotInMule("mule messages can only be received in a mule")
+        topology = backend.topology()
+        self.buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
+        self.dispatcher: Dispatcher = dispatcher_for(backend)
+        if around is not None:
+            self.dispatcher.around = around
+        self.around = around
+        self.label = label
+        self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
+        self.stop_signals = StopSignals()
+        self.replayer: Replayer | None = None
+
+    # -- start ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Import task modules, report a crashed task, replay saved offloads, catch stop signals."""
+        backend = self.backend
+        modules = (backend.getenv(TASK_MODULES_ENV) or "").split(",")
+        for line in self.dispatcher.registry.import_modules(modules):
+            backend.log(f"uwsgi-mules: mule {self.mule_id}: {line}")
+        requeue = []
+        if self.record is not None:
+            found = recover_unfinished(self.record, self.dispatcher.signer, self.mule_id, backend.log)
+            if found is not None:
+                requeue.append(found)
+        directories = [d for d in self._backlog_dirs() if d is not None]
+        replayer = Replayer(
+            self.dispatcher.signer,
+            lambda message, target: send_to_wire_target(backend, message, target),
+            backend.log,
+            directories,
+            requeue,
+            self._save_dir(),
+        )
+        if requeue or any(d.is_dir() and any(d.iterdir()) for d in directories):
+            self.replayer = replayer
+            replayer.start()
+        if threading.current_thread() is threading.main_thread():
+            self.stop_signals.install()
+        backend.log(
+            f"uwsgi-mules: {self.label} {self.mule_id} serving offloads (buffer {self.buffer_size} bytes, "
+            f"{len(self.dispatcher.registry.tasks)} registered tasks)"
+        )
+
+    def _backlog_dirs(self) -> list[Any]:
+        runtime = self.backend.runtime_dir()
+        configured = self.backend.getenv(BACKLOG_DIR_ENV)
+        dirs = [backlog_dir(runtime, None)]
+        if configured:
+            dirs.append(backlog_dir(runtime, configured))
+        return dirs
+
+    def _save_dir(self) -> Any:
+        return backlog_dir(self.backend.runtime_dir(), self.backend.getenv(BACKLOG_DIR_ENV))
+
+    # -- serve ------------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Serve until uWSGI tells the mule to stop, then save what is queued and exit."""
+        self._loop()
+        self.stop()
+
+    def _loop(self) -> None:  # noqa: C901 - the hot loop is inlined on purpose (drain rate)
+        backend = self.backend
+        dispatcher = self.dispatcher
+        mule_id = self.mule_id
+        buffer_size = self.buffer_size
+        stop = self.stop_signals
+        # the hot loop calls uWSGI's C function directly when the backend has it
+        get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
+        # counting needs the plugin on real uWSGI: skip the call per message without it
+        note = backend.note_taken if getattr(backend, "plugin", True) is not None else None
+        tag = dispatcher.signer.tag
+        tasks = dispatcher.registry.tasks
+        loads = pickle.loads
+        same = hmac.compare_digest
+        record = self.record
+        begin = record.begin if record is not None else None
+        end = record.end if record is not None else None
+        harakiri = dispatcher.harakiri
+        set_harakiri = backend.set_user_harakiri
+        report = backend.report_task_error
+        counters = dispatcher.counters
+        use_fast_call = self.around is None
+        unreported = 0  # messages read but not yet counted (reported in batches)
+        tag_end = HEADER_SIZE
+        tag_start = len(PREFIX)
+        while not stop.signum:
+            # signals=False: uWSGI 2.0 runs signal handlers in mule_get_msg only then;
+            # with counts pending, wake up after 1 s idle to report them
+            message = get(False, True, buffer_size, 1 if unreported else -1)
+            if note is not None and (unreported >= TAKEN_BATCH or (unreported and not message)):
+                note(mule_id, unreported)
+                unreported = 0
+            if not message:  # b"": timeout; None: a signal was handled
+                continue
+            if note is not None:
+                unreported += 1
+            if not message.startswith(PREFIX):
+                handle_one(message, backend)  # not ours, or a forgery: the slow path reports it
+                continue
+            view = memoryview(message)
+            body = view[tag_end:]
+            if not same(tag(body), view[tag_start:tag_end]):
+                dispatcher.handle(message)  # counts and logs the rejection; never unpickles
+                continue
+            try:
+                path, args, kwargs, _target, _meta = loads(body)
+                func = tasks.get(path)
+            except Exception as exc:  # a signed body that does not decode: report, go on
+                dispatcher.counters.rejected += 1
+                dispatcher.log_limited("undecodable", f"uwsgi-mules: mule {mule_id} could not decode a signed "
+                                       f"{len(message)} bytes envelope: {exc!r}")
+                continue
+            if func is None or type(args) is not tuple or type(kwargs) is not dict:
+                if func is None:
+                    dispatcher.lookup(path)  # counts and logs the unregistered task
+                else:
+                    counters.rejected += 1
+                    dispatcher.log_limited("malformed", f"uwsgi-mules: mule {mule_id} refused a malformed "
+                                           f"call of {path}")
+                continue
+            if begin is not None:
+                begin(message)
+            if not use_fast_call:
+                dispatcher.call(func, path, args, kwargs)
+            else:
+                if harakiri:
+                    set_harakiri(harakiri)
+                try:
+                    func(*args, **kwargs)
+                    counters.ran += 1
+                except SimulatedCrash:
+                    raise
+                except BaseException as exc:  # noqa: BLE001 - no task may kill the mule
+                    counters.failed += 1
+                    report(exc, f"{path}(args={len(args)}, kwargs={sorted(kwargs)})")
+                if harakiri:
+                    set_harakiri(0)
+            if end is not None:
+                end()
+        if note is not None and unreported:
+            note(mule_id, unreported)
+
+    # -- stop -------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Save every offload still queued (or say loudly that they are discarded), then exit."""
+        backend = self.backend
+        signum = self.stop_signals.signum
+        mode = self.stop_signals.mode
+        name = signal.Signals(signum).name if signum else "stop"
+        backend.log(f"uwsgi-mules: mule {self.mule_id} told to stop ({name}): saving queued offloads")
+        get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
+        buffer_size = self.buffer_size
+        dispatcher = self.dispatcher
+
+        def receive_nowait() -> bytes | None:
+            return get(False, True, buffer_size, 0) or None
+
+        def decode(message: bytes) -> tuple[WireTarget, bytes, str] | None:
+            call = dispatcher.decode(message)
+            if call is None:
+                return None
+            return call.target, bytes(memoryview(message)[HEADER_SIZE:]), call.path
+
+        drained, why = drain_until_senders_gone(
+            receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
+        )
+        if self.replayer is not None:
+            self.replayer.stop_event.set()
+            self.replayer.join(timeout=5.0)
+        configured = backend.getenv(BACKLOG_DIR_ENV)
+        if mode == "stop" and not configured:
+            if drained.entries:
+                backend.log(
+                    f"uwsgi-mules: ERROR mule {self.mule_id} discarded {len(drained.entries)} queued offload(s) at "
+                    f"stop ({drained.summary()}); set {BACKLOG_DIR_ENV} to keep them for the next start"
+                )
+        else:
+            try:
+                where = persist(drained, self._save_dir(), f"mule{self.mule_id}")
+            except OSError as exc:
+                backend.log(
+                    f"uwsgi-mules: ERROR mule {self.mule_id} could not save {len(drained.entries)} queued "
+                    f"offload(s) ({drained.summary()}): {exc}"
+                )
+            else:
+                if where is not None:
+                    backend.log(
+                        f"uwsgi-mules: mule {self.mule_id} saved {len(drained.entries)} queued offload(s) "
+                        f"({drained.summary()}) to {where} ({why})"
+                    )
+        if drained.other:
+            backend.log(
+                f"uwsgi-mules: mule {self.mule_id} discarded {drained.other} queued message(s) that were not "
+                "offloads at stop"
+            )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def run() -> None:
-    """Serve offloaded calls forever (uWSGI respawns the mule if it exits)."""
-    backend = current_backend()
-    topology = backend.topology()
-    buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
-    mule_id = backend.mule_id()
-    if not mule_id:
-        raise NotInMule("mule messages can only be received in a mule")
-    backend.log(f"uwsgi-mules: mule {mule_id} serving offloads (buffer {buffer_size} bytes)")
-    # the hot loop calls uWSGI's C function directly when the backend has it
-    get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
-    # counting needs the plugin on real uWSGI: skip the call per message without it
-    note = backend.note_taken if getattr(backend, "plugin", True) is not None else None
-    unreported = 0  # messages read but not yet counted (reported in batches)
-    while True:
-        # signals=False: uWSGI 2.0 runs signal handlers in mule_get_msg only then;
-        # with counts pending, wake up after 1 s idle to report them
-        message = get(False, True, buffer_size, 1 if unreported else -1)
-        if note is not None and (unreported >= TAKEN_BATCH or (unreported and not message)):
-            note(mule_id, unreported)
-            unreported = 0
-        if not message:  # b"": timeout; None: a signal was handled
-            continue
-        if note is not None:
-            unreported += 1
-        call = decode_known(message) if message.startswith(MAGIC) else None
-        if call is None:
-            handle_one(message, backend)  # not ours, or malformed: the slow path reports it
-            continue
-        func, path, args, kwargs = call  # inlined run_call(): this loop is the drain rate
-        try:
-            func(*args, **kwargs)
-        except Exception as exc:
-            backend.report_task_error(exc, f"{path}(args={len(args)}, kwargs={sorted(kwargs)})")
+    """Serve offloaded calls until uWSGI stops the mule (uWSGI respawns it if it exits)."""
+    server = MuleServer(current_backend())
+    server.start()
+    server.serve()
+
+
+def _step_handle(message: bytes) -> bool:
+    """The fake's step mode: one message, as this mule."""
+    return handle_one(message)
 
 
 #: used by the fake backend in step mode instead of the endless loop
-run.handle_message = handle_one  # type: ignore[attr-defined]
+run.handle_message = _step_handle  # type: ignore[attr-defined]
 
 
 def script_path() -> str:
     """Path of the script form of the entry point (use it with ``lazy-apps``,
     where uWSGI 2.0 crashes callable-form mules)."""
     return entry_script_path()
+

@@ -10,10 +10,13 @@ import the typed layer.
 from __future__ import annotations
 
 import logging
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from ..envelope import Signer
 from ..topology import Topology
 
 MuleTarget = int | bytes | str | None
@@ -38,6 +41,11 @@ class BackendStats:
     """Per-queue counters: keys are ``"shared"``, ``"mule1"``..., ``"farm:NAME"``."""
 
     queues: dict[str, QueueCounters] = field(default_factory=dict)
+
+
+class SimulatedCrash(BaseException):
+    """Raised inside a fake mule to simulate its process dying mid-task
+    (``SIGKILL``, out of memory, harakiri): the mule side never catches it."""
 
 
 class Backend(ABC):
@@ -100,6 +108,33 @@ class Backend(ABC):
     @abstractmethod
     def topology(self) -> Topology | None:
         """The mule/farm layout, or None when it cannot be known."""
+
+    # -- the instance: envelope key, runtime files, lifecycle facts ---------------------
+
+    @abstractmethod
+    def signer(self) -> Signer:
+        """Signs and verifies envelopes with this instance's key."""
+
+    def runtime_dir(self) -> Path | None:
+        """This instance's private directory (key, in-flight records,
+        reload backlog), or None when the backend keeps them in memory."""
+        return None
+
+    def getenv(self, name: str) -> str | None:
+        """An environment variable of the instance (the master's, as uWSGI set it)."""
+        return os.environ.get(name)
+
+    def mule_harakiri(self) -> int:
+        """Seconds a mule task may run before the master kills it (0: no limit)."""
+        return 0
+
+    def reload_mercy(self) -> int:
+        """Seconds the master waits for a mule told to stop (``mule-reload-mercy``)."""
+        return 60
+
+    def worker_states(self) -> list[tuple[int, bool]] | None:
+        """``(pid, busy)`` of each worker slot (pid 0: no process), or None when unknown."""
+        return None
 
     # -- optional capabilities (the plugin, the fake) -------------------------------
 

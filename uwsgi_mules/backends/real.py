@@ -5,9 +5,12 @@ from __future__ import annotations
 import ctypes
 import os
 import threading
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ..envelope import Signer
+from ..instance import default_runtime_dir, load_or_create_key
 from ..topology import TOPOLOGY_ENV, Topology
 from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
 
@@ -28,6 +31,8 @@ class RealBackend(Backend):
         self._topology: Topology | None = None
         self._topology_checked = False
         self._lock = threading.Lock()
+        self._signer: Signer | None = None
+        self._runtime_dir: Path | None = None
 
     @property
     def uwsgi(self) -> ModuleType:
@@ -135,6 +140,38 @@ class RealBackend(Backend):
                 "farm names are not validated before sending", exc
             )
         return None
+
+    # -- the instance ------------------------------------------------------------------
+
+    def runtime_dir(self) -> Path:
+        if self._runtime_dir is None:
+            master = int(self._uwsgi.masterpid()) if hasattr(self._uwsgi, "masterpid") else 0
+            configured = process_getenv("UWSGIMULES_RUNTIME_DIR")
+            self._runtime_dir = Path(configured) if configured else default_runtime_dir(master or os.getpid())
+        return self._runtime_dir
+
+    def signer(self) -> Signer:
+        if self._signer is None:
+            with self._lock:
+                if self._signer is None:
+                    self._signer = Signer(load_or_create_key(self.runtime_dir()))
+        return self._signer
+
+    def getenv(self, name: str) -> str | None:
+        return process_getenv(name)
+
+    def mule_harakiri(self) -> int:
+        return _int_option(self._opt("mule-harakiri"), 0)
+
+    def reload_mercy(self) -> int:
+        return _int_option(self._opt("mule-reload-mercy"), 60)
+
+    def worker_states(self) -> list[tuple[int, bool]] | None:
+        try:
+            return [(int(w.get("pid", 0)), w.get("status") == b"busy" or w.get("status") == "busy")
+                    for w in self._uwsgi.workers()]
+        except Exception:
+            return None
 
     # -- plugin capabilities ---------------------------------------------------------
 
@@ -252,6 +289,18 @@ class RealBackend(Backend):
         # Python 3 uWSGI only accepts bytes here ("unable to call rpc function")
         raw_name = name.encode() if isinstance(name, str) else name
         return self._uwsgi.call(raw_name, *(a.encode() if isinstance(a, str) else a for a in args))
+
+
+def _int_option(value: Any, default: int) -> int:
+    """An integer option of ``uwsgi.opt`` (bytes, str, or a list of them)."""
+    if isinstance(value, list):
+        value = value[-1] if value else None
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    try:
+        return int(value) if value not in (None, "", True) else default
+    except (TypeError, ValueError):
+        return default
 
 
 def process_getenv(name: str) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
+import os
 import runpy
 import threading
 import time
@@ -25,7 +26,9 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
+from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget, SimulatedCrash
+from ..envelope import Signer
+from ..instance import BACKLOG_DIR_ENV
 from ..backends.selection import activate, deactivate
 from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, FarmSpec, MuleSpec, Topology, is_entry_script
 from .clock import MasterSchedule, VirtualClock
@@ -75,6 +78,9 @@ class FakeUwsgi(Backend):
         locks: int = 0,
         spooler: bool = True,
         spooler_ordered: bool = False,
+        key: bytes | None = None,
+        backlog_dir: str | Path | None = None,
+        mule_harakiri: int = 0,
     ) -> None:
         self._topology = topology or Topology.build(
             mules, farms, msg_size=msg_size, recv_size=recv_size, source="FakeUwsgi"
@@ -115,6 +121,16 @@ class FakeUwsgi(Backend):
         self.post_fork_hook: Callable[[], object] | None = None
         self.rpc_functions: dict[str, Callable[..., object]] = {}
         self.user_harakiri: dict[ProcessId, int] = {}
+        # -- delivery (see fake/lifecycle.py) --
+        #: the instance key that signs envelopes (random per fake unless given)
+        self.key = key if key is not None else os.urandom(32)
+        self._signer = Signer(self.key)
+        #: where shutdown() saves queued offloads and a new fake replays them from
+        self.backlog_dir = Path(backlog_dir) if backlog_dir is not None else None
+        self.harakiri_seconds = mule_harakiri
+        #: called with the mule id when a task raises SimulatedCrash in step mode
+        #: (the mule side sets it: it reports and re-queues the task, as a respawned mule does)
+        self.crash_handler: Callable[[int], object] | None = None
 
     # -- construction helpers ------------------------------------------------
 
@@ -143,6 +159,10 @@ class FakeUwsgi(Backend):
     def __enter__(self) -> FakeUwsgi:
         activate(self)
         self._active = True
+        if self.backlog_dir is not None:
+            from .lifecycle import replay_backlog
+
+            replay_backlog(self)
         if self.threaded:
             self.start()
         return self
@@ -429,8 +449,13 @@ class FakeUwsgi(Backend):
                         continue
                     progressed = True
                     local.process = process
-                    if handler(message):
-                        ran += 1
+                    try:
+                        if handler(message):
+                            ran += 1
+                    except SimulatedCrash:
+                        self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
+                        if self.crash_handler is not None:
+                            self.crash_handler(process[1])
         finally:
             if previous is None:
                 if hasattr(local, "process"):
@@ -533,6 +558,8 @@ class FakeUwsgi(Backend):
                     self._run_program(spec)
                 except FakeStopped:
                     return
+                except SimulatedCrash:
+                    self._log(f"fake mule {mule} died mid-task (simulated crash); respawning")
                 except Exception as exc:
                     self.report_task_error(exc, f"mule {mule} program {spec.program!r}")
                 if not self._stopped:  # uWSGI respawns a mule whose program returned
@@ -567,6 +594,40 @@ class FakeUwsgi(Backend):
                 self._cond.wait()
         self._dispatch_signal(signum)
         return None
+
+    # -- the instance: key, environment, lifecycle ---------------------------------------
+
+    def signer(self) -> Signer:
+        return self._signer
+
+    def getenv(self, name: str) -> str | None:
+        if name == BACKLOG_DIR_ENV and self.backlog_dir is not None:
+            return str(self.backlog_dir)
+        return os.environ.get(name)
+
+    def mule_harakiri(self) -> int:
+        return self.harakiri_seconds
+
+    def worker_states(self) -> list[tuple[int, bool]]:
+        return [(0, False) for _ in range(self.workers)]
+
+    def reload(self) -> int:
+        """Simulate a graceful reload (``touch-reload``, ``SIGHUP``...): every queued
+        offload survives it, as on real uWSGI under uwsgi-mules; returns how many."""
+        from .lifecycle import reload
+
+        return reload(self)
+
+    def shutdown(self) -> int:
+        """Simulate a stop (``SIGINT``...): queued offloads are saved to
+        ``backlog_dir`` (a new ``FakeUwsgi(backlog_dir=...)`` replays them when
+        entered), or logged at error level as discarded; returns how many."""
+        from .lifecycle import shutdown
+
+        return shutdown(self)
+
+    def all_queues(self) -> list[MessageQueue]:
+        return [*self._mule_queues.values(), self._shared, *self._farm_queues.values()]
 
     # -- introspection -------------------------------------------------------------------
 

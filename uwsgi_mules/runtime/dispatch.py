@@ -1,80 +1,249 @@
-"""The mule side: decode an envelope, run the function, never die of it."""
+"""The mule side: verify an envelope, run the registered task, never die of it.
+
+Every message is checked before anything else: an envelope whose signature
+does not verify with this instance's key is never unpickled; a verified one
+is unpickled once; its task must be registered in this process. Whatever a
+message or a task does (malformed bytes, an unknown task, ``SystemExit``,
+``KeyboardInterrupt``), the mule logs one line, counts it and keeps serving.
+"""
 
 from __future__ import annotations
 
+import enum
 import logging
-import pickle
 import threading
+import time
+import weakref
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
 
 from .. import envelope
-from ..backends.base import Backend, MessageHook
+from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
-from ..registry import TaskNotFound
+from ..delivery.inflight import InflightRecord, record_path
+from ..envelope import Envelope, EnvelopeError
+from ..topology import DEFAULT_RECV_SIZE
 from .state import runtime_state
 
 logger = logging.getLogger("uwsgi_mules")
-
-_MAGIC = envelope.MAGIC
-_SKIP = len(envelope.MAGIC)
-_loads = pickle.loads
 
 #: attribute set on our hook so it is never installed twice
 HOOK_MARKER = "__uwsgi_mules_hook__"
 
 
-def decode_known(message: bytes) -> tuple[Callable[..., object], str, tuple[object, ...], dict[str, object]] | None:
-    """``(function, path, args, kwargs)`` of a well-formed envelope of a task
-    this process can import, else None (the caller takes the slow path,
-    which reports what is wrong). Decodes without copying the payload."""
-    try:
-        version, path, args, kwargs = _loads(memoryview(message)[_SKIP:])
-        if version != envelope.VERSION:
+class Outcome(enum.Enum):
+    """What happened to one message."""
+
+    RAN = "ran"
+    FAILED = "failed"  #: the task raised (logged with its traceback)
+    REJECTED = "rejected"  #: claimed to be an envelope, failed verification or decoding
+    UNREGISTERED = "unregistered"  #: verified, but names no registered task
+    NOT_ENVELOPE = "not-envelope"  #: not ours: for the application's hook
+
+
+@dataclass
+class DispatchCounters:
+    """Per-process counts of what the mule side did with messages."""
+
+    ran: int = 0
+    failed: int = 0
+    rejected: int = 0
+    unregistered: int = 0
+    unhandled: int = 0  #: non-envelope messages no application hook took
+
+
+class RateLimitedLog:
+    """Logs the first ``burst`` lines of a kind, then one summary line per ``interval`` seconds."""
+
+    def __init__(self, write: Callable[[str], None], burst: int = 20, interval: float = 10.0) -> None:
+        self._write = write
+        self._burst = burst
+        self._interval = interval
+        self._seen: dict[str, int] = {}
+        self._suppressed: dict[str, int] = {}
+        self._last: dict[str, float] = {}
+
+    def __call__(self, kind: str, line: str) -> None:
+        seen = self._seen.get(kind, 0) + 1
+        self._seen[kind] = seen
+        if seen <= self._burst:
+            self._write(line)
+            return
+        now = time.monotonic()
+        if now - self._last.get(kind, 0.0) >= self._interval:
+            hidden = self._suppressed.pop(kind, 0)
+            suffix = f" ({hidden} more like it not logged)" if hidden else ""
+            self._write(line + suffix)
+            self._last[kind] = now
+        else:
+            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+
+
+class Dispatcher:
+    """Runs offload envelopes for the mules of one backend (one per process,
+    one per fake)."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.signer = backend.signer()
+        self.registry = runtime_state().registry
+        self.counters = DispatchCounters()
+        self.log_limited = RateLimitedLog(backend.log)
+        #: context manager entered around every task (the Django mule's connection clean-up)
+        self.around: Callable[[], AbstractContextManager[Any]] = nullcontext
+        self.harakiri = 0
+        self._records: dict[int, InflightRecord] = {}
+        self._records_lock = threading.Lock()
+
+    # -- in-flight records -------------------------------------------------------------
+
+    def record(self, mule_id: int, capacity: int | None = None) -> InflightRecord | None:
+        """The in-flight record of mule ``mule_id`` (created on first use)."""
+        found = self._records.get(mule_id)
+        if found is not None or mule_id <= 0:
+            return found
+        with self._records_lock:
+            found = self._records.get(mule_id)
+            if found is None:
+                size = capacity or _recv_size(self.backend)
+                directory = self.backend.runtime_dir()
+                path = record_path(directory, mule_id) if directory is not None else None
+                try:
+                    found = InflightRecord(size, path)
+                except OSError as exc:
+                    self.backend.log(f"uwsgi-mules: mule {mule_id} cannot keep an in-flight record ({exc})")
+                    found = InflightRecord(size)
+                self._records[mule_id] = found
+        return found
+
+    # -- one message --------------------------------------------------------------------
+
+    def decode(self, message: bytes) -> Envelope | None:
+        """The verified call in ``message``; None (counted, logged) if it is not genuine."""
+        try:
+            return envelope.decode(self.signer, message)
+        except EnvelopeError as exc:
+            self.counters.rejected += 1
+            self.log_limited(
+                "rejected",
+                f"uwsgi-mules: mule {self.backend.mule_id()} rejected a {len(message)} bytes message: {exc} "
+                f"({self.counters.rejected} rejected so far)",
+            )
             return None
-        return runtime_state().registry.resolve(path), path, args, kwargs
-    except Exception:
-        return None
+
+    def handle(self, message: bytes) -> Outcome:
+        """Verify and run one message; never raises."""
+        if not message.startswith(envelope.MAGIC):
+            return Outcome.NOT_ENVELOPE
+        call = self.decode(message)
+        if call is None:
+            return Outcome.REJECTED
+        return self.run(call, message)
+
+    def run(self, call: Envelope, message: bytes) -> Outcome:
+        """Run a verified call as the current mule, recording it while it runs."""
+        func = self.lookup(call.path)
+        if func is None:
+            return Outcome.UNREGISTERED
+        record = self.record(self.backend.mule_id())
+        if record is not None:
+            record.begin(message)
+        ok = self.call(func, call.path, call.args, call.kwargs)
+        if record is not None:
+            record.end()  # not reached when the process dies: the record names the task
+        return Outcome.RAN if ok else Outcome.FAILED
+
+    def lookup(self, path: str) -> Callable[..., Any] | None:
+        func = self.registry.tasks.get(path) if isinstance(path, str) else None
+        if func is None:
+            self.counters.unregistered += 1
+            self.log_limited(
+                f"unregistered:{path!r:.200}",
+                f"uwsgi-mules: mule {self.backend.mule_id()} refused unregistered task {path!r:.200}: no "
+                f"function was decorated for offloading under that name here "
+                f"({self.counters.unregistered} refused so far)",
+            )
+        return func
+
+    def call(self, func: Callable[..., Any], path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Call a task; True if it returned, False if it raised (reported)."""
+        harakiri = self.harakiri
+        if harakiri:
+            self.backend.set_user_harakiri(harakiri)
+        try:
+            with self.around():
+                func(*args, **kwargs)
+            self.counters.ran += 1
+            return True
+        except SimulatedCrash:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
+            self.counters.failed += 1
+            self.backend.report_task_error(exc, envelope.describe_call(path, args, kwargs))
+            return False
+        finally:
+            if harakiri:
+                self.backend.set_user_harakiri(0)
+
+    def respawned(self, mule_id: int) -> None:
+        """What a mule respawned after a crash does: name the task it died in,
+        re-queue it when it has retries left."""
+        from ..delivery.recovery import recover_unfinished
+        from .sender import send_bytes
+        from .targets import farm_target, mule_target
+
+        record = self.record(mule_id)
+        if record is None:
+            return
+        found = recover_unfinished(record, self.signer, mule_id, self.backend.log)
+        if found is not None:
+            target, message = found
+            resolved = farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
+            send_bytes(self.backend, message, resolved)
+
+    def unhandled(self, message: bytes) -> None:
+        """A non-envelope message that no application hook takes: count it, log it."""
+        self.counters.unhandled += 1
+        self.log_limited(
+            "unhandled",
+            f"uwsgi-mules: mule {self.backend.mule_id()} received a {len(message)} bytes message that is not an "
+            "offload and no uwsgi.mule_msg_hook takes it; it was dropped "
+            f"({self.counters.unhandled} so far)",
+        )
 
 
-def run_call(
-    call: tuple[Callable[..., object], str, tuple[object, ...], dict[str, object]], backend: Backend
-) -> None:
-    """Run a decoded call; an exception is reported, never raised."""
-    func, path, args, kwargs = call
-    try:
-        func(*args, **kwargs)
-    except Exception as exc:
-        backend.report_task_error(exc, f"{path}(args={len(args)}, kwargs={sorted(kwargs)})")
+_dispatchers: weakref.WeakKeyDictionary[Backend, Dispatcher] = weakref.WeakKeyDictionary()
+_dispatchers_lock = threading.Lock()
+
+
+def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
+    """The dispatcher of ``backend`` (the current one by default)."""
+    backend = backend or current_backend()
+    found = _dispatchers.get(backend)
+    if found is None:
+        with _dispatchers_lock:
+            found = _dispatchers.get(backend)
+            if found is None:
+                found = Dispatcher(backend)
+                found.harakiri = backend.mule_harakiri()
+                if hasattr(backend, "crash_handler"):  # the fake's step mode reports crashes here
+                    backend.crash_handler = found.respawned
+                _dispatchers[backend] = found
+    return found
+
+
+def reset_dispatchers() -> None:
+    """Forget every dispatcher (tests)."""
+    with _dispatchers_lock:
+        _dispatchers.clear()
 
 
 def handle_message(message: bytes, backend: Backend | None = None) -> bool:
-    """Run the offloaded call in ``message``; True if it was an envelope.
-
-    A task that raises is logged with its traceback (and reported to the
-    backend); the mule keeps serving. Non-envelope messages return False.
-    """
-    if not message.startswith(_MAGIC):
-        return False
-    fast = decode_known(message)
-    if fast is not None:
-        run_call(fast, backend or current_backend())
-        return True
-    backend = backend or current_backend()
-    try:
-        call = envelope.decode(message)
-    except envelope.EnvelopeError as exc:
-        backend.report_task_error(exc, f"undecodable message of {len(message)} bytes")
-        return True
-    try:
-        func = runtime_state().registry.resolve(call.path)
-    except TaskNotFound as exc:
-        backend.report_task_error(exc, call.describe())
-        return True
-    try:
-        func(*call.args, **call.kwargs)
-    except Exception as exc:
-        backend.report_task_error(exc, call.describe())
-    return True
+    """Run the offloaded call in ``message``; True if it claimed to be an envelope
+    (whether it ran, failed or was refused), False for other messages."""
+    return dispatcher_for(backend).handle(message) is not Outcome.NOT_ENVELOPE
 
 
 def make_hook(previous: MessageHook | None) -> MessageHook:
@@ -82,10 +251,12 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
     message to the hook the application had set."""
 
     def uwsgi_mules_hook(message: bytes) -> object:
-        if handle_message(message):
+        dispatcher = dispatcher_for()
+        if dispatcher.handle(message) is not Outcome.NOT_ENVELOPE:
             return True
         if previous is not None:
             return previous(message)
+        dispatcher.unhandled(message)
         return None
 
     setattr(uwsgi_mules_hook, HOOK_MARKER, True)
@@ -105,3 +276,8 @@ def ensure_hook(backend: Backend) -> None:
         current = backend.get_msg_hook()
         if current is None or not getattr(current, HOOK_MARKER, False):
             backend.set_msg_hook(make_hook(current))
+
+
+def _recv_size(backend: Backend) -> int:
+    topology = backend.topology()
+    return max(topology.recv_size if topology is not None else DEFAULT_RECV_SIZE, DEFAULT_RECV_SIZE)

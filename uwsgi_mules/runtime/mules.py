@@ -9,7 +9,8 @@ from typing import Any
 
 from ..backends.base import QueueCounters
 from ..backends.selection import current_backend
-from ..errors import NotInMule
+from ..envelope import MAGIC
+from ..errors import NotInMule, ReservedMessage
 from .offload import mule_offload
 from .sender import send_bytes
 from .targets import farm_target, mule_target
@@ -17,10 +18,17 @@ from .targets import farm_target, mule_target
 
 def _to_bytes(message: str | bytes) -> bytes:
     if isinstance(message, str):
-        return message.encode()
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return bytes(message)
-    raise TypeError(f"a message must be str or bytes, not {type(message).__name__}")
+        raw = message.encode()
+    elif isinstance(message, (bytes, bytearray, memoryview)):
+        raw = bytes(message)
+    else:
+        raise TypeError(f"a message must be str or bytes, not {type(message).__name__}")
+    if raw.startswith(MAGIC):
+        raise ReservedMessage(
+            f"refused a {len(raw)} bytes message that starts with the uwsgi-mules envelope marker: "
+            "plain messages may not look like offloads (is untrusted input forwarded here?)"
+        )
+    return raw
 
 
 def _to_str(message: bytes | None) -> str:
@@ -49,9 +57,9 @@ class Mule:
     def __hash__(self) -> int:
         return hash(("Mule", self.id))
 
-    def offload(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: run the function on this mule."""
-        return mule_offload(self)
+    def offload(self, *, retries: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run the function on this mule (``retries``: see :func:`mule_offload`)."""
+        return mule_offload(self, retries=retries)
 
     @classmethod
     def get_current_id(cls) -> int:
@@ -140,9 +148,9 @@ class Farm:
         """Whether the current mule belongs to this farm."""
         return bool(current_backend().in_farm(self.name))
 
-    def offload(self) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: run the function on any free mule of this farm."""
-        return mule_offload(self)
+    def offload(self, *, retries: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run the function on any free mule of this farm (``retries``: see :func:`mule_offload`)."""
+        return mule_offload(self, retries=retries)
 
     @classmethod
     def get_message(cls, *, signals: bool = True, buffer_size: int = 65536, timeout: int = -1) -> str:

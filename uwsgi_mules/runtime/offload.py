@@ -13,6 +13,7 @@ from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
 from .dispatch import ensure_hook
 from .sender import prepare_route, send_routed
+from .state import runtime_state
 from .targets import Target, farm_target, mule_target
 
 if TYPE_CHECKING:
@@ -40,13 +41,12 @@ def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
     raise UnknownFarm(f"offload target must be a mule id, a farm name, a Mule or a Farm, not {mule_or_farm!r}")
 
 
-_MAGIC = envelope.MAGIC
-_VERSION = envelope.VERSION
+_PREFIX = envelope.PREFIX
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 _dumps = pickle.dumps
 
 
-def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
+def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Callable[[F], F]:
     """Decorator: calling the function sends it to a mule or farm instead.
 
     ``None`` offloads to mule 1 (as uwsgiconf does), ``0`` to the shared
@@ -55,16 +55,26 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
     :class:`~uwsgi_mules.errors.MessageTooLarge`, ...); it never drops the
     call silently. The mule runs the original function; call
     ``func.run_local(...)`` to run it here.
+
+    ``retries``: at-least-once delivery. When the mule running the task dies
+    (``SIGKILL``, out of memory, harakiri), the respawned mule sends the task
+    again, up to ``retries`` times; then it logs it as dead. Such tasks must
+    be idempotent. With 0 (the default) the task is named in the log and not
+    run again.
     """
     target = resolve_target(mule_or_farm)
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    meta = {"retries": retries} if retries else None
 
     def decorate(func: F) -> F:
         path = function_path(func)
+        runtime_state().registry.register(path, func)
         _install_hook_in_mule()
 
         # the target validated for the last backend used (one slot: a new fake
         # per test replaces it, nothing accumulates):
-        # (backend, route, raw send function, raw target, size limit)
+        # (backend, route, raw send function, raw target, size limit, MAC, wire target)
         last: list[tuple[Any, ...]] = []
 
         @functools.wraps(func)
@@ -74,12 +84,14 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
                 ensure_hook(backend)
                 route = prepare_route(backend, target)
                 send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
-                last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit)]
-            _, route, send, raw, limit = last[0]
+                wire = 0 if route.raw is None else route.raw
+                last[:] = [(backend, route, send, wire, route.limit, backend.signer().tag, wire)]
+            _, route, send, raw, limit, tag, wire = last[0]
             try:
-                payload = _MAGIC + _dumps((_VERSION, path, args, kwargs), _PROTOCOL)
+                body = _dumps((path, args, kwargs, wire, meta), _PROTOCOL)
             except Exception:
-                payload = envelope.encode(path, args, kwargs)  # raises NotOffloadable
+                body = envelope.pack(path, args, kwargs, wire, meta)  # raises NotOffloadable
+            payload = _PREFIX + tag(body) + body
             if len(payload) <= limit:
                 try:
                     if send(payload, raw):
@@ -92,6 +104,7 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
         offloaded.run_local = func  # type: ignore[attr-defined]
         offloaded.task_path = path  # type: ignore[attr-defined]
         offloaded.offload_target = target  # type: ignore[attr-defined]
+        offloaded.retries = retries  # type: ignore[attr-defined]
         return offloaded  # type: ignore[return-value]
 
     return decorate

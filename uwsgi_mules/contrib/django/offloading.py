@@ -66,7 +66,7 @@ def offload(
         def offloaded_on_commit(*args: Any, **kwargs: Any) -> None:
             _send_on_commit(offloaded, args, kwargs, using)
 
-        for attr in (ORIGINAL_ATTR, "run_local", "task_path", "offload_target"):
+        for attr in (ORIGINAL_ATTR, "run_local", "task_path", "offload_target", "retries"):
             setattr(offloaded_on_commit, attr, getattr(offloaded, attr))
         offloaded_on_commit.send_now = offloaded  # type: ignore[attr-defined]
         return offloaded_on_commit  # type: ignore[return-value]
@@ -98,11 +98,13 @@ def _send_on_commit(task: Callable[..., Any], args: tuple[Any, ...], kwargs: dic
             f"{task!r} is not an offloaded function: decorate it with mule_offload, "
             "Mule(...).offload(), Farm(...).offload() or uwsgi_mules.contrib.django.offload()"
         )
-    payload = envelope.encode(path, args, kwargs)
+    retries = getattr(task, "retries", 0)
+    wire = 0 if target.raw is None else target.raw
+    body = envelope.pack(path, args, kwargs, wire, {"retries": retries} if retries else None)
 
     def send() -> None:
         backend = current_backend()
         ensure_hook(backend)
-        send_bytes(backend, payload, target)
+        send_bytes(backend, backend.signer().seal(body), target)
 
     transaction.on_commit(send, using=using)

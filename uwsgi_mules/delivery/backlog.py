@@ -1,0 +1,161 @@
+"""Offloads saved to disk at a reload or a stop, replayed by the next mules.
+
+A backlog file holds verified envelope bodies with their targets. It is
+written durably (temporary file, fsync, rename, fsync of the directory) into
+a directory that belongs to the instance's user and that no other user can
+write (files are 0600): that ownership is what makes the bodies trusted on
+replay, where they are signed again with the then current instance key.
+
+A file is claimed by renaming it (``*.claimed-<pid>``), so exactly one
+process replays it; the claim of a process that died is taken over.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from ..envelope import WireTarget
+from ..instance import secure_dir
+
+FILE_MAGIC = b"UWSGIMULES-BACKLOG-1\n"
+SUFFIX = ".backlog"
+CLAIMED = ".claimed-"
+_KIND_MULE = 0
+_KIND_FARM = 1
+_ENTRY = struct.Struct("!BiI")  # kind, mule id or farm-name length, body length
+
+Entry = tuple[WireTarget, bytes]
+
+
+class BacklogError(RuntimeError):
+    """A backlog file that is not ours or is damaged."""
+
+
+def save(directory: Path, entries: Iterable[Entry], *, label: str = "") -> Path | None:
+    """Write ``entries`` durably into a new file of ``directory``; None if there were none."""
+    chunks = [FILE_MAGIC]
+    count = 0
+    for target, body in entries:
+        if isinstance(target, bytes):
+            chunks.append(_ENTRY.pack(_KIND_FARM, len(target), len(body)) + target)
+        else:
+            chunks.append(_ENTRY.pack(_KIND_MULE, int(target), len(body)))
+        chunks.append(bytes(body))
+        count += 1
+    if not count:
+        return None
+    secure_dir(directory)
+    name = f"{time.time_ns():020d}-{os.getpid()}-{label or 'mule'}{SUFFIX}"
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".writing-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(b"".join(chunks))
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = directory / name
+        os.rename(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(directory)
+    return final
+
+
+def load(path: Path) -> list[Entry]:
+    """The entries of a backlog file; :class:`BacklogError` if it is not trustworthy."""
+    with open(path, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if info.st_uid != os.getuid() or info.st_mode & 0o022:
+            raise BacklogError(f"{path} is not owned by this user or is writable by others")
+        data = fh.read()
+    if not data.startswith(FILE_MAGIC):
+        raise BacklogError(f"{path} is not a backlog file")
+    entries: list[Entry] = []
+    offset = len(FILE_MAGIC)
+    while offset < len(data):
+        try:
+            kind, value, length = _ENTRY.unpack_from(data, offset)
+        except struct.error as exc:
+            raise BacklogError(f"{path} is truncated at byte {offset}") from exc
+        offset += _ENTRY.size
+        target: WireTarget
+        if kind == _KIND_FARM:
+            target = data[offset : offset + value]
+            offset += value
+        else:
+            target = value
+        body = data[offset : offset + length]
+        if len(body) != length:
+            raise BacklogError(f"{path} is truncated at byte {offset}")
+        offset += length
+        entries.append((target, body))
+    return entries
+
+
+def claim(directory: Path) -> list[Path]:
+    """Claim every unclaimed file of ``directory`` (and files claimed by dead
+    processes) for this process, oldest first."""
+    if not directory.is_dir():
+        return []
+    secure_dir(directory)
+    mine = f"{CLAIMED}{os.getpid()}"
+    claimed = []
+    for path in sorted(directory.iterdir()):
+        name = path.name
+        if name.endswith(SUFFIX):
+            base = name
+        elif CLAIMED in name and not _alive(name.rsplit(CLAIMED, 1)[1]):
+            base = name.rsplit(CLAIMED, 1)[0]
+        else:
+            continue
+        target = directory / (base + mine)
+        try:
+            os.rename(path, target)
+        except FileNotFoundError:  # another process claimed it first
+            continue
+        claimed.append(target)
+    return claimed
+
+
+def pending_count(directory: Path) -> int:
+    """How many backlog files wait in ``directory`` (claimed or not)."""
+    if not directory.is_dir():
+        return 0
+    return sum(1 for p in directory.iterdir() if p.name.endswith(SUFFIX) or CLAIMED in p.name)
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,102 @@
+"""The task a mule is running, kept where its death cannot erase it.
+
+A record is a small memory-mapped file per mule in the instance's runtime
+directory (in memory on the fake): the mule copies the envelope in before
+running it and clears one byte after. A mule killed mid-task (``SIGKILL``,
+OOM, harakiri, an expired reload mercy) leaves the record set, and the mule
+respawned in its place reads it back. The header also keeps the mule's
+crash counters, which survive respawns.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+#: state byte, 3 pad bytes, message length; then the counters
+_STATE = struct.Struct("=BxxxI")
+_COUNTERS = struct.Struct("=QQQ")
+HEADER_SIZE = _STATE.size + _COUNTERS.size
+IDLE = 0
+RUNNING = 1
+
+
+@dataclass(frozen=True)
+class CrashCounters:
+    """What happened to tasks that killed their mule."""
+
+    crashed: int = 0  #: tasks found unfinished after the mule died
+    requeued: int = 0  #: of those, sent again (``retries``)
+    dead: int = 0  #: of those, given up after their last retry
+
+
+class InflightRecord:
+    """One mule's record: ``begin(message)`` before a task, ``end()`` after."""
+
+    def __init__(self, capacity: int, path: Path | None = None) -> None:
+        self.capacity = capacity
+        self.path = path
+        size = HEADER_SIZE + capacity
+        if path is None:
+            self._buf: mmap.mmap | bytearray = bytearray(size)
+        else:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                if os.fstat(fd).st_size < size:
+                    os.ftruncate(fd, size)
+                self._buf = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)
+        self._pack_state = _STATE.pack_into
+
+    def begin(self, message: bytes) -> None:
+        """Record ``message`` as running (messages over the capacity keep their head)."""
+        length = min(len(message), self.capacity)
+        self._buf[HEADER_SIZE : HEADER_SIZE + length] = message[:length] if length < len(message) else message
+        self._pack_state(self._buf, 0, RUNNING, length)
+
+    def end(self) -> None:
+        self._buf[0] = IDLE
+
+    def take_unfinished(self) -> bytes | None:
+        """The message of a task the previous process never finished (and clear it)."""
+        state, length = _STATE.unpack_from(self._buf, 0)
+        if state != RUNNING:
+            return None
+        message = bytes(self._buf[HEADER_SIZE : HEADER_SIZE + min(length, self.capacity)])
+        self._buf[0] = IDLE
+        return message
+
+    def counters(self) -> CrashCounters:
+        return CrashCounters(*_COUNTERS.unpack_from(self._buf, _STATE.size))
+
+    def count(self, *, crashed: int = 0, requeued: int = 0, dead: int = 0) -> CrashCounters:
+        now = self.counters()
+        updated = CrashCounters(now.crashed + crashed, now.requeued + requeued, now.dead + dead)
+        _COUNTERS.pack_into(self._buf, _STATE.size, updated.crashed, updated.requeued, updated.dead)
+        return updated
+
+    def close(self) -> None:
+        if isinstance(self._buf, mmap.mmap):
+            self._buf.close()
+
+
+def record_path(runtime_dir: Path, mule_id: int) -> Path:
+    return runtime_dir / f"mule{mule_id}.inflight"
+
+
+def read_counters(runtime_dir: Path) -> dict[int, CrashCounters]:
+    """Crash counters of every mule that has a record in ``runtime_dir``."""
+    found: dict[int, CrashCounters] = {}
+    for path in sorted(runtime_dir.glob("mule*.inflight")):
+        try:
+            mule_id = int(path.name[4:].split(".")[0])
+            with open(path, "rb") as fh:
+                head = fh.read(HEADER_SIZE)
+            found[mule_id] = CrashCounters(*_COUNTERS.unpack_from(head, _STATE.size))
+        except (ValueError, OSError, struct.error):
+            continue
+    return found
