@@ -68,6 +68,7 @@ class UwsgiServer:
         http: bool = True,
         start_timeout: float = 30.0,
         cwd: Path | None = None,
+        die_on_term: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.cwd = Path(cwd) if cwd is not None else self.workdir
@@ -77,6 +78,7 @@ class UwsgiServer:
         self.ini = ini
         self.env = dict(env or {})
         self.start_timeout = start_timeout
+        self.die_on_term = die_on_term
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,7 +92,7 @@ class UwsgiServer:
         argv = [command]
         if self.ini is not None:
             argv += ["--ini", str(self.ini)]
-        argv += ["--master", "--die-on-term", "--strict"]
+        argv += ["--master", "--strict"] + (["--die-on-term"] if self.die_on_term else [])
         # uWSGI ignores SIGTERM/SIGINT in a worker or mule for a few ms after
         # fork, until it installs its handlers; a stop landing there leaves the
         # process running. These hooks log once the handlers are in place, and
@@ -173,7 +175,7 @@ class UwsgiServer:
             # only the master: it stops its workers and mules itself (a second
             # signal to a busy worker can deadlock its exit())
             with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM if self.die_on_term else signal.SIGINT)
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
