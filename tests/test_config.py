@@ -407,3 +407,18 @@ def test_same_layout_as_uwsgiconf(case: dict[str, object]) -> None:
     our_options = read_ini_text(ours.as_ini())
     for key in ("touch-mules-reload", "mule-harakiri"):
         assert [o for o in our_options if o[0] == key] == [o for o in their_options if o[0] == key]
+
+
+def test_section_renders_backlog_dir_and_task_modules(tmp_path) -> None:
+    from uwsgi_mules.config import Section
+    from uwsgi_mules.errors import TopologyError
+
+    section = Section()
+    section.set_backlog_dir(tmp_path / "backlog").set_task_modules("myapp.tasks", "other.tasks")
+    ini = section.as_ini()
+    assert f"env = UWSGIMULES_BACKLOG_DIR={tmp_path / 'backlog'}" in ini
+    assert "env = UWSGIMULES_TASK_MODULES=myapp.tasks,other.tasks" in ini
+    import pytest
+
+    with pytest.raises(TopologyError):
+        section.set_task_modules("not a module")

@@ -81,6 +81,20 @@ class Section:
 
     # -- layout ------------------------------------------------------------------
 
+    def set_backlog_dir(self, path: str | Path) -> Section:
+        """Keep offloads queued at a stop in ``path`` and run them at the next
+        start (``env = UWSGIMULES_BACKLOG_DIR=...``; the directory must belong
+        to the instance's user and not be writable by others)."""
+        return self.set_env("UWSGIMULES_BACKLOG_DIR", str(path))
+
+    def set_task_modules(self, *modules: str) -> Section:
+        """Modules whose offloaded functions mules register at start, for mules
+        that do not load the application (``lazy-apps``): ``UWSGIMULES_TASK_MODULES``."""
+        for module in modules:
+            if not module or not all(part.isidentifier() for part in module.split(".")):
+                raise TopologyError(f"invalid module name {module!r}")
+        return self.set_env("UWSGIMULES_TASK_MODULES", ",".join(modules))
+
     @property
     def lazy_apps(self) -> bool:
         """Whether apps load in the workers (``lazy-apps`` or ``lazy``)."""
