@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -105,8 +106,11 @@ class UwsgiServer:
     def start(self) -> UwsgiServer:
         # uWSGI reads UWSGI_* environment variables as options: pass none through
         env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
+        # pyuwsgi's binary reload re-executes the base interpreter, which does
+        # not know this virtual environment: give it the environment's packages
+        site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in [str(REPO_ROOT), str(self.workdir), env.get("PYTHONPATH", "")] if p
+            p for p in [str(REPO_ROOT), str(self.workdir), env.get("PYTHONPATH", ""), *site] if p
         )
         env["MULES_TEST_DIR"] = str(self.workdir)
         env.update(self.env)

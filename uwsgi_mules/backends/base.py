@@ -103,6 +103,10 @@ class Backend(ABC):
     def set_msg_hook(self, hook: MessageHook | None) -> None:
         """Set ``uwsgi.mule_msg_hook`` for this process."""
 
+    def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:
+        """From now on, pass any hook the application sets through ``wrap``
+        (so a hook set late cannot cut offloads off)."""
+
     # -- layout --------------------------------------------------------------
 
     @abstractmethod

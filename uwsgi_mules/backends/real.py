@@ -99,6 +99,17 @@ class RealBackend(Backend):
         else:
             self._uwsgi.mule_msg_hook = hook
 
+    def guard_msg_hook(self, wrap: Any) -> None:
+        module = self._uwsgi
+        if isinstance(module, _GuardedModule):
+            module.__dict__["__uwsgi_mules_wrap__"] = wrap
+            return
+        module.__dict__["__uwsgi_mules_wrap__"] = wrap
+        try:
+            module.__class__ = _GuardedModule
+        except TypeError:  # not a plain module object (a stand-in): nothing to guard
+            pass
+
     # -- layout ------------------------------------------------------------------
 
     def topology(self) -> Topology | None:
@@ -289,6 +300,18 @@ class RealBackend(Backend):
         # Python 3 uWSGI only accepts bytes here ("unable to call rpc function")
         raw_name = name.encode() if isinstance(name, str) else name
         return self._uwsgi.call(raw_name, *(a.encode() if isinstance(a, str) else a for a in args))
+
+
+class _GuardedModule(ModuleType):
+    """The ``uwsgi`` module once uwsgi-mules installed its message hook: an
+    assignment to ``uwsgi.mule_msg_hook`` is chained behind ours (uWSGI's C
+    code reads the hook from the module's dict)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        wrap = self.__dict__.get("__uwsgi_mules_wrap__")
+        if name == "mule_msg_hook" and wrap is not None and value is not None:
+            value = wrap(value)
+        super().__setattr__(name, value)
 
 
 def _int_option(value: Any, default: int) -> int:

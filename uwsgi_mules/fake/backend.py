@@ -89,6 +89,7 @@ class FakeUwsgi(Backend):
         self.threaded = threaded
         self.raise_task_errors = raise_task_errors
         self.mule_msg_hook: MessageHook | None = None
+        self._hook_wrap: Callable[[MessageHook], MessageHook] | None = None
         self.log_lines: list[str] = []
         self.task_errors: list[tuple[str, BaseException]] = []
         #: messages each mule's loop reported as read (like the plugin's "taken")
@@ -405,7 +406,12 @@ class FakeUwsgi(Backend):
         return self.mule_msg_hook
 
     def set_msg_hook(self, hook: MessageHook | None) -> None:
+        if hook is not None and self._hook_wrap is not None:
+            hook = self._hook_wrap(hook)
         self.mule_msg_hook = hook
+
+    def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:
+        self._hook_wrap = wrap
 
     # -- step mode -----------------------------------------------------------------------
 

@@ -276,6 +276,18 @@ def ensure_hook(backend: Backend) -> None:
         current = backend.get_msg_hook()
         if current is None or not getattr(current, HOOK_MARKER, False):
             backend.set_msg_hook(make_hook(current))
+        backend.guard_msg_hook(lambda hook: _chain_late_hook(backend, hook))
+
+
+def _chain_late_hook(backend: Backend, hook: MessageHook) -> MessageHook:
+    """A hook the application sets after ours: chained behind ours, with a warning."""
+    if getattr(hook, HOOK_MARKER, False):
+        return hook
+    backend.log(
+        "uwsgi-mules: the application replaced uwsgi.mule_msg_hook after offloaded functions were "
+        "imported; uwsgi-mules chained it (offloads still run, other messages go to the new hook)"
+    )
+    return make_hook(hook)
 
 
 def _recv_size(backend: Backend) -> int:
