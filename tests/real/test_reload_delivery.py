@@ -191,3 +191,37 @@ def test_mule_harakiri_stops_a_long_task_and_names_it(workdir: Path) -> None:
         assert int(server.get("/?task=work&n=3&start=0&ms=1")) == 3
         assert wait_for(lambda: len(count(workdir)) == 3, 30)
     assert not count(workdir, "sleep_long"), "the long task was stopped"
+
+
+def test_chain_reload_rendered_by_section_reloads_mules_and_keeps_offloads(workdir: Path) -> None:
+    from uwsgi_mules.config import Section
+
+    touch = workdir / "deploy.touch"
+    touch.write_text("0")
+    (workdir / "version.txt").write_text("1")
+    section = Section()
+    section.set_option("module", "tests.real.delivery_apps.versioned:application")
+    section.set_option("processes", 2)
+    section.workers.set_mules_params([script_path()])
+    section.set_task_modules("tests.real.delivery_apps.versioned")
+    section.set_chain_reload(touch)
+    plugin = plugin_path()
+    args = (["--plugin", plugin] if plugin else []) + section.as_args()
+    server = UwsgiServer(workdir, args, env={"UWSGIMULES_RUNTIME_DIR": str(workdir / "runtime")})
+    total = 150
+    with server:
+        assert server.get(f"/?n={total}").decode() == f"{total} 1"
+        wait_for(lambda: sum(count(workdir, "v1").values()) >= 5, 10)
+        (workdir / "version.txt").write_text("2")
+        time.sleep(1.1)
+        os.utime(touch, None)
+        assert wait_for(lambda: len(count(workdir, "v1") + count(workdir, "v2")) >= total, 60), server.log_text()[-3000:]
+        # after the deploy: the workers and the mule run version 2
+        assert wait_for(lambda: server.get("/?n=5&start=1000").decode() == "5 2", 30)
+        assert wait_for(lambda: {1000, 1001, 1002, 1003, 1004} <= set(count(workdir, "v2")), 30)
+        time.sleep(0.5)
+        done = count(workdir, "v1") + count(workdir, "v2")
+        lost, duplicated = report(f"chain reload with {total} tasks queued", total, done, range(total))
+        log = server.log_text()
+    assert not lost and not duplicated, log[-3000:]
+    assert "chain reload" in log.lower()

@@ -87,6 +87,16 @@ class Section:
         to the instance's user and not be writable by others)."""
         return self.set_env("UWSGIMULES_BACKLOG_DIR", str(path))
 
+    def set_chain_reload(self, touch: str | Path) -> Section:
+        """Deploy new code without downtime: touching ``touch`` chain-reloads the
+        workers one by one (``lazy-apps``, ``touch-chain-reload``) and reloads
+        the mules too (``touch-mules-reload``: uWSGI's chain reload leaves mules
+        on the old code); queued offloads are kept across it."""
+        self.options.set("lazy-apps", "true")
+        self.options.extend("touch-chain-reload", [str(touch)])
+        self.options.extend("touch-mules-reload", [str(touch)])
+        return self
+
     def set_task_modules(self, *modules: str) -> Section:
         """Modules whose offloaded functions mules register at start, for mules
         that do not load the application (``lazy-apps``): ``UWSGIMULES_TASK_MODULES``."""
