@@ -25,8 +25,9 @@ def stub_uwsgi(message: bytes = b"", limit: int = 0) -> types.ModuleType:
         if state["left"] <= 0:
             raise StopIteration
         state["left"] -= 1
-        return message
+        return mod.message
 
+    mod.message = message  # what mule_get_msg returns (set after the key exists)
     mod.mule_msg = lambda msg, target=None: True
     mod.mule_get_msg = mule_get_msg
     mod.mule_id = lambda: 1
@@ -48,8 +49,13 @@ def main(argv: list[str]) -> None:
 
     n = 200_000
     which = argv[0] if argv and not argv[0].startswith("-") else "send"
-    message = envelope.encode(um_tasks.um_work.task_path, (0, tasks.PAYLOAD), {})
-    backend = RealBackend(stub_uwsgi(message, n), load_plugin=False)
+    import tempfile
+
+    os.environ.setdefault("UWSGIMULES_RUNTIME_DIR", tempfile.mkdtemp(prefix="uwsgi-mules-profile-"))
+    stub = stub_uwsgi(b"", n)
+    backend = RealBackend(stub, load_plugin=False)
+    message = envelope.encode(backend.signer(), um_tasks.um_work.task_path, (0, tasks.PAYLOAD), {}, 1)
+    stub.message = message
     activate(backend)
     f = um_tasks.um_work
     profiler = cProfile.Profile() if "--profile" in argv else None

@@ -46,16 +46,17 @@ class EnvelopeError(ValueError):
 class Signer:
     """Signs and verifies envelope bodies with one instance key."""
 
-    __slots__ = ("key", "_mac")
+    __slots__ = ("key", "mac")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes) or len(key) < 16:
             raise ValueError("an envelope key is at least 16 random bytes")
         self.key = key
-        self._mac = hashlib.blake2b(key=key, digest_size=TAG_SIZE)
+        #: the keyed hash before any data: ``mac.copy()``, ``update(body)``, ``digest()``
+        self.mac = hashlib.blake2b(key=key, digest_size=TAG_SIZE)
 
     def tag(self, body: bytes | memoryview) -> bytes:
-        mac = self._mac.copy()
+        mac = self.mac.copy()
         mac.update(body)
         return mac.digest()
 

@@ -23,14 +23,16 @@ from typing import Any
 
 from .backends.base import Backend, SimulatedCrash
 from .backends.selection import current_backend
-from .delivery.recovery import Replayer, recover_unfinished
+from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
+from .delivery.inflight import IDLE, RUNNING, pack_state
+from .delivery.recovery import ReplayQueue, recover_unfinished
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
 from .envelope import HEADER_SIZE, PREFIX, WireTarget
-from .errors import NotInMule
+from .errors import MessageTooLarge, NotInMule
 from .instance import BACKLOG_DIR_ENV, backlog_dir
 from .registry import TASK_MODULES_ENV
 from .runtime.dispatch import HOOK_MARKER, Dispatcher, Outcome, dispatcher_for
-from .runtime.sender import send_bytes
+from .runtime.sender import prepare_route
 from .runtime.targets import farm_target, mule_target
 from .topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
 
@@ -38,8 +40,6 @@ __all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "script_path"]
 
 #: the mule loop reports messages it read to the counters in batches of this size
 TAKEN_BATCH = 64
-#: seconds a replayed or re-queued offload may wait for room in its queue
-REPLAY_SEND_TIMEOUT = 60.0
 
 
 def handle_one(message: bytes, backend: Backend | None = None) -> bool:
@@ -61,10 +61,21 @@ def handle_one(message: bytes, backend: Backend | None = None) -> bool:
     return False
 
 
-def send_to_wire_target(backend: Backend, message: bytes, target: WireTarget) -> bool:
-    """Send a sealed envelope to where it was first sent (replay, re-queue)."""
-    resolved = farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
-    return send_bytes(backend, message, resolved, timeout=REPLAY_SEND_TIMEOUT)
+def send_nowait_to_wire_target(backend: Backend, message: bytes, target: WireTarget) -> bool:
+    """Try once to queue a sealed envelope where it was first sent: True if
+    queued, False if the queue is full; UnknownMule/UnknownFarm/MessageTooLarge
+    if it can never be sent there."""
+    route = prepare_route(backend, _resolve_wire(target))
+    if len(message) > route.limit:
+        raise MessageTooLarge(f"{len(message)} bytes do not fit {route.target.describe()}")
+    waited = backend.send_wait(message, route.raw, 0.0)  # the plugin: no "queue full" log line
+    if waited is not None:
+        return waited
+    return backend.mule_msg(message, route.raw)
+
+
+def _resolve_wire(target: WireTarget) -> Any:
+    return farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
 
 
 class MuleServer:
@@ -89,7 +100,12 @@ class MuleServer:
         self.label = label
         self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
         self.stop_signals = StopSignals()
-        self.replayer: Replayer | None = None
+        self.replay = ReplayQueue(
+            self.dispatcher.signer,
+            lambda message, target: send_nowait_to_wire_target(backend, message, target),
+            backend.log,
+            self._save_dir(),
+        )
 
     # -- start ------------------------------------------------------------------------------
 
@@ -99,23 +115,11 @@ class MuleServer:
         modules = (backend.getenv(TASK_MODULES_ENV) or "").split(",")
         for line in self.dispatcher.registry.import_modules(modules):
             backend.log(f"uwsgi-mules: mule {self.mule_id}: {line}")
-        requeue = []
         if self.record is not None:
             found = recover_unfinished(self.record, self.dispatcher.signer, self.mule_id, backend.log)
             if found is not None:
-                requeue.append(found)
-        directories = [d for d in self._backlog_dirs() if d is not None]
-        replayer = Replayer(
-            self.dispatcher.signer,
-            lambda message, target: send_to_wire_target(backend, message, target),
-            backend.log,
-            directories,
-            requeue,
-            self._save_dir(),
-        )
-        if requeue or any(d.is_dir() and any(d.iterdir()) for d in directories):
-            self.replayer = replayer
-            replayer.start()
+                self.replay.add_sealed(*found)
+        self.replay.claim([d for d in self._backlog_dirs() if d is not None])
         if threading.current_thread() is threading.main_thread():
             self.stop_signals.install()
         backend.log(
@@ -151,13 +155,16 @@ class MuleServer:
         get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
         # counting needs the plugin on real uWSGI: skip the call per message without it
         note = backend.note_taken if getattr(backend, "plugin", True) is not None else None
-        tag = dispatcher.signer.tag
+        mac = dispatcher.signer.mac
         tasks = dispatcher.registry.tasks
         loads = pickle.loads
         same = hmac.compare_digest
         record = self.record
-        begin = record.begin if record is not None else None
-        end = record.end if record is not None else None
+        # the in-flight record, written inline (see InflightRecord.begin): the
+        # message first, then the state; every message fits (read <= buffer_size)
+        buf = record.buffer if record is not None else bytearray(RECORD_HEADER + buffer_size)
+        pack = pack_state
+        start = RECORD_HEADER
         harakiri = dispatcher.harakiri
         set_harakiri = backend.set_user_harakiri
         report = backend.report_task_error
@@ -166,10 +173,13 @@ class MuleServer:
         unreported = 0  # messages read but not yet counted (reported in batches)
         tag_end = HEADER_SIZE
         tag_start = len(PREFIX)
+        replay = self.replay
         while not stop.signum:
+            # saved offloads go back to their queues between messages
+            replaying = bool(replay.pending) and replay.pump()
             # signals=False: uWSGI 2.0 runs signal handlers in mule_get_msg only then;
-            # with counts pending, wake up after 1 s idle to report them
-            message = get(False, True, buffer_size, 1 if unreported else -1)
+            # with counts or replays pending, wake up after 1 s idle
+            message = get(False, True, buffer_size, 1 if unreported or replaying else -1)
             if note is not None and (unreported >= TAKEN_BATCH or (unreported and not message)):
                 note(mule_id, unreported)
                 unreported = 0
@@ -182,7 +192,9 @@ class MuleServer:
                 continue
             view = memoryview(message)
             body = view[tag_end:]
-            if not same(tag(body), view[tag_start:tag_end]):
+            check = mac.copy()
+            check.update(body)
+            if not same(check.digest(), view[tag_start:tag_end]):
                 dispatcher.handle(message)  # counts and logs the rejection; never unpickles
                 continue
             try:
@@ -201,8 +213,8 @@ class MuleServer:
                     dispatcher.log_limited("malformed", f"uwsgi-mules: mule {mule_id} refused a malformed "
                                            f"call of {path}")
                 continue
-            if begin is not None:
-                begin(message)
+            buf[start : start + len(message)] = message
+            pack(buf, 0, RUNNING, len(message))
             if not use_fast_call:
                 dispatcher.call(func, path, args, kwargs)
             else:
@@ -218,8 +230,7 @@ class MuleServer:
                     report(exc, f"{path}(args={len(args)}, kwargs={sorted(kwargs)})")
                 if harakiri:
                     set_harakiri(0)
-            if end is not None:
-                end()
+            buf[0] = IDLE
         if note is not None and unreported:
             note(mule_id, unreported)
 
@@ -248,9 +259,12 @@ class MuleServer:
         drained, why = drain_until_senders_gone(
             receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
         )
-        if self.replayer is not None:
-            self.replayer.stop_event.set()
-            self.replayer.join(timeout=5.0)
+        # what was not replayed yet joins what was drained
+        for target, message in self.replay.pending:
+            drained.entries.append((target, bytes(memoryview(message)[HEADER_SIZE:])))
+            drained.paths["(replay)"] += 1
+        self.replay.pending.clear()
+        self.replay.save_rest("the mule is stopping")
         configured = backend.getenv(BACKLOG_DIR_ENV)
         if mode == "stop" and not configured:
             if drained.entries:

@@ -37,8 +37,13 @@ UM_PREFIX = "bench.apps.um_tasks:um_"
 
 def wire(proto: str, name: str, args: tuple) -> bytes:
     """The bytes each library puts on the queue for ``name(*args)``."""
-    if proto in ("raw", "um"):  # uwsgi-mules' envelope (envelope.encode)
+    if proto == "raw":  # the unsigned envelope of uwsgi-mules 0.1, decoded by the raw loop
         return MAGIC + pickle.dumps((1, UM_PREFIX + name, args, {}), protocol=pickle.HIGHEST_PROTOCOL)
+    if proto == "um":  # uwsgi-mules' signed envelope, to mule 1 (as um_tasks offloads)
+        from uwsgi_mules import envelope
+        from uwsgi_mules.backends.selection import current_backend
+
+        return envelope.encode(current_backend().signer(), UM_PREFIX + name, args, {}, 1)
     if proto == "mf":  # uwsgidecorators.mulefunc
         return pickle.dumps({"service": "uwsgi_mulefunc", "func": "mf_" + name, "args": args, "kwargs": {}})
     if proto == "uc":  # uwsgiconf.runtime.mules
@@ -151,9 +156,7 @@ def percall(n: int, batch: int, gap_ms: float, senders: str) -> dict:
     timed call finds room."""
     names = senders.split(",")
     if "um" in names:  # the envelope the typed layer sends is the raw payload
-        from uwsgi_mules import envelope
-
-        assert envelope.encode(um_tasks.um_work.task_path, (0, PAYLOAD), {}) == wire("raw", "work", (0, PAYLOAD))
+        assert um_tasks.um_work.task_path == UM_PREFIX + "work"
     pid = mule_pid()
     for name in names:  # warm-up: imports, caches, topology discovery
         BATCHES[name](20)

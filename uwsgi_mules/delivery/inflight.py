@@ -52,6 +52,11 @@ class InflightRecord:
                 os.close(fd)
         self._pack_state = _STATE.pack_into
 
+    @property
+    def buffer(self) -> mmap.mmap | bytearray:
+        """The record's bytes (the mule loop writes them inline: see :meth:`begin`)."""
+        return self._buf
+
     def begin(self, message: bytes) -> None:
         """Record ``message`` as running (messages over the capacity keep their head)."""
         length = min(len(message), self.capacity)
@@ -82,6 +87,10 @@ class InflightRecord:
     def close(self) -> None:
         if isinstance(self._buf, mmap.mmap):
             self._buf.close()
+
+
+#: ``pack_state(buffer, 0, RUNNING, length)`` marks a task as running
+pack_state = _STATE.pack_into
 
 
 def record_path(runtime_dir: Path, mule_id: int) -> Path:

@@ -3,8 +3,7 @@ and replay offloads saved at a reload or a stop."""
 
 from __future__ import annotations
 
-import signal
-import threading
+import collections
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,72 +56,83 @@ def recover_unfinished(
     return None
 
 
-class Replayer(threading.Thread):
-    """Sends saved offloads back to their targets, beside the mule's own loop.
+class ReplayQueue:
+    """Offloads to send again (saved at a reload or a stop, or re-queued after
+    a crash), pumped by the mule's own loop without blocking it: uWSGI runs
+    Python threads only with ``enable-threads``, and a mule replaying into
+    its own full queue must keep reading it.
 
-    Entries it cannot send (a queue that stays full, a target that no
-    longer exists) are saved again, never dropped silently.
+    ``send_nowait(message, target)`` returns True when queued, False when the
+    queue is full (tried again later), and raises when it can never be sent
+    (then the entry is saved again, never dropped silently).
     """
 
-    def __init__(
-        self,
-        signer: Signer,
-        send: SendFunction,
-        log: Callable[[str], None],
-        directories: list[Path],
-        requeue: list[tuple[WireTarget, bytes]],
-        save_to: Path | None,
-    ) -> None:
-        super().__init__(name="uwsgi-mules-replay", daemon=True)
+    def __init__(self, signer: Signer, send_nowait: SendFunction, log: Callable[[str], None],
+                 save_to: Path | None) -> None:
         self.signer = signer
-        self.send = send
+        self.send_nowait = send_nowait
         self.log = log
-        self.directories = directories
-        self.requeue = requeue
         self.save_to = save_to
-        self.stop_event = threading.Event()
+        self.pending: collections.deque[tuple[WireTarget, bytes]] = collections.deque()
         self.sent = 0
+        self._sources: list[tuple[Path, int]] = []  #: claimed files and how many entries they still owe
 
-    def claim(self) -> list[Path]:
-        files: list[Path] = []
-        for directory in self.directories:
+    def add_sealed(self, target: WireTarget, message: bytes) -> None:
+        self.pending.append((target, message))
+
+    def claim(self, directories: list[Path]) -> int:
+        """Claim saved offloads of ``directories``; returns how many were loaded."""
+        loaded = 0
+        for directory in directories:
             try:
-                files += claim(directory)
+                files = claim(directory)
             except OSError as exc:
                 self.log(f"uwsgi-mules: cannot read the backlog directory {directory}: {exc}")
-        return files
-
-    def run(self) -> None:
-        try:
-            signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGHUP, signal.SIGINT, signal.SIGTERM])
-        except (AttributeError, ValueError, OSError):
-            pass
-        for target, message in self.requeue:
-            self._send_or_keep([(target, message)], sealed=True, source="re-queue")
-        for path in self.claim():
-            try:
-                entries = load(path)
-            except (BacklogError, OSError) as exc:
-                self.log(f"uwsgi-mules: backlog file {path.name} not replayed: {exc}")
                 continue
-            if self._send_or_keep(entries, sealed=False, source=path.name):
-                self.log(f"uwsgi-mules: replayed {len(entries)} saved offload(s) from {path.name}")
-            path.unlink(missing_ok=True)
+            for path in files:
+                try:
+                    entries = load(path)
+                except (BacklogError, OSError) as exc:
+                    self.log(f"uwsgi-mules: backlog file {path.name} not replayed: {exc}")
+                    continue
+                for target, body in entries:
+                    self.pending.append((target, self.signer.seal(body)))
+                loaded += len(entries)
+                self._sources.append((path, len(entries)))
+                self.log(f"uwsgi-mules: replaying {len(entries)} saved offload(s) from {path.name}")
+        return loaded
 
-    def _send_or_keep(self, entries: list[tuple[WireTarget, bytes]], *, sealed: bool, source: str) -> bool:
-        for index, (target, data) in enumerate(entries):
-            if self.stop_event.is_set():
-                return self._keep(entries[index:], sealed, source, "the mule is stopping")
-            message = data if sealed else self.signer.seal(data)
+    def pump(self) -> bool:
+        """Send what fits now; True while entries remain."""
+        while self.pending:
+            target, message = self.pending[0]
             try:
-                self.send(message, target)
-                self.sent += 1
-            except Exception as exc:  # noqa: BLE001 - keep what cannot be sent
-                return self._keep(entries[index:], sealed, source, f"{type(exc).__name__}: {exc}")
-        return True
+                queued = self.send_nowait(message, target)
+            except Exception as exc:  # noqa: BLE001 - keep what can never be sent
+                self.pending.popleft()
+                self._keep([(target, message)], f"{type(exc).__name__}: {exc}")
+                continue
+            if not queued:
+                return True
+            self.pending.popleft()
+            self.sent += 1
+        self._forget_sources()
+        return False
 
-    def _keep(self, rest: list[tuple[WireTarget, bytes]], sealed: bool, source: str, why: str) -> bool:
-        bodies = [(t, bytes(memoryview(m)[envelope.HEADER_SIZE:]) if sealed else m) for t, m in rest]
+    def save_rest(self, why: str) -> None:
+        """Save every entry not sent yet (the mule is stopping)."""
+        if self.pending:
+            self._keep(list(self.pending), why)
+            self.pending.clear()
+        self._forget_sources()
+
+    def _forget_sources(self) -> None:
+        for path, _ in self._sources:
+            path.unlink(missing_ok=True)
+        self._sources.clear()
+
+    def _keep(self, rest: list[tuple[WireTarget, bytes]], why: str) -> None:
+        bodies = [(t, bytes(memoryview(m)[envelope.HEADER_SIZE:])) for t, m in rest]
         where = None
         if self.save_to is not None:
             try:
@@ -130,7 +140,6 @@ class Replayer(threading.Thread):
             except OSError as exc:
                 why += f"; saving them failed too: {exc}"
         if where is not None:
-            self.log(f"uwsgi-mules: {len(rest)} offload(s) of {source} not sent ({why}); kept in {where.name}")
+            self.log(f"uwsgi-mules: {len(rest)} offload(s) not sent ({why}); kept in {where.name}")
         else:
-            self.log(f"uwsgi-mules: ERROR {len(rest)} offload(s) of {source} could not be sent and are lost ({why})")
-        return False
+            self.log(f"uwsgi-mules: ERROR {len(rest)} offload(s) could not be sent and are lost ({why})")
