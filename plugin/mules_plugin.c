@@ -39,7 +39,7 @@ extern struct uwsgi_server uwsgi;
 #endif
 
 /* bumped when an exported signature or struct changes */
-#define MP_ABI_VERSION 1
+#define MP_ABI_VERSION 2
 
 /* queue kinds, as passed by callers */
 #define MP_SHARED 0
@@ -312,6 +312,26 @@ int mules_plugin_send_wait(int kind, int id, const char *msg, size_t len, double
 	return result;
 }
 
+/* the writer end of a queue (for senders that write themselves, without
+ * uWSGI's "MULE MSG QUEUE IS FULL" log line); -1 if unknown */
+int mules_plugin_writer_fd(int kind, int id) {
+	if (!mules_plugin_ready() || mp_mules < 1)
+		return -1;
+	int slot = mp_slot(kind, id);
+	return slot < 0 ? -1 : mp_writer[slot];
+}
+
+/* `count` messages sent to queue (kind, id) by a sender that wrote itself */
+int mules_plugin_count_sent_n(int kind, int id, int count) {
+	if (!mp_shm || count < 0)
+		return -1;
+	int slot = mp_slot(kind, id);
+	if (slot < 0)
+		return -1;
+	__atomic_add_fetch(&mp_shm->q[slot].sent, count, __ATOMIC_RELAXED);
+	return 0;
+}
+
 /* fill `out` for one queue; returns 0, or -1 for an unknown queue */
 int mules_plugin_queue_info(int kind, int id, struct mules_plugin_queue_info *out) {
 	if (!mules_plugin_ready() || mp_mules < 1)
@@ -434,6 +454,155 @@ static void mp_register_metrics(void) {
 	}
 }
 
+/* -- messages left in the queues when the master reloads or exits ------------------
+ *
+ * uWSGI drops its queues at a reload or an exit. By then every worker and mule
+ * has exited (the master waits for them), so nothing can be sent any more:
+ * whatever is still queued is saved, with the instance key that signed it, to
+ * the backlog directory (the runtime directory's at a reload, where the new
+ * mules look; UWSGIMULES_BACKLOG_DIR at an exit). uwsgi-mules' mules verify
+ * every message with that key before replaying it.
+ */
+
+#define MP_QUEUED_MAGIC "UWSGIMULES-QUEUED-1\n"
+#define MP_KEY_SIZE 32
+
+static void mp_tempdir(char *out, size_t size) {
+	const char *names[] = { "TMPDIR", "TEMP", "TMP" };
+	size_t i;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char *value = getenv(names[i]);
+		if (value && *value) {
+			snprintf(out, size, "%s", value);
+			return;
+		}
+	}
+	snprintf(out, size, "/tmp");
+}
+
+/* the runtime directory uwsgi_mules.instance computes for this master */
+static int mp_runtime_dir(char *out, size_t size) {
+	char *configured = getenv("UWSGIMULES_RUNTIME_DIR");
+	if (configured && *configured) {
+		snprintf(out, size, "%s", configured);
+		return 0;
+	}
+	char stat[1024] = { 0 };
+	int fd = open("/proc/self/stat", O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t len = read(fd, stat, sizeof(stat) - 1);
+	close(fd);
+	if (len <= 0)
+		return -1;
+	char *p = strrchr(stat, ')');
+	if (!p)
+		return -1;
+	/* after ") " come fields 3..: the start time is field 22 */
+	int field = 2;
+	char *token = strtok(p + 1, " ");
+	while (token && ++field < 22)
+		token = strtok(NULL, " ");
+	if (!token)
+		return -1;
+	char tmp[PATH_MAX];
+	mp_tempdir(tmp, sizeof(tmp));
+	snprintf(out, size, "%s/uwsgi-mules-%d/%d-%s", tmp, (int) getuid(), (int) getpid(), token);
+	return 0;
+}
+
+static int mp_write_all(int fd, const void *data, size_t len) {
+	const char *p = data;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static void mp_master_cleanup(void) {
+	if (!mp_ready || mp_mules < 1)
+		return;
+	char runtime[PATH_MAX], keypath[PATH_MAX + 8], dir[PATH_MAX + 16];
+	if (mp_runtime_dir(runtime, sizeof(runtime)))
+		return;
+	snprintf(keypath, sizeof(keypath), "%s/key", runtime);
+	unsigned char key[MP_KEY_SIZE];
+	int kfd = open(keypath, O_RDONLY);
+	if (kfd < 0)
+		return;		/* no process of this instance ever signed an envelope */
+	ssize_t klen = read(kfd, key, sizeof(key));
+	close(kfd);
+	if (klen != MP_KEY_SIZE)
+		return;
+	char *configured = getenv("UWSGIMULES_BACKLOG_DIR");
+	int reloading = uwsgi_instance_is_reloading;
+	if (reloading || !configured || !*configured)
+		snprintf(dir, sizeof(dir), "%s/backlog", runtime);
+	else
+		snprintf(dir, sizeof(dir), "%s", configured);
+	mkdir(dir, 0700);
+
+	int64_t size = mules_plugin_socket_buffer();
+	if (size < 65536)
+		size = 65536;
+	char *buf = uwsgi_malloc(size);
+	char tmp[PATH_MAX + 64];
+	snprintf(tmp, sizeof(tmp), "%s/.writing-master-%d", dir, (int) getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		uwsgi_error("mules_plugin: open() of the backlog file");
+		free(buf);
+		return;
+	}
+	int count = 0, failed = mp_write_all(fd, MP_QUEUED_MAGIC, strlen(MP_QUEUED_MAGIC)) || mp_write_all(fd, key, MP_KEY_SIZE);
+	int slot;
+	for (slot = 0; slot < mp_slots && !failed; slot++) {
+		if (mp_reader[slot] < 0)
+			continue;
+		for (;;) {
+			ssize_t n = recv(mp_reader[slot], buf, size, MSG_DONTWAIT);
+			if (n <= 0)
+				break;
+			unsigned char kind = slot <= mp_mules ? 0 : 1;
+			const char *farm = slot > mp_mules ? uwsgi.farms[slot - mp_mules - 1].name : NULL;
+			uint32_t value = htonl(kind ? (uint32_t) strlen(farm) : (uint32_t) slot);
+			uint32_t length = htonl((uint32_t) n);
+			if (mp_write_all(fd, &kind, 1) || mp_write_all(fd, &value, 4) || mp_write_all(fd, &length, 4)
+			    || (farm && mp_write_all(fd, farm, strlen(farm))) || mp_write_all(fd, buf, n)) {
+				failed = 1;
+				break;
+			}
+			count++;
+		}
+	}
+	free(buf);
+	if (failed || fsync(fd)) {
+		uwsgi_error("mules_plugin: writing the backlog file");
+		close(fd);
+		unlink(tmp);
+		return;
+	}
+	close(fd);
+	if (count == 0) {
+		unlink(tmp);
+		return;
+	}
+	char final[PATH_MAX + 96];
+	snprintf(final, sizeof(final), "%s/%020lld-%d-master.queued", dir, (long long) (uwsgi_micros() * 1000), (int) getpid());
+	if (rename(tmp, final)) {
+		uwsgi_error("mules_plugin: rename() of the backlog file");
+		unlink(tmp);
+		return;
+	}
+	uwsgi_log("mules_plugin: saved %d message(s) left in the mule queues to %s\n", count, final);
+}
+
 /* -- plugin hooks ---------------------------------------------------------------- */
 
 /* master, after option parsing, before mules and metrics are set up */
@@ -499,4 +668,5 @@ struct uwsgi_plugin mules_plugin = {
 	.name = "mules",
 	.post_init = mp_post_init,
 	.preinit_apps = mp_preinit_apps,
+	.master_cleanup = mp_master_cleanup,
 };

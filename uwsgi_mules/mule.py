@@ -25,7 +25,7 @@ from .backends.base import Backend, SimulatedCrash
 from .backends.selection import current_backend
 from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
 from .delivery.inflight import IDLE, RUNNING, pack_state
-from .delivery.recovery import ReplayQueue, recover_unfinished
+from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
 from .envelope import HEADER_SIZE, PREFIX, WireTarget
 from .errors import MessageTooLarge, NotInMule
@@ -98,7 +98,6 @@ class MuleServer:
             self.dispatcher.around = around
         self.around = around
         self.label = label
-        self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
         self.stop_signals = StopSignals()
         self.replay = ReplayQueue(
             self.dispatcher.signer,
@@ -106,6 +105,9 @@ class MuleServer:
             backend.log,
             self._save_dir(),
         )
+        # a task the previous process of this mule died in goes to the replay queue
+        self.dispatcher.on_requeue = self.replay.add_sealed
+        self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
 
     # -- start ------------------------------------------------------------------------------
 
@@ -115,10 +117,6 @@ class MuleServer:
         modules = (backend.getenv(TASK_MODULES_ENV) or "").split(",")
         for line in self.dispatcher.registry.import_modules(modules):
             backend.log(f"uwsgi-mules: mule {self.mule_id}: {line}")
-        if self.record is not None:
-            found = recover_unfinished(self.record, self.dispatcher.signer, self.mule_id, backend.log)
-            if found is not None:
-                self.replay.add_sealed(*found)
         self.replay.claim([d for d in self._backlog_dirs() if d is not None])
         if threading.current_thread() is threading.main_thread():
             self.stop_signals.install()

@@ -107,10 +107,10 @@ def server(plugin_so: Path, tmp_path: Path) -> Iterator[PluginServer]:
 
 
 def test_plugin_is_loaded_and_reports_exact_layout(server: PluginServer) -> None:
-    server.wait_for_log("mules_plugin: loaded (abi 1, 3 mule(s), 1 farm(s))")
+    server.wait_for_log("mules_plugin: loaded (abi 2, 3 mule(s), 1 farm(s))")
     server.wait_for_log("mules_plugin: ready")
     info = server.call("info")
-    assert info["bridge"] is True and info["abi"] == 1
+    assert info["bridge"] is True and info["abi"] == 2
     mule = str(APPS / "gated_mule.py")
     assert info["mules"] == [mule, mule, None]
     assert info["farms"] == [["ff", [2]]]

@@ -225,3 +225,27 @@ def test_chain_reload_rendered_by_section_reloads_mules_and_keeps_offloads(workd
         log = server.log_text()
     assert not lost and not duplicated, log[-3000:]
     assert "chain reload" in log.lower()
+
+
+@pytest.mark.skipif(not plugin_path(), reason="the master saves what is left in the queues only with the C plugin "
+                    "(runs in the tox env 'plugin')")
+def test_plugin_master_saves_messages_left_in_the_queues(workdir: Path) -> None:
+    """A signal-only mule is stopped at once by a reload: with the plugin, the
+    master saves what is still queued for it, and the programmed mule of the
+    new instance replays it (only the task cut mid-run is lost, named)."""
+    total = 200
+    server = make_server(workdir, ["--mule"])  # mule 1 programmed, mule 2 signal-only
+    with server:
+        assert int(server.get(f"/?task=work_on_mule2&n={total}&start=0&ms=20")) == total
+        wait_for(lambda: sum(count(workdir).values()) >= 5, 10)
+        os.kill(server.process.pid, signal.SIGHUP)  # type: ignore[union-attr]
+        assert wait_for(lambda: "mules_plugin: saved" in server.log_text(), 30), server.log_text()[-3000:]
+        wait_for(lambda: len(count(workdir)) >= total - 1, 60)
+        time.sleep(1.0)
+        done = count(workdir)
+        lost, duplicated = report(f"reload with {total} tasks queued for a signal-only mule (plugin)", total, done,
+                                  range(total))
+        log = server.log_text()
+    assert len(lost) <= 1 and not duplicated, log[-3000:]
+    if lost:
+        assert f"died while running tests.real.delivery_apps.app:work_on_mule2(*({lost[0]}, 20)" in log

@@ -142,6 +142,11 @@ class Backend(ABC):
 
     # -- optional capabilities (the plugin, the fake) -------------------------------
 
+    def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
+        """The fastest ``send(message, target) -> bool`` for ``target`` (True:
+        queued, False: full; ValueError like ``mule_msg``)."""
+        return self.mule_msg
+
     def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:
         """Send, waiting up to ``timeout`` seconds for room.
 

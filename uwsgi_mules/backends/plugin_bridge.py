@@ -33,7 +33,7 @@ from .base import BackendStats, MuleTarget, QueueCounters
 logger = logging.getLogger("uwsgi_mules")
 
 #: ABI version this bridge speaks (``mules_plugin_abi_version()``)
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 #: file name produced by ``uwsgi --build-plugin plugin/``
 PLUGIN_FILENAME = "mules_plugin.so"
@@ -134,6 +134,8 @@ class PluginBridge:
             "mules_plugin_count_received": ([c_int, c_int], c_int),
             "mules_plugin_count_taken": ([c_int], c_int),
             "mules_plugin_count_taken_n": ([c_int, c_int], c_int),
+            "mules_plugin_writer_fd": ([c_int, c_int], c_int),
+            "mules_plugin_count_sent_n": ([c_int, c_int, c_int], c_int),
         }
         for name, (argtypes, restype) in signatures.items():
             function = getattr(lib, name)
@@ -273,6 +275,17 @@ class PluginBridge:
         if result == _ERR_NOT_READY:
             raise RuntimeError("uwsgi-mules plugin is not initialized in this process")
         return False
+
+    def writer(self, target: MuleTarget) -> tuple[int, int, int]:
+        """``(fd, kind, id)``: the writer end of a queue, for senders that
+        write themselves (no "queue full" log line; count with
+        :meth:`count_sent`); fd -1 when unknown."""
+        kind, ident = self._resolve(target, strict=False)
+        return int(self._lib.mules_plugin_writer_fd(kind, ident)), kind, ident
+
+    def count_sent(self, kind: int, ident: int, count: int) -> None:
+        """Report ``count`` messages written to queue ``(kind, ident)``."""
+        self._lib.mules_plugin_count_sent_n(kind, ident, count)
 
     # -- counters and depths --------------------------------------------------------------
 

@@ -24,6 +24,10 @@ from ..instance import secure_dir
 
 FILE_MAGIC = b"UWSGIMULES-BACKLOG-1\n"
 SUFFIX = ".backlog"
+#: written by the C plugin's master: raw queued messages and the key that signed them
+QUEUED_MAGIC = b"UWSGIMULES-QUEUED-1\n"
+QUEUED_SUFFIX = ".queued"
+KEY_SIZE = 32
 CLAIMED = ".claimed-"
 _KIND_MULE = 0
 _KIND_FARM = 1
@@ -70,16 +74,34 @@ def save(directory: Path, entries: Iterable[Entry], *, label: str = "") -> Path 
 
 
 def load(path: Path) -> list[Entry]:
-    """The entries of a backlog file; :class:`BacklogError` if it is not trustworthy."""
+    """The entries of a backlog file (verified bodies); :class:`BacklogError`
+    if it is not trustworthy."""
+    data = _read_private(path)
+    if not data.startswith(FILE_MAGIC):
+        raise BacklogError(f"{path} is not a backlog file")
+    return _entries(path, data, len(FILE_MAGIC))
+
+
+def load_queued(path: Path) -> tuple[bytes, list[Entry]]:
+    """``(key, entries)`` of a file the plugin's master wrote: whole messages,
+    NOT verified yet, and the key that must verify them."""
+    data = _read_private(path)
+    if not data.startswith(QUEUED_MAGIC) or len(data) < len(QUEUED_MAGIC) + KEY_SIZE:
+        raise BacklogError(f"{path} is not a queued-messages file")
+    start = len(QUEUED_MAGIC)
+    return data[start : start + KEY_SIZE], _entries(path, data, start + KEY_SIZE)
+
+
+def _read_private(path: Path) -> bytes:
     with open(path, "rb") as fh:
         info = os.fstat(fh.fileno())
         if info.st_uid != os.getuid() or info.st_mode & 0o022:
             raise BacklogError(f"{path} is not owned by this user or is writable by others")
-        data = fh.read()
-    if not data.startswith(FILE_MAGIC):
-        raise BacklogError(f"{path} is not a backlog file")
+        return fh.read()
+
+
+def _entries(path: Path, data: bytes, offset: int) -> list[Entry]:
     entries: list[Entry] = []
-    offset = len(FILE_MAGIC)
     while offset < len(data):
         try:
             kind, value, length = _ENTRY.unpack_from(data, offset)
@@ -110,7 +132,7 @@ def claim(directory: Path) -> list[Path]:
     claimed = []
     for path in sorted(directory.iterdir()):
         name = path.name
-        if name.endswith(SUFFIX):
+        if name.endswith(SUFFIX) or name.endswith(QUEUED_SUFFIX):
             base = name
         elif CLAIMED in name and not _alive(name.rsplit(CLAIMED, 1)[1]):
             base = name.rsplit(CLAIMED, 1)[0]
@@ -129,7 +151,7 @@ def pending_count(directory: Path) -> int:
     """How many backlog files wait in ``directory`` (claimed or not)."""
     if not directory.is_dir():
         return 0
-    return sum(1 for p in directory.iterdir() if p.name.endswith(SUFFIX) or CLAIMED in p.name)
+    return sum(1 for p in directory.iterdir() if p.name.endswith((SUFFIX, QUEUED_SUFFIX)) or CLAIMED in p.name)
 
 
 def _alive(pid_text: str) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .. import envelope
 from ..envelope import EnvelopeError, Signer, WireTarget
-from .backlog import BacklogError, claim, load, save
+from .backlog import QUEUED_SUFFIX, BacklogError, claim, load, load_queued, save
 from .inflight import InflightRecord
 
 #: sends a sealed envelope to a wire target, raising when it cannot
@@ -91,7 +91,10 @@ class ReplayQueue:
                 continue
             for path in files:
                 try:
-                    entries = load(path)
+                    if QUEUED_SUFFIX in path.name:
+                        entries = self._verified(path, *load_queued(path))
+                    else:
+                        entries = load(path)
                 except (BacklogError, OSError) as exc:
                     self.log(f"uwsgi-mules: backlog file {path.name} not replayed: {exc}")
                     continue
@@ -101,6 +104,20 @@ class ReplayQueue:
                 self._sources.append((path, len(entries)))
                 self.log(f"uwsgi-mules: replaying {len(entries)} saved offload(s) from {path.name}")
         return loaded
+
+    def _verified(self, path: Path, key: bytes, entries: list[tuple[WireTarget, bytes]]) -> list[tuple[WireTarget, bytes]]:
+        """The bodies of the messages of ``path`` that ``key`` verifies."""
+        checker = Signer(key)
+        bodies = []
+        refused = 0
+        for target, message in entries:
+            try:
+                bodies.append((target, bytes(checker.verified_body(message))))
+            except EnvelopeError:
+                refused += 1
+        if refused:
+            self.log(f"uwsgi-mules: {refused} message(s) of {path.name} were not offloads of this instance; dropped")
+        return bodies
 
     def pump(self) -> bool:
         """Send what fits now; True while entries remain."""

@@ -23,7 +23,8 @@ from .. import envelope
 from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..delivery.inflight import InflightRecord, record_path
-from ..envelope import Envelope, EnvelopeError
+from ..delivery.recovery import recover_unfinished
+from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..topology import DEFAULT_RECV_SIZE
 from .state import runtime_state
 
@@ -94,6 +95,9 @@ class Dispatcher:
         #: context manager entered around every task (the Django mule's connection clean-up)
         self.around: Callable[[], AbstractContextManager[Any]] = nullcontext
         self.harakiri = 0
+        #: where a task found unfinished (its mule died) goes when it has retries
+        #: left; the programmed mule replaces it with its replay queue
+        self.on_requeue: Callable[[WireTarget, bytes], object] = self._send_now
         self._records: dict[int, InflightRecord] = {}
         self._records_lock = threading.Lock()
 
@@ -116,7 +120,24 @@ class Dispatcher:
                     self.backend.log(f"uwsgi-mules: mule {mule_id} cannot keep an in-flight record ({exc})")
                     found = InflightRecord(size)
                 self._records[mule_id] = found
+                self.recover(found, mule_id)  # the first use of a record in a process: did a predecessor die?
         return found
+
+    def recover(self, record: InflightRecord, mule_id: int) -> None:
+        """Name the task a previous process of this mule died in; re-queue it under ``retries``."""
+        found = recover_unfinished(record, self.signer, mule_id, self.backend.log)
+        if found is not None:
+            self.on_requeue(*found)
+
+    def _send_now(self, target: WireTarget, message: bytes) -> None:
+        from .sender import send_bytes
+        from .targets import farm_target, mule_target
+
+        resolved = farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
+        try:
+            send_bytes(self.backend, message, resolved)
+        except Exception as exc:  # noqa: BLE001 - say it, never lose it silently
+            self.backend.log(f"uwsgi-mules: ERROR could not re-queue a task for {resolved.describe()}: {exc}")
 
     # -- one message --------------------------------------------------------------------
 
@@ -188,20 +209,11 @@ class Dispatcher:
                 self.backend.set_user_harakiri(0)
 
     def respawned(self, mule_id: int) -> None:
-        """What a mule respawned after a crash does: name the task it died in,
-        re-queue it when it has retries left."""
-        from ..delivery.recovery import recover_unfinished
-        from .sender import send_bytes
-        from .targets import farm_target, mule_target
-
+        """What a mule respawned after a crash does (the fake's step mode):
+        name the task it died in, re-queue it when it has retries left."""
         record = self.record(mule_id)
-        if record is None:
-            return
-        found = recover_unfinished(record, self.signer, mule_id, self.backend.log)
-        if found is not None:
-            target, message = found
-            resolved = farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
-            send_bytes(self.backend, message, resolved)
+        if record is not None:
+            self.recover(record, mule_id)
 
     def unhandled(self, message: bytes) -> None:
         """A non-envelope message that no application hook takes: count it, log it."""

@@ -83,8 +83,8 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
             if not last or last[0][0] is not backend:
                 ensure_hook(backend)
                 route = prepare_route(backend, target)
-                send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
                 wire = 0 if route.raw is None else route.raw
+                send = backend.raw_sender(route.raw)
                 last[:] = [(backend, route, send, wire, route.limit, backend.signer().tag, wire)]
             _, route, send, raw, limit, tag, wire = last[0]
             try:

@@ -68,7 +68,7 @@ def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: floa
 
 def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
-        return backend.mule_msg(payload, route.raw)
+        return backend.raw_sender(route.raw)(payload, route.raw)
     except ValueError as exc:
         text = str(exc)
         if "farm" in text:

@@ -76,3 +76,13 @@ def application(environ, start_response):  # type: ignore[no-untyped-def]
             sent += 1
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(sent).encode()]
+
+
+@Mule(2).offload()
+def work_on_mule2(task_id: int, ms: int) -> None:
+    """Like :func:`work`, on mule 2 (a signal-only mule in the plugin tests)."""
+    time.sleep(ms / 1000)
+    _done("work", task_id)
+
+
+TASKS["work_on_mule2"] = work_on_mule2
