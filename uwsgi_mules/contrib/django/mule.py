@@ -10,11 +10,12 @@ and close database connections that are broken or older than
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from ... import mule as base_mule
 from ...backends.base import Backend
 from ...backends.selection import current_backend
-from ...runtime.mules import receive
-from ...topology import DEFAULT_RECV_SIZE
 
 __all__ = ["close_old_connections", "handle_one", "run", "setup_django"]
 
@@ -76,18 +77,26 @@ def handle_one(message: bytes, backend: Backend | None = None) -> bool:
         close_old_connections()
 
 
+@contextlib.contextmanager
+def _django_task() -> Iterator[None]:
+    """What Django does around a request, around each task."""
+    close_old_connections()
+    try:
+        yield
+    finally:
+        close_old_connections()
+
+
 def run() -> None:
-    """Set Django up, then serve offloaded calls forever."""
+    """Set Django up, then serve offloaded calls with the delivery guarantees of
+    :func:`uwsgi_mules.mule.run` (saved at a reload or a stop, crashes named,
+    ``mule-harakiri`` armed around each task)."""
     setup_django()
     discard_inherited_connections()
-    backend = current_backend()
-    topology = backend.topology()
-    buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
-    backend.log(f"uwsgi-mules: Django mule {backend.mule_id()} serving offloads (buffer {buffer_size} bytes)")
-    while True:
-        message = receive(signals=True, farms=True, buffer_size=buffer_size)
-        handle_one(message, backend)
+    server = base_mule.MuleServer(current_backend(), around=_django_task, label="Django mule")
+    server.start()
+    server.serve()
 
 
-#: used by the fake backend in step mode (``run_pending()``) instead of the loop
+#: used by the fake backend in step mode instead of the endless loop
 run.handle_message = handle_one  # type: ignore[attr-defined]
