@@ -216,11 +216,16 @@ def test_chain_reload_rendered_by_section_reloads_mules_and_keeps_offloads(workd
         time.sleep(1.1)
         os.utime(touch, None)
         assert wait_for(lambda: len(count(workdir, "v1") + count(workdir, "v2")) >= total, 60), server.log_text()[-3000:]
-        # after the deploy: the workers and the mule run version 2
-        assert wait_for(lambda: server.get("/?n=5&start=1000").decode() == "5 2", 30)
-        assert wait_for(lambda: {1000, 1001, 1002, 1003, 1004} <= set(count(workdir, "v2")), 30)
+        # after the deploy: the workers and the mule run version 2 (each probe uses new ids)
+        probes = iter(range(1000, 100_000, 5))
+        start = next(probes)
+        while server.get(f"/?n=5&start={start}").decode() != "5 2":
+            start = next(probes)
+            time.sleep(0.2)
+        assert wait_for(lambda: set(range(start, start + 5)) <= set(count(workdir, "v2")), 30)
         time.sleep(0.5)
         done = count(workdir, "v1") + count(workdir, "v2")
+        done = Counter({i: n for i, n in done.items() if i < total})
         lost, duplicated = report(f"chain reload with {total} tasks queued", total, done, range(total))
         log = server.log_text()
     assert not lost and not duplicated, log[-3000:]
@@ -249,3 +254,26 @@ def test_plugin_master_saves_messages_left_in_the_queues(workdir: Path) -> None:
     assert len(lost) <= 1 and not duplicated, log[-3000:]
     if lost:
         assert f"died while running tests.real.delivery_apps.app:work_on_mule2(*({lost[0]}, 20)" in log
+
+
+def test_reload_during_a_stream_of_offloads_loses_nothing(workdir: Path) -> None:
+    """A worker is still offloading (one request streaming 5,000 tasks) when the
+    reload starts: the mule keeps reading until that worker has exited."""
+    import threading
+
+    total = 5000
+    server = make_server(workdir)
+    result: list[int] = []
+    with server:
+        sender = threading.Thread(target=lambda: result.append(int(server.get(f"/?task=stream&n={total}", 120))))
+        sender.start()
+        wait_for(lambda: sum(count(workdir).values()) >= 200, 20, 0.01)
+        os.kill(server.process.pid, signal.SIGHUP)  # type: ignore[union-attr]
+        sender.join(120)
+        assert result == [total], "the request finished and every offload was accepted"
+        wait_for(lambda: len(count(workdir)) >= total, 90)
+        time.sleep(0.5)
+        done = count(workdir)
+        lost, duplicated = report(f"SIGHUP during a stream of {total} offloads", total, done, range(total))
+        log = server.log_text()
+    assert not lost and not duplicated, log[-3000:]

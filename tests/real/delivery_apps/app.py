@@ -64,8 +64,22 @@ def sleep_long(task_id: int, seconds: float) -> None:
 TASKS = {f.__name__: f for f in (work, crash_first, always_crash, crash_once_no_retries, sleep_long)}
 
 
+def stream(start: int, count: int, pause_every: int = 100, pause: float = 0.01) -> int:
+    """Offload ``count`` quick tasks, pausing now and then (a stream that lasts)."""
+    sent = 0
+    for task_id in range(start, start + count):
+        sent += bool(work(task_id, 0))
+        if task_id % pause_every == 0:
+            time.sleep(pause)
+    return sent
+
+
 def application(environ, start_response):  # type: ignore[no-untyped-def]
     query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    if query.get("task") == "stream":
+        sent = stream(int(query.get("start", "0")), int(query["n"]))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(sent).encode()]
     task = TASKS[query.pop("task", "work")]
     start = int(query.pop("start", "0"))
     count = int(query.pop("n", "1"))
