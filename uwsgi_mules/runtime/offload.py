@@ -85,13 +85,15 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
                 route = prepare_route(backend, target)
                 wire = 0 if route.raw is None else route.raw
                 send = backend.raw_sender(route.raw)
-                last[:] = [(backend, route, send, wire, route.limit, backend.signer().tag, wire)]
-            _, route, send, raw, limit, tag, wire = last[0]
+                last[:] = [(backend, route, send, wire, route.limit, backend.signer().mac.copy)]
+            _, route, send, raw, limit, new_mac = last[0]
             try:
-                body = _dumps((path, args, kwargs, wire, meta), _PROTOCOL)
+                body = _dumps((path, args, kwargs, raw, meta), _PROTOCOL)
             except Exception:
-                body = envelope.pack(path, args, kwargs, wire, meta)  # raises NotOffloadable
-            payload = _PREFIX + tag(body) + body
+                body = envelope.pack(path, args, kwargs, raw, meta)  # raises NotOffloadable
+            mac = new_mac()  # the tag: keyed BLAKE2b of the body (envelope.Signer.tag, inlined)
+            mac.update(body)
+            payload = _PREFIX + mac.digest() + body
             if len(payload) <= limit:
                 try:
                     if send(payload, raw):
