@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 from ..config import Section
 from ..topology import ENTRY_POINT
-from .tasks import DEMO_DIR_ENV, TASKS, TASKS_PER_TARGET
+from .tasks import DEMO_DIR_ENV, TASKS, TASKS_PER_TARGET, read_results
 
 def demo_section(workdir: Path) -> Section:
     """The demo instance: 2 workers, mules 1-2 programmed (the ready entry
@@ -55,8 +54,7 @@ def run_demo(timeout: float = 60.0, verbose: bool = False) -> int:
             print(f"demo did not finish in {timeout}s", file=sys.stderr)
         lines = [ln for ln in (out or "").splitlines() if ln.startswith("  [mule") or " offloaded " in ln]
         print("\n".join(lines))
-        results_path = workdir / "results.jsonl"
-        results = [json.loads(ln) for ln in results_path.read_text().splitlines()] if results_path.exists() else []
+        results = read_results(workdir / "results.jsonl")
     expected = TASKS_PER_TARGET * len(TASKS)
     print(f"\n{len(results)} of {expected} offloaded calls ran:")
     by_task = Counter((r["task"], r["mule"]) for r in results)

@@ -23,6 +23,16 @@ def _results() -> Path:
     return Path(os.environ[DEMO_DIR_ENV]) / "results.jsonl"
 
 
+def read_results(path: Path) -> list[dict[str, object]]:
+    """The results mules have written so far; a line still being appended
+    (no newline yet) is left for the next read."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.split("\n")[:-1] if line]
+
+
 def _done(task: str, number: int) -> None:
     mule = Mule.get_current_id()
     line = {"task": task, "number": number, "mule": mule, "pid": os.getpid()}
@@ -67,7 +77,7 @@ def drive() -> None:
     print(f"worker {current_backend().worker_id()} offloaded {expected} calls", flush=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if _results().exists() and len(_results().read_text().splitlines()) >= expected:
+        if len(read_results(_results())) >= expected:
             break
         time.sleep(0.05)
     os.kill(uwsgi.masterpid(), signal.SIGTERM)
