@@ -115,3 +115,37 @@ def test_rows_table_and_reasons() -> None:
     assert table[3].split() == ["mule.2", "-", "5", "-"]
     assert "--enable-metrics" in missing_metrics_reason({"workers": []})
     assert "not loaded" in missing_metrics_reason({"metrics": {}})
+
+
+def test_a_plain_socket_slower_than_the_probe_is_still_read(tmp_path: Path) -> None:
+    """A plain stats socket never reads: when it speaks after the probe sent a
+    request, the connection may be reset; the reader retries and waits."""
+    import json
+    import threading
+    import time
+
+    path = str(tmp_path / "slow.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(path)
+    server.listen(4)
+    accepted = []
+
+    def serve() -> None:
+        for _ in range(2):
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            accepted.append(client)
+            with client:
+                time.sleep(0.3)  # slower than the probe below
+                client.sendall(json.dumps({"version": "2.0", "workers": []}).encode())
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        reading = read_stats(path, timeout=3.0, probe=0.05)
+    finally:
+        server.close()
+    assert reading.protocol == "json" and reading.data["version"] == "2.0"
+    assert len(accepted) == 2  # the first connection was reset (unread request), the second waited

@@ -51,7 +51,8 @@ def results_of(rel: str) -> dict[str, dict[str, str]]:
 @pytest.mark.parametrize("block", BLOCKS, ids=[block.id for block in BLOCKS])
 def test_documented_python_block_runs(block: Block) -> None:
     results = results_of(block.rel)
-    result = results.get(block.id) or results.get("__crash__") or {"status": "failed", "message": "no result"}
+    missing = {"status": "failed", "message": f"{block.id}: no result (did {block.rel} change after collection?)"}
+    result = results.get(block.id) or results.get("__crash__") or missing
     if result["status"] == "skipped":
         pytest.skip(f"{block.id}: {result['message']}")
     if result["status"] != "passed":

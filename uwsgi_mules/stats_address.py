@@ -144,10 +144,20 @@ def read_stats(address: str | StatsAddress, timeout: float = 5.0, probe: float =
         try:
             return _read(parsed, timeout, send_request=True)
         except StatsError as exc:
-            # a plain stats socket that was sent a request may reset the connection
-            if not isinstance(exc.__cause__, ConnectionResetError):
+            if not _sent_to_plain_socket(exc):
                 raise
-    return _read(parsed, timeout, send_request=False, probe=probe)
+    try:
+        return _read(parsed, timeout, send_request=False, probe=probe)
+    except StatsError as exc:
+        if not _sent_to_plain_socket(exc):
+            raise
+    # a plain stats socket slower than the probe: wait for it to speak
+    return _read(parsed, timeout, send_request=False, probe=timeout)
+
+
+def _sent_to_plain_socket(exc: StatsError) -> bool:
+    """A plain stats socket does not read: a request sent to it may reset or break the connection."""
+    return isinstance(exc.__cause__, (ConnectionResetError, BrokenPipeError))
 
 
 def _read(address: StatsAddress, timeout: float, *, send_request: bool, probe: float = 0.0) -> StatsReading:
