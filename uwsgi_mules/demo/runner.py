@@ -57,9 +57,10 @@ def run_demo(timeout: float = 60.0, verbose: bool = False, stats: str | None = N
     with tempfile.TemporaryDirectory(prefix="uwsgi-mules-demo-") as tmp:
         workdir = Path(tmp)
         env = dict(os.environ, **{DEMO_DIR_ENV: str(workdir)})
-        # the uWSGI processes import this very uwsgi_mules (a checkout, not another install)
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        # run from a checkout, the uWSGI processes import this very uwsgi_mules (not another install)
+        package_root = Path(__file__).resolve().parents[2]
+        if (package_root / "pyproject.toml").is_file():
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(package_root), env.get("PYTHONPATH")) if p)
         if stats:
             env[DEMO_SLOW_ENV] = str(STATS_TASK_SECONDS)
         args = demo_section(workdir, stats).as_args()
