@@ -2,16 +2,18 @@
 
 The queue metrics come from the uwsgi-mules C plugin
 (``mules_plugin.{shared|mule.N|farm.NAME}.{depth_messages,depth_bytes,sent,refused,received,taken}``),
-published when uWSGI runs with ``--plugin mules_plugin.so --enable-metrics --stats ADDRESS``.
+published when uWSGI runs with ``--plugin mules_plugin.so --enable-metrics --stats ADDRESS``,
+or from an application that declares ``uwsgi_mules.QUEUE.METRIC`` metrics
+itself (the demo does, since pyuwsgi cannot load the plugin).
+Reading the stats server itself is :mod:`uwsgi_mules.stats_address`'s job.
 """
 
 from __future__ import annotations
 
-import json
-import socket
 from dataclasses import dataclass, field
 
-PREFIX = "mules_plugin."
+#: metric name prefixes of queue metrics: the C plugin's, and the ones the demo publishes itself
+PREFIXES = ("mules_plugin.", "uwsgi_mules.")
 COLUMNS = ("depth_messages", "depth_bytes", "sent", "refused", "received", "taken")
 
 
@@ -21,42 +23,15 @@ class QueueRow:
     values: dict[str, int] = field(default_factory=dict)
 
 
-def read_stats(address: str, timeout: float = 5.0) -> dict[str, object]:
-    """The JSON of a stats server: ``host:port`` or a unix socket path
-    (plain stats socket, or ``http://host:port`` with ``--stats-http``)."""
-    if address.startswith("http://"):
-        import urllib.request
-
-        with urllib.request.urlopen(address, timeout=timeout) as response:
-            return json.loads(response.read())
-    if ":" in address and not address.startswith("/"):
-        host, port = address.rsplit(":", 1)
-        sock = socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout)
-    else:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        sock.connect(address)
-    chunks = []
-    with sock:
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    raw = b"".join(chunks)
-    if raw.startswith(b"HTTP/"):
-        raw = raw.split(b"\r\n\r\n", 1)[1]
-    return json.loads(raw)
-
-
 def queue_rows(stats: dict[str, object]) -> list[QueueRow]:
     """One row per queue found in the plugin's metrics, in a stable order."""
     metrics = stats.get("metrics") or {}
     rows: dict[str, QueueRow] = {}
     for name, entry in metrics.items():  # type: ignore[union-attr]
-        if not name.startswith(PREFIX):
+        prefix = next((p for p in PREFIXES if name.startswith(p)), None)
+        if prefix is None:
             continue
-        queue, _, metric = name[len(PREFIX):].rpartition(".")
+        queue, _, metric = name[len(prefix):].rpartition(".")
         value = entry.get("value") if isinstance(entry, dict) else entry
         rows.setdefault(queue, QueueRow(queue)).values[metric] = int(value or 0)
 
@@ -68,15 +43,26 @@ def queue_rows(stats: dict[str, object]) -> list[QueueRow]:
     return sorted(rows.values(), key=order)
 
 
-def render_table(rows: list[QueueRow]) -> str:
-    if not rows:
+def missing_metrics_reason(stats: dict[str, object]) -> str:
+    """Why ``stats`` has no uwsgi-mules queue metrics (for a stats reading with no rows)."""
+    if "metrics" not in stats:
         return (
-            "no uwsgi-mules metrics: load the plugin (--plugin mules_plugin.so) and "
-            "enable metrics (--enable-metrics)"
+            "no uwsgi-mules metrics: uWSGI runs without --enable-metrics (or with --stats-no-metrics); "
+            "start it with --plugin mules_plugin.so --enable-metrics"
         )
-    header = f"{'queue':<20}" + "".join(f"{c:>16}" for c in COLUMNS)
+    return (
+        "no uwsgi-mules metrics: the mules_plugin is not loaded (--plugin mules_plugin.so; "
+        "pyuwsgi cannot load plugins, see plugin/README.md)"
+    )
+
+
+def render_table(rows: list[QueueRow]) -> str:
+    """A fixed-width table of the rows ("-" where a value is unknown; columns
+    that no row has are left out)."""
+    columns = [c for c in COLUMNS if any(c in row.values for row in rows)]
+    header = f"{'queue':<20}" + "".join(f"{c:>16}" for c in columns)
     lines = [header, "-" * len(header)]
     for row in rows:
-        cells = "".join(f"{row.values[c]:>16}" if c in row.values else f"{'-':>16}" for c in COLUMNS)
+        cells = "".join(f"{row.values[c]:>16}" if c in row.values else f"{'-':>16}" for c in columns)
         lines.append(f"{row.queue:<20}{cells}")
     return "\n".join(lines)

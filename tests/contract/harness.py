@@ -9,7 +9,6 @@ real uWSGI (the ``uwsgi`` binary or pyuwsgi) and talks to it over HTTP.
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import time
@@ -26,6 +25,7 @@ from uwsgi_mules.runtime.state import reset_runtime
 from uwsgi_mules.topology import Topology
 
 from ..support.calls import run_concurrently
+from ..support.records import read_jsonl
 from ..support.server import UwsgiServer
 from . import tasks
 
@@ -74,10 +74,7 @@ class Harness:
     # -- records (shared by all) -------------------------------------------------
 
     def records(self, name: str) -> list[dict[str, Any]]:
-        path = self.workdir / "records" / f"{name}.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line]
+        return read_jsonl(self.workdir / "records" / f"{name}.jsonl")
 
     def wait_records(self, name: str, count: int, timeout: float = 60.0, settle: float = 0.3) -> list[dict[str, Any]]:
         """Wait until ``count`` records exist (then ``settle`` seconds more, to

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.records import read_jsonl
 from tests.support.server import UwsgiServer
 from uwsgi_mules import QueueFull, configure
 from uwsgi_mules.fake import FakeUwsgi
@@ -108,8 +109,7 @@ def write_user_code(directory: Path, flavour: str) -> str:
 
 
 def read_done(directory: Path) -> list[dict[str, Any]]:
-    path = directory / "done.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return read_jsonl(directory / "done.jsonl")
 
 
 def wait_done(directory: Path, count: int, timeout: float = 30.0, settle: float = 0.5) -> list[dict[str, Any]]:

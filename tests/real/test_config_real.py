@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from examples import render_inis
+from tests.support.records import read_jsonl
 from tests.support.server import REPO_ROOT, UwsgiServer, free_port
 from tests.test_config import every_option_section, other_options_section
 from uwsgi_mules import TopologyError
@@ -36,11 +37,11 @@ def expected_layout(topology: Topology) -> tuple[int, list[str]]:
 def wait_for_lines(path: Path, count: int, timeout: float = 30) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= count:
+        if len(read_jsonl(path)) >= count:
             time.sleep(0.3)  # anything more that would arrive
             break
         time.sleep(0.05)
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln] if path.exists() else []
+    return read_jsonl(path)
 
 
 # -- the committed examples ----------------------------------------------------------------
@@ -113,7 +114,7 @@ ENV_MULE = '''
 import json, os, time, uwsgi
 from envreader import read_env
 with open(os.path.join(os.environ["MULES_TEST_DIR"], "mule%d.json" % uwsgi.mule_id()), "w") as fh:
-    json.dump(read_env(), fh)
+    fh.write(json.dumps(read_env()) + "\\n")  # one line: readers wait for its newline
 while True:
     time.sleep(60)
 '''

@@ -20,6 +20,8 @@ import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from .records import complete_lines
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -144,7 +146,7 @@ class UwsgiServer:
         raise TimeoutError(f"uWSGI not ready in {self.start_timeout}s:\n{self.log_text()}")
 
     def _all_processes_ready(self) -> bool:
-        lines = self.log_text().splitlines()
+        lines = complete_lines(self.log_text())  # uWSGI may be mid-line
         workers = sum(1 for ln in lines if ln.startswith("spawned uWSGI worker "))
         mules = sum(1 for ln in lines if ln.startswith("spawned uWSGI mule "))
         return (

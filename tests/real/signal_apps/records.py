@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tests.support.records import read_jsonl
 from uwsgi_mules.backends.selection import current_backend
 
 
@@ -38,7 +39,4 @@ def record(name: str, **fields: Any) -> None:
 
 
 def read_records(name: str) -> list[dict[str, Any]]:
-    path = workdir() / "records" / f"{name}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+    return read_jsonl(workdir() / "records" / f"{name}.jsonl")

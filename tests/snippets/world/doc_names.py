@@ -1,0 +1,37 @@
+"""Names the documentation uses for the reader's own code (handlers, helpers).
+
+Each is a small real function, so a block that passes one to the API runs
+for real; calls are recorded in ``CALLS``. Add a name here only when a
+block uses it to stand for "your function".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CALLS: list[tuple[str, tuple[Any, ...]]] = []
+
+
+def _recorder(name: str) -> Any:
+    def placeholder(*args: Any, **kwargs: Any) -> None:
+        CALLS.append((name, args))
+
+    placeholder.__name__ = placeholder.__qualname__ = name
+    placeholder.__module__ = __name__
+    return placeholder
+
+
+cleanup = _recorder("cleanup")
+warm_up = _recorder("warm_up")
+report = _recorder("report")
+poll = _recorder("poll")
+reload_flags = _recorder("reload_flags")
+update_shared_state = _recorder("update_shared_state")
+send_mail = _recorder("send_mail")
+
+#: what every Markdown file's namespace starts with
+NAMES = {
+    name: value
+    for name, value in dict(globals()).items()
+    if callable(value) and getattr(value, "__module__", None) == __name__ and not name.startswith("_")
+}

@@ -1,0 +1,1 @@
+"""The "myapp" package the documentation's examples import."""
