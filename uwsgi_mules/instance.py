@@ -18,8 +18,10 @@ mode 0700 and must belong to the current user; it holds:
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .envelope import KEY_SIZE
@@ -63,15 +65,18 @@ def secure_dir(path: Path) -> Path:
     return path
 
 
-def load_or_create_key(directory: Path) -> bytes:
+def load_or_create_key(directory: Path, *, log: Callable[[str], None] | None = None) -> bytes:
     """The instance key stored in ``directory``; the first caller creates it
-    atomically (every process of the instance reads the same bytes)."""
+    atomically (every process of the instance reads the same bytes) and
+    sweeps the runtime directories of instances that are gone."""
     secure_dir(directory)
     path = directory / "key"
     try:
         return _read_key(path)
     except FileNotFoundError:
         pass
+    if log is not None:
+        sweep_stale(directory.parent, keep=directory, log=log)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".key-")
     try:
         os.write(fd, os.urandom(KEY_SIZE))
@@ -84,6 +89,27 @@ def load_or_create_key(directory: Path) -> bytes:
     finally:
         os.unlink(tmp)
     return _read_key(path)
+
+
+def sweep_stale(base: Path, *, keep: Path, log: Callable[[str], None]) -> None:
+    """Remove the runtime directories under ``base`` whose master is gone;
+    one that still holds saved offloads is kept and reported (they were
+    never replayed: set ``UWSGIMULES_BACKLOG_DIR`` to carry them over)."""
+    if not base.is_dir() or base.stat().st_uid != os.getuid():
+        return
+    for entry in base.iterdir():
+        pid_text, _, start = entry.name.partition("-")
+        if entry == keep or not pid_text.isdigit() or not entry.is_dir():
+            continue
+        if master_start_time(int(pid_text)) == start:
+            continue  # that instance is still running
+        backlog = entry / "backlog"
+        saved = [p for p in backlog.iterdir() if not p.name.startswith(".")] if backlog.is_dir() else []
+        if saved:
+            log(f"uwsgi-mules: ERROR {len(saved)} backlog file(s) of a stopped instance were never replayed: "
+                f"{backlog} (set {BACKLOG_DIR_ENV} so that the next start replays them)")
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
 
 
 def _read_key(path: Path) -> bytes:

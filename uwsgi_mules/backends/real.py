@@ -169,7 +169,9 @@ class RealBackend(Backend):
         if self._signer is None:
             with self._lock:
                 if self._signer is None:
-                    self._signer = Signer(load_or_create_key(self.runtime_dir()))
+                    configured = process_getenv("UWSGIMULES_RUNTIME_DIR")
+                    sweep = None if configured else self.log  # only the default location is swept
+                    self._signer = Signer(load_or_create_key(self.runtime_dir(), log=sweep))
         return self._signer
 
     def getenv(self, name: str) -> str | None:
