@@ -68,7 +68,8 @@ def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: floa
 
 def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
-        return backend.raw_sender(route.raw)(payload, route.raw)
+        raw = 0 if route.raw is None else route.raw  # uwsgi.mule_msg takes 0, not None, for the shared queue
+        return backend.raw_sender(raw)(payload, raw)
     except ValueError as exc:
         text = str(exc)
         if "farm" in text:
