@@ -115,16 +115,15 @@ def encode_args(args: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> dict[byt
 def encode_strict_args(args: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> dict[bytes, bytes]:
     """Like :func:`encode_args` for uwsgidecorators' ``@spool``: keys and
     values must be ``str`` or ``bytes`` (the original hands anything else to
-    ``uwsgi.spool``, which raises ValueError, or for an ``int`` stores that
-    many NUL bytes)."""
+    ``uwsgi.spool``, which raises ValueError)."""
     pairs = list(args.items() if isinstance(args, Mapping) else args)
     for key, value in pairs:
         for what, item in (("key", key), ("value", value)):
             if not isinstance(item, (str, bytes)):
                 raise SpoolError(
-                    f"spool {what} {item!r} (key {key!r}) must be str or bytes, not {type(item).__name__}: "
-                    "uWSGI only stores bytes (uwsgidecorators raises ValueError, or turns an int N into N "
-                    "NUL bytes). Convert it yourself, or use uwsgi_mules.spooler.spool()."
+                    f"spool {what} {item!r} (key {key!r}) must be str or bytes, not {type(item).__name__}, "
+                    "as with uwsgidecorators (uWSGI refuses it with a ValueError). Convert it yourself, or "
+                    "use uwsgi_mules.spooler.spool(), which converts numbers."
                 )
     return encode_args(pairs)
 
@@ -143,8 +142,8 @@ def spool(
 
     Keys and values may be ``str``, ``bytes``, ``int`` or ``float``: this
     function converts them to the bytes uWSGI stores (numbers as their
-    decimal text, ``5`` -> ``b"5"``; raw ``uwsgi.spool`` would store five
-    NUL bytes for an ``int`` and refuse a ``float``). Keys that become the
+    decimal text, ``5`` -> ``b"5"``; raw ``uwsgi.spool`` and uwsgidecorators
+    refuse numbers with ValueError). Keys that become the
     same bytes (``1`` and ``"1"``, a key of ``args`` also given as a
     keyword) raise :class:`SpoolKeyCollision` instead of losing a value.
 

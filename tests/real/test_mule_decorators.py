@@ -76,8 +76,9 @@ def wait_for(workdir: Path, counts: dict[str, int], timeout: float = 30.0, settl
     time.sleep(settle)  # anything more that would (wrongly) arrive
 
 
-def call(server: UwsgiServer, path: str) -> Any:
-    body = pickle.dumps((path, (), {}))
+def call(server: UwsgiServer, path: str, *args: Any) -> Any:
+    """Run ``path(*args)`` in a worker of ``server`` (``POST /call``)."""
+    body = pickle.dumps((path, args, {}))
     request = urllib.request.Request(server.base_url + "/call", data=body, method="POST")
     with urllib.request.urlopen(request, timeout=60) as response:
         status, value = pickle.loads(response.read())

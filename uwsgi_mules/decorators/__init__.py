@@ -23,10 +23,10 @@ Differences from the original, all deliberate:
 * signal numbers, targets and cron fields are validated (no mod-256 wrap,
   no unknown target silently ignored); registering in a mule raises and in
   a worker warns (see :mod:`uwsgi_mules.signals`);
-* spool keys and values must be ``str`` or ``bytes`` (``ValueError``, as the
-  original gets from uWSGI; it silently stores N NUL bytes for an int N);
-  keys that collide, values over 65,535 bytes and two different spool
-  functions with one name raise instead of losing data;
+* spool keys and values must be ``str`` or ``bytes`` (else ``ValueError``,
+  as the original gets from uWSGI); keys that collide (``"a"`` and
+  ``b"a"``), values over 65,535 bytes and two different spool functions
+  with one name raise instead of losing data;
 * ``@harakiri`` clears the timer even when the function raises;
   ``@postfork(N)`` returns the decorated object (the original returns None);
 * ``@erlang`` raises :class:`ErlangNotSupported`.
