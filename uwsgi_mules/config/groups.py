@@ -161,7 +161,7 @@ class Python(Group):
         self._extend("pythonpath", search_path)
         self._set("py-program-name", python_binary)
         self._set("py-tracebacker", tracebacker_path)
-        self._set("plugin-dir", plugin_dir)
+        self._set("plugins-dir", plugin_dir)
         self._set("reload-os-env", os_env_reload)
         self._set("optimize", optimization_level)
         self._extend("import", import_modules)

@@ -21,7 +21,7 @@ KNOWN_OPTIONS = frozenset(
         "touch-workers-reload", "touch-chain-reload", "reaper", "limit-as", "limit-nproc", "cpu-affinity",
         "offload-threads", "threads-stacksize", "no-threads-wait", "procname-master", "no-orphans",
         "master-as-root", "check-interval", "master-fifo", "touch-reload", "prio", "binary-path", "honour-stdin",
-        "chdir2", "py-program-name", "py-tracebacker", "reload-os-env", "optimize", "plugin-dir", "callable",
+        "chdir2", "py-program-name", "py-tracebacker", "reload-os-env", "optimize", "plugins-dir", "callable",
         "wsgi-env-behaviour", "spooler-import", "stats-http", "stats-minified", "stats-no-cores",
         "stats-no-metrics", "stats-pusher-default-freq", "metrics-dir-restore", "metrics-no-cores",
     }
