@@ -60,6 +60,15 @@ def on_farm_message(message: bytes) -> None:
     record("farm", message=message.decode())
 
 
+#: a signal for mule 5, which waits in its @mulemsg loop
+SIGNAL = 30
+
+
+@ud.signal(SIGNAL, target="mule5")
+def on_signal_in_mule_5(signum: int) -> None:
+    record("signal", signum=signum)
+
+
 # -- called in a worker -------------------------------------------------------------------
 
 
@@ -70,4 +79,5 @@ def send_messages() -> list[object]:
         uwsgi.mule_msg(b"to-mule-5-b", 5),
         uwsgi.farm_msg("f", b"to-farm-f-a"),
         uwsgi.farm_msg("f", b"to-farm-f-b"),
+        uwsgi.signal(SIGNAL),
     ]
