@@ -59,13 +59,16 @@ def render(section: Any) -> list[tuple[str, str]]:
     return [(k, v or "") for k, v in read_ini_text(text, section.name)]
 
 
-def added_by(section: Any, group: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> list[tuple[str, str]]:
+def added_by(
+    section: Any, group: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[tuple[str, str]]:
     before = render(section)
     getattr(getattr(section, group), method)(*args, **kwargs)
     added = [item for item in render(section) if item not in before]  # uwsgiconf: workers = %k, expanded
     if compat.is_uwsgiconf_section(section):
+        counts_workers = (group, method) == ("workers", "set_basic_params")
         added = [(ALIASES.get(k, k), "true" if v == "True" else v) for k, v in added
-                 if k not in UWSGICONF_NOISE and not (k == "workers" and (group, method) != ("workers", "set_basic_params"))]
+                 if k not in UWSGICONF_NOISE and (k != "workers" or counts_workers)]
     return sorted(added)
 
 
@@ -82,7 +85,8 @@ def test_sockets_like_uwsgiconf() -> None:
         sockets = section.networking.sockets
         section.networking.register_socket(sockets.default(":3031"))
         section.networking.register_socket([sockets.http("127.0.0.1:8000")])
-        assert [o for o in render(section) if "socket" in o[0]] == [("socket", ":3031"), ("http-socket", "127.0.0.1:8000")]
+        sockets_rendered = [o for o in render(section) if "socket" in o[0]]
+        assert sockets_rendered == [("socket", ":3031"), ("http-socket", "127.0.0.1:8000")]
 
 
 def test_a_later_call_keeps_what_an_earlier_one_set() -> None:

@@ -57,7 +57,8 @@ def farms_lists() -> Section:
     (["mule-harakiri = 3"], lambda: Section().workers.set_mules_params(harakiri_timeout=3)),
     (["farm = first:1,2", "farm = second:3,4,5", "mules = 5"], farms_count_and_str),
     (["farm = first:1", "farm = second:2,3,4", "mules = 4"], farms_lists),
-    (["mule = mule1.py", "mule = mule2.py"], lambda: Section().workers.set_mules_params(mules=["mule1.py", "mule2.py"])),
+    (["mule = mule1.py", "mule = mule2.py"],
+     lambda: Section().workers.set_mules_params(mules=["mule1.py", "mule2.py"])),
 ], ids=["harakiri", "farm-counts", "farm-lists", "mule-scripts"])
 def test_mules(lines: list[str], build: object) -> None:
     source = rendered(build())  # type: ignore[operator]
