@@ -35,6 +35,30 @@ def every_option_section(workdir: Path, repo_root: Path) -> Section:
     section.monitoring.set_stats_params(str(workdir / "stats.sock"))
     section.monitoring.set_metrics_params(enable=True, store_dir=str(workdir / "metrics"))
     section.set_env("MY_SETTING", "50% off")
+    # uwsgiconf's parameters of the same methods
+    section.workers.set_basic_params(
+        touch_reload=str(workdir / "touch-workers"), touch_chain_reload=str(workdir / "touch-chain"),
+        zombie_reaper=True, limit_addr_space=65536, limit_count=100000, cpu_affinity=1,
+    )
+    section.workers.set_thread_params(count_offload=1, stack_size=512, no_wait=True)
+    section.master_process.set_basic_params(
+        enable=True, name="mules-master", no_orphans=True, as_root=True, subproc_check_interval=1,
+        fifo_file=str(workdir / "master.fifo"),
+    )
+    section.main_process.set_basic_params(
+        touch_reload=str(workdir / "touch-all"), priority=0, binary_path=str(workdir / "uwsgi"), honour_stdin=True,
+    )
+    section.main_process.change_dir(str(repo_root), after_app_loading=True)
+    section.python.set_basic_params(
+        python_binary="python3", tracebacker_path=str(workdir / "tracebacker"), plugin_dir=str(workdir),
+        os_env_reload=True, optimization_level=0,
+    )
+    section.python.import_module("json", into_spooler=True)
+    section.python.set_wsgi_params(callable_name="application", env_strategy="holy")
+    section.monitoring.set_stats_params(
+        enable_http=True, minify=True, no_cores=True, no_metrics=True, push_interval=3,
+    )
+    section.monitoring.set_metrics_params(restore=True, no_cores=True)
     section.workers.set_mules_params(
         [ENTRY_POINT, None], farms=[section.workers.mule_farm("f", [1, 2])],
         touch_reload=str(workdir / "touch"), harakiri_timeout=30, reload_mercy=5,

@@ -201,9 +201,9 @@ def _references(module: types.ModuleType, fake_module: types.ModuleType, fake: F
             return True
         if getattr(value, "__self__", None) in (fake, fake_module):
             return True
-        owner = getattr(type(value), "__module__", None)
-        if owner == decorators.__name__ or getattr(value, "__module__", None) == decorators.__name__:
-            return True
+        for owner in (getattr(type(value), "__module__", None), getattr(value, "__module__", None)):
+            if isinstance(owner, str) and (owner == decorators.__name__ or owner.startswith(decorators.__name__ + ".")):
+                return True
     return False
 
 

@@ -12,7 +12,7 @@ handle them with a clear return protocol.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
@@ -48,6 +48,12 @@ class SpoolError(MulesError, ValueError):
     """A task that uWSGI would refuse, truncate or never run."""
 
 
+class SpoolKeyCollision(SpoolError):
+    """Two spool keys encode to the same bytes (``1`` and ``"1"``, ``"a"``
+    and ``b"a"``, a dict key also passed as a keyword): uWSGI would keep one
+    value and drop the other without a word."""
+
+
 class SpoolValueTooLarge(SpoolError):
     """A value (or the whole argument packet) is over 65,535 bytes; uWSGI
     would truncate it. Pass large data as ``body=`` or by reference."""
@@ -65,12 +71,34 @@ def _to_bytes(value: object, name: str) -> bytes:
     raise SpoolError(f"spool value {name!r} must be str, bytes, int or float, got {type(value).__name__}")
 
 
-def encode_args(args: Mapping[Any, Any]) -> dict[bytes, bytes]:
-    """The bytes dict ``uwsgi.spool`` needs, refusing what it would truncate."""
+def _key_bytes(key: object) -> bytes:
+    if isinstance(key, bytes):
+        return key
+    if isinstance(key, str):
+        return key.encode()
+    if isinstance(key, (int, float)) and not isinstance(key, bool):
+        return str(key).encode()
+    raise SpoolError(f"spool key {key!r} must be str, bytes, int or float, got {type(key).__name__}")
+
+
+def encode_args(args: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> dict[bytes, bytes]:
+    """The bytes dict ``uwsgi.spool`` needs, refusing what it would truncate
+    and keys that collide once encoded (``1`` and ``"1"`` both become
+    ``b"1"``: uWSGI would keep one value and drop the other silently)."""
+    pairs = args.items() if isinstance(args, Mapping) else args
     encoded: dict[bytes, bytes] = {}
+    originals: dict[bytes, object] = {}
     size = 0
-    for key, value in args.items():
-        bkey = _to_bytes(key, str(key))
+    for key, value in pairs:
+        bkey = _key_bytes(key)
+        if bkey in originals and originals[bkey] == key:
+            raise SpoolKeyCollision(f"spool key {key!r} is given twice (in the dict and as a keyword?)")
+        if bkey in originals:
+            raise SpoolKeyCollision(
+                f"spool keys {originals[bkey]!r} and {key!r} both become {bkey!r}; uWSGI would keep only "
+                "one of the values. Use one key per value."
+            )
+        originals[bkey] = key
         bvalue = _to_bytes(value, str(key))
         if len(bkey) > MAX_VALUE or len(bvalue) > MAX_VALUE:
             raise SpoolValueTooLarge(
@@ -82,6 +110,22 @@ def encode_args(args: Mapping[Any, Any]) -> dict[bytes, bytes]:
     if size > MAX_VALUE:
         raise SpoolValueTooLarge(f"spool arguments take {size} bytes; uWSGI accepts at most {MAX_VALUE}. Use body=.")
     return encoded
+
+
+def encode_strict_args(args: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> dict[bytes, bytes]:
+    """Like :func:`encode_args` for uwsgidecorators' ``@spool``: keys and
+    values must be ``str`` or ``bytes`` (the original hands anything else to
+    ``uwsgi.spool``, which raises ValueError)."""
+    pairs = list(args.items() if isinstance(args, Mapping) else args)
+    for key, value in pairs:
+        for what, item in (("key", key), ("value", value)):
+            if not isinstance(item, (str, bytes)):
+                raise SpoolError(
+                    f"spool {what} {item!r} (key {key!r}) must be str or bytes, not {type(item).__name__}, "
+                    "as with uwsgidecorators (uWSGI refuses it with a ValueError). Convert it yourself, or "
+                    "use uwsgi_mules.spooler.spool(), which converts numbers."
+                )
+    return encode_args(pairs)
 
 
 def spool(
@@ -96,23 +140,30 @@ def spool(
 ) -> str:
     """Queue a task for the spooler; returns the task file path.
 
+    Keys and values may be ``str``, ``bytes``, ``int`` or ``float``: this
+    function converts them to the bytes uWSGI stores (numbers as their
+    decimal text, ``5`` -> ``b"5"``; raw ``uwsgi.spool`` and uwsgidecorators
+    refuse numbers with ValueError). Keys that become the
+    same bytes (``1`` and ``"1"``, a key of ``args`` also given as a
+    keyword) raise :class:`SpoolKeyCollision` instead of losing a value.
+
     ``at`` (a datetime or epoch seconds) runs it later; ``priority`` (>= 0,
     lower first) needs ``spooler-ordered`` or the task would never run;
     ``spooler`` names the spool directory when there are several.
 
     :raises SpoolValueTooLarge: a value over 65,535 bytes.
+    :raises SpoolKeyCollision: two keys that encode to the same bytes.
     :raises SpoolError: no spooler, a reserved key, priority without ordering.
     """
-    data: dict[str, Any] = dict(args or {})
-    data.update(kwargs)
-    for key in RESERVED_KEYS:
-        if key in data or key.encode() in data:
-            raise SpoolError(f"{key!r} is interpreted by uWSGI; pass it as the {key}= keyword")
+    pairs: list[tuple[Any, Any]] = list((args or {}).items()) + list(kwargs.items())
+    for key, _ in pairs:
+        if _key_bytes(key).decode(errors="replace") in RESERVED_KEYS:
+            raise SpoolError(f"{key!r} is interpreted by uWSGI; pass it as the {_key_bytes(key).decode()}= keyword")
     backend = current_backend()
     if backend.has_spooler() is False:
         raise SpoolError("no spooler is configured (uWSGI option spooler=DIR)")
     if at is not None:
-        data["at"] = int(at.timestamp() if isinstance(at, datetime) else float(at))
+        pairs.append(("at", int(at.timestamp() if isinstance(at, datetime) else float(at))))
     if priority is not None:
         if isinstance(priority, bool) or not isinstance(priority, int) or priority < 0:
             raise SpoolError(f"priority must be an int >= 0, got {priority!r}")
@@ -121,12 +172,12 @@ def spool(
                 "a task with a priority only runs with spooler-ordered=true (uWSGI never scans priority "
                 "directories otherwise)"
             )
-        data["priority"] = priority
+        pairs.append(("priority", priority))
     if spooler is not None:
-        data["spooler"] = spooler
-    if not data:
+        pairs.append(("spooler", spooler))
+    if not pairs:
         raise SpoolError("a spooled task needs at least one argument")
-    packet: dict[Any, bytes] = dict(encode_args(data))
+    packet: dict[Any, bytes] = dict(encode_args(pairs))
     if body is not None:
         packet[b"body"] = _to_bytes(body, "body")
     try:

@@ -17,6 +17,13 @@ KNOWN_OPTIONS = frozenset(
         "http-socket", "env", "mule", "mules", "farm", "touch-mules-reload", "mule-harakiri",
         "mule-reload-mercy", "mule-msg-size", "plugin", "stats", "enable-metrics", "metrics-dir",
         "vacuum",
+        # the uwsgiconf parameters of the same methods
+        "touch-workers-reload", "touch-chain-reload", "reaper", "limit-as", "limit-nproc", "cpu-affinity",
+        "offload-threads", "threads-stacksize", "no-threads-wait", "procname-master", "no-orphans",
+        "master-as-root", "check-interval", "master-fifo", "touch-reload", "prio", "binary-path", "honour-stdin",
+        "chdir2", "py-program-name", "py-tracebacker", "reload-os-env", "optimize", "plugins-dir", "callable",
+        "wsgi-env-behaviour", "spooler-import", "stats-http", "stats-minified", "stats-no-cores",
+        "stats-no-metrics", "stats-pusher-default-freq", "metrics-dir-restore", "metrics-no-cores",
     }
 )
 

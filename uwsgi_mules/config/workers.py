@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import TopologyError
 from ..topology import FarmSpec, MuleSpec
+from .options import OptionList
 
 if TYPE_CHECKING:
     from .section import Section
@@ -72,12 +73,32 @@ def _mule_specs(mules: int | Sequence[MuleEntry]) -> tuple[MuleSpec, ...]:
     return tuple(specs)
 
 
+def _as_list(values: str | Sequence[str] | None) -> list[str]:
+    if values is None:
+        return []
+    return [values] if isinstance(values, str) else [str(v) for v in values]
+
+
 def _non_negative(name: str, value: int | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise TopologyError(f"{name} must be an integer >= 0, got {value!r}")
     return value
+
+
+class _KeepUnset:
+    """Option setting with uwsgiconf's rule: None leaves an option as it is."""
+
+    def __init__(self, options: OptionList) -> None:
+        self._options = options
+
+    def set(self, key: str, value: str | int | bool | None) -> None:
+        if value is not None:
+            self._options.set(key, value)
+
+    def extend(self, key: str, values: list[str]) -> None:
+        self._options.extend(key, values)
 
 
 class Workers:
@@ -92,20 +113,62 @@ class Workers:
         self,
         *,
         count: int | None = None,
+        touch_reload: str | Sequence[str] | None = None,
+        touch_chain_reload: str | Sequence[str] | None = None,
+        zombie_reaper: bool | None = None,
+        limit_addr_space: int | None = None,
+        limit_count: int | None = None,
+        cpu_affinity: int | None = None,
         threads: int | None = None,
         enable_threads: bool | None = None,
         lazy_apps: bool | None = None,
     ) -> Section:
-        """``count``: worker processes (``processes``); ``threads`` per
-        worker; ``lazy_apps``: load the app in each worker instead of the
-        master (mules then only get ``shared_import`` modules)."""
+        """uwsgiconf's parameters: ``count`` worker processes (``processes``;
+        unlike uwsgiconf, None leaves uWSGI's default of 1 instead of one per
+        CPU core); ``touch_reload`` / ``touch_chain_reload``: file(s) whose
+        touch reloads the workers (all at once / one at a time);
+        ``zombie_reaper`` (``reaper``); ``limit_addr_space`` in MB
+        (``limit-as``); ``limit_count``: process limit (``limit-nproc``);
+        ``cpu_affinity``: cores per worker.
+
+        uwsgi-mules extras: ``threads`` per worker and ``enable_threads`` (as
+        :meth:`set_thread_params`); ``lazy_apps``: load the app in each
+        worker instead of the master (mules then only get ``shared_import``
+        modules)."""
         if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 1):
             raise TopologyError(f"worker count must be an integer >= 1, got {count!r}")
-        options = self._section.options
+        options = _KeepUnset(self._section.options)
         options.set("processes", count)
+        options.extend("touch-workers-reload", _as_list(touch_reload))
+        options.extend("touch-chain-reload", _as_list(touch_chain_reload))
+        options.set("reaper", zombie_reaper)
+        options.set("limit-as", _non_negative("limit_addr_space", limit_addr_space))
+        options.set("limit-nproc", _non_negative("limit_count", limit_count))
+        options.set("cpu-affinity", _non_negative("cpu_affinity", cpu_affinity))
         options.set("threads", _non_negative("threads", threads) or None)
         options.set("enable-threads", enable_threads)
         options.set("lazy-apps", lazy_apps)
+        return self._section
+
+    def set_thread_params(
+        self,
+        *,
+        enable: bool | None = None,
+        count: int | None = None,
+        count_offload: int | None = None,
+        stack_size: int | None = None,
+        no_wait: bool | None = None,
+    ) -> Section:
+        """As in uwsgiconf: ``enable`` threads in Python (``enable-threads``;
+        offloaded work in threads needs it); ``count`` threads per worker;
+        ``count_offload``: offload threads; ``stack_size`` (KB);
+        ``no_wait``: do not wait for threads at reload."""
+        options = _KeepUnset(self._section.options)
+        options.set("enable-threads", enable)
+        options.set("no-threads-wait", no_wait)
+        options.set("threads", _non_negative("count", count) or None)
+        options.set("offload-threads", _non_negative("count_offload", count_offload) or None)
+        options.set("threads-stacksize", _non_negative("stack_size", stack_size) or None)
         return self._section
 
     def set_mules_params(

@@ -137,8 +137,11 @@ class FakeUwsgi(Backend):
 
     @classmethod
     def from_section(cls, section: Any, **kwargs: Any) -> FakeUwsgi:
-        """A fake with the layout of a :class:`uwsgi_mules.config.Section`."""
-        return cls(topology=section.topology(), **kwargs)
+        """A fake with the layout of a :class:`uwsgi_mules.config.Section`
+        or of a uwsgiconf ``Section`` (validated)."""
+        from ..config.uwsgiconf_compat import layout_of
+
+        return cls(topology=layout_of(section), **kwargs)
 
     @classmethod
     def from_ini(cls, path: str | Path, section: str = "uwsgi", **kwargs: Any) -> FakeUwsgi:
