@@ -101,6 +101,18 @@ class Backend(ABC):
     def topology(self) -> Topology | None:
         """The mule/farm layout, or None when it cannot be known."""
 
+    def provable_mule_count(self) -> int | None:
+        """How many mules this instance certainly has: the layout's count, or
+        where it is unknown what the running instance proves (None: nothing)."""
+        topology = self.topology()
+        return topology.mule_count if topology is not None else None
+
+    def send_refused_bad_target(self) -> bool:
+        """Right after a raw send to a mule id returned False: whether it
+        failed because that mule does not exist ("Bad file descriptor") rather
+        than because its queue was full. False when the backend cannot tell."""
+        return False
+
     # -- optional capabilities (the plugin, the fake) -------------------------------
 
     def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:

@@ -23,7 +23,8 @@ class Route:
 def prepare_route(backend: Backend, target: Target) -> Route:
     """Validate ``target`` (UnknownMule / UnknownFarm) and compute its size limit."""
     topology = backend.topology()
-    validate(target, topology)
+    provable = backend.provable_mule_count() if topology is None and target.kind == "mule" else None
+    validate(target, topology, provable)
     return Route(target, target.raw, receive_limit(target, topology))
 
 
@@ -68,9 +69,16 @@ def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: floa
 
 def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
-        return backend.mule_msg(payload, route.raw)
+        sent = backend.mule_msg(payload, route.raw)
     except ValueError as exc:
         text = str(exc)
         if "farm" in text:
             raise UnknownFarm(f"uWSGI does not know {route.target.describe()}: {text}") from exc
         raise UnknownMule(f"uWSGI refused {route.target.describe()}: {text}") from exc
+    if not sent and route.target.kind == "mule" and backend.send_refused_bad_target():
+        # not a full queue: waiting could never help
+        raise UnknownMule(
+            f"uWSGI has no {route.target.describe()} (its queue is a bad file descriptor): the mule "
+            "layout uwsgi-mules read does not match this server; the message was not sent"
+        )
+    return bool(sent)
