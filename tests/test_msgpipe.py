@@ -99,7 +99,9 @@ def test_the_largest_write_is_the_models(msg_size: int | None) -> None:
 
 
 @pytest.mark.parametrize("msg_size", [None, 5_000, 100_000, 1_000_000])
-@pytest.mark.parametrize("size", [1, 100, 192, 193, 1_000, 10_000, 16_064, 16_065, 20_000, 65_536, 85_696, 85_697, 100_000])
+@pytest.mark.parametrize(
+    "size", [1, 100, 192, 193, 1_000, 10_000, 16_064, 16_065, 20_000, 65_536, 85_696, 85_697, 100_000]
+)
 def test_a_queue_nobody_reads_takes_what_the_kernel_takes(msg_size: int | None, size: int) -> None:
     expected = fill(msg_size, size)
     assert capacity(size, send_buffer(msg_size)) == expected

@@ -177,8 +177,10 @@ class Farm:
                 "Farm.get_message() cannot run signal handlers while waiting (uWSGI 2.0's "
                 "farm_get_msg() does not); use Mule.get_message(farms=True)"
             )
-        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or not 1 <= buffer_size <= FARM_RECV_SIZE:
-            raise ValueError(f"buffer_size must be 1..{FARM_RECV_SIZE} (farm_get_msg reads at most that), got {buffer_size!r}")
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or not 0 < buffer_size <= FARM_RECV_SIZE:
+            raise ValueError(
+                f"buffer_size must be 1..{FARM_RECV_SIZE} (farm_get_msg reads at most that), got {buffer_size!r}"
+            )
         backend = current_backend()
         mule_id = backend.mule_id()
         if not mule_id:
