@@ -119,9 +119,8 @@ class RealBackend(Backend):
         opt = getattr(self._uwsgi, "opt", {}) or {}
         pid = self._uwsgi.masterpid() if hasattr(self._uwsgi, "masterpid") else 0
         # uWSGI reads UWSGI_* variables as options before its command line
-        environ = process_environ(pid or "self")
-        if environ is None:
-            environ = dict(os.environ)
+        # (a forked worker's /proc/self/environ is the master's start environment too)
+        environ = (pid and process_environ(pid)) or process_environ("self") or dict(os.environ)
         try:
             from_env = process_getenv(TOPOLOGY_ENV)
             if from_env:
@@ -137,7 +136,7 @@ class RealBackend(Backend):
                     options_from_argv(argv, environ=environ), source="command line and UWSGI_* variables"
                 )
                 source = "the command line"
-            if topology.agrees_with_opt(opt) and (from_env or topology.mule_count > 0):
+            if topology.agrees_with_opt(opt):
                 return topology
             logger.warning(
                 "uwsgi-mules could not read the mule/farm layout from %s (it disagrees with uwsgi.opt); "
