@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import TopologyError
+from .msgpipe import LINUX_DEFAULT_WMEM, max_message, send_buffer
 
 #: Environment variable through which a rendered config tells every uWSGI
 #: process its exact layout (uWSGI's ``uwsgi.opt`` keeps only the last value
@@ -28,14 +29,22 @@ TOPOLOGY_ENV = "UWSGIMULES_TOPOLOGY"
 #: and the fixed buffer of signal-only mules).
 DEFAULT_RECV_SIZE = 65536
 
-#: Linux default socket send buffer (``net.core.wmem_default``).
-DEFAULT_SOCKET_BUFFER = 212992
+#: Linux default socket send buffer (``net.core.wmem_default``); the model
+#: itself reads the host's value (:mod:`uwsgi_mules.msgpipe`).
+DEFAULT_SOCKET_BUFFER = LINUX_DEFAULT_WMEM
+
+#: Bytes of a farm name uWSGI keeps (``snprintf(farm.name, 0xff, ...)`` in
+#: ``core/mule.c``); sends name the farm in full, so a longer one never matches.
+MAX_FARM_NAME_BYTES = 254
 
 #: the ``mule`` option value of uwsgi-mules' ready programmed-mule entry point
 ENTRY_POINT = "uwsgi_mules.mule:run"
 
 #: file name of the entry point's script form (for ``lazy-apps``)
 ENTRY_SCRIPT_NAME = "mule_script.py"
+
+
+_LAYOUT_KEYS = frozenset({"mule", "mules", "farm", "mule-msg-size"})
 
 
 def entry_script_path() -> str:
@@ -160,14 +169,60 @@ class Topology:
         topology.validate()
         return topology
 
+    def options(self) -> list[tuple[str, str | None]]:
+        """The layout as uWSGI options, in order (``mule``, ``farm``, ``mule-msg-size``)."""
+        options: list[tuple[str, str | None]] = [("mule", spec.program) for spec in self.mules]
+        options += [("farm", farm.option_value()) for farm in self.farms]
+        if self.msg_size:
+            options.append(("mule-msg-size", str(self.msg_size)))
+        return options
+
+    def after_options(self, options: Sequence[tuple[str, str | None]], *, source: str = "") -> Topology:
+        """The layout uWSGI builds when ``options`` (e.g. from ``UWSGI_*``
+        variables, which uWSGI reads first) come before this layout's own:
+        their mules take the first ids, their farms come first."""
+        if not any(key.strip().lstrip("-").replace("_", "-") in _LAYOUT_KEYS for key, _ in options):
+            return self
+        merged = Topology.from_options([*options, *self.options()], source=source or self.source)
+        return Topology(merged.mules, merged.farms, merged.msg_size, self.recv_size, merged.source)
+
+    def agrees_with_opt(self, opt: Mapping[str, object]) -> bool:
+        """Whether this layout can be the one of a server whose ``uwsgi.opt``
+        is ``opt`` (which keeps only the last value of a repeated option):
+        at least the mules it proves, the same last farm and message size."""
+        from .uwsgi_args import opt_mule_count_bound, opt_value
+
+        if "mule" in opt or "mules" in opt:
+            if self.mule_count < opt_mule_count_bound(opt):
+                return False
+        elif self.mule_count:
+            return False
+        farm = opt_value(opt, "farm")
+        if farm is None:
+            if self.farms:
+                return False
+        else:
+            try:
+                if not self.farms or parse_farm(farm.strip()) != self.farms[-1]:
+                    return False
+            except TopologyError:
+                return False
+        msg_size = opt_value(opt, "mule-msg-size")
+        if msg_size is not None:
+            try:
+                if int(msg_size or 0) != (self.msg_size or 0):
+                    return False
+            except ValueError:
+                return False
+        return True
+
     def validate(self) -> None:
         """Raise :class:`TopologyError` where real uWSGI would refuse to start."""
         for spec in self.mules:
             spec.kind  # noqa: B018 - validates the program string
         seen: set[str] = set()
         for farm in self.farms:
-            if not farm.name or ":" in farm.name:
-                raise TopologyError(f"invalid farm name {farm.name!r}")
+            check_farm_name(farm.name)
             if farm.name in seen:
                 raise TopologyError(f"farm {farm.name!r} is defined twice")
             seen.add(farm.name)
@@ -206,15 +261,14 @@ class Topology:
 
     @property
     def socket_buffer(self) -> int:
-        """The kernel send buffer of every queue, as Linux sizes it."""
-        if self.msg_size:
-            return 2 * min(self.msg_size, DEFAULT_SOCKET_BUFFER)
-        return DEFAULT_SOCKET_BUFFER
+        """The kernel send buffer of every queue, as this host's Linux sizes
+        it (``wmem_default``, or ``--mule-msg-size`` capped by ``wmem_max``)."""
+        return send_buffer(self.msg_size)
 
     @property
     def max_send_size(self) -> int:
         """Largest message a queue accepts at all (larger sends return False)."""
-        return self.socket_buffer - 32
+        return max_message(self.socket_buffer)
 
     # -- environment transport -------------------------------------------------
 
@@ -246,6 +300,20 @@ class Topology:
     def from_environ(cls, environ: dict[str, str] | None = None) -> Topology | None:
         value = (os.environ if environ is None else environ).get(TOPOLOGY_ENV)
         return cls.from_env_value(value) if value else None
+
+
+def check_farm_name(name: str) -> None:
+    """Raise :class:`TopologyError` for a farm name uWSGI cannot keep: empty,
+    with ``:``, or longer than :data:`MAX_FARM_NAME_BYTES` in UTF-8 (uWSGI
+    cuts it and then no send finds the farm)."""
+    if not isinstance(name, str) or not name or ":" in name:
+        raise TopologyError(f"invalid farm name {name!r}")
+    size = len(name.encode(errors="surrogateescape"))
+    if size > MAX_FARM_NAME_BYTES:
+        raise TopologyError(
+            f"farm name of {size} bytes: uWSGI keeps only {MAX_FARM_NAME_BYTES} bytes of a farm "
+            f"name, so no message could reach it; use a shorter name ({name[:40]!r}...)"
+        )
 
 
 def parse_farm(value: str) -> FarmSpec:

@@ -243,7 +243,7 @@ def options_from_argv(
     relative to ``cwd`` (default: the current directory).
     """
     loader = _Loader(environ, cwd)
-    options = _env_options(environ) if environ is not None else []
+    options = loader.expand(_env_options(environ), depth=0) if environ is not None else []
     words = list(argv[_program_length(argv):])
     parsed, positional = _getopt(words)
     options += loader.expand(parsed, depth=0)
@@ -266,6 +266,52 @@ def _env_options(environ: Mapping[str, str]) -> list[Option]:
         if name.startswith("UWSGI_") and not entry.startswith(_ENV_NOT_OPTIONS):
             options.append((name[6:].lower().replace("_", "-"), value))
     return options
+
+
+def process_environ(pid: int | str = "self") -> dict[str, str] | None:
+    """The environment process ``pid`` was started with (``/proc/PID/environ``,
+    Linux): what uWSGI read its ``UWSGI_*`` options from. None if unreadable."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    environ: dict[str, str] = {}
+    for entry in raw.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        if sep and name:
+            environ.setdefault(name.decode(errors="surrogateescape"), value.decode(errors="surrogateescape"))
+    return environ
+
+
+def opt_value(opt: Mapping[str, object], name: str) -> str | None:
+    """The last value of option ``name`` in ``uwsgi.opt`` as text (``""`` for
+    a flag given without value), or None when it is not set."""
+    if name not in opt:
+        return None
+    value = opt[name]
+    if isinstance(value, list):
+        value = value[-1] if value else True
+    if value is True or value is None:
+        return ""
+    return value.decode(errors="surrogateescape") if isinstance(value, bytes) else str(value)
+
+
+def opt_mule_count_bound(opt: Mapping[str, object]) -> int:
+    """How many mules ``uwsgi.opt`` proves this instance has at least.
+
+    ``uwsgi.opt`` keeps only the last value of a repeated option, but every
+    ``mule`` option adds one mule and every ``mules = N`` adds N: one
+    ``mule`` plus the last ``mules`` value is a lower bound.
+    """
+    bound = 1 if "mule" in opt else 0
+    mules = opt_value(opt, "mules")
+    if mules:
+        try:
+            bound += max(0, int(mules))
+        except ValueError:
+            pass
+    return bound
 
 
 def _program_length(argv: Sequence[str]) -> int:

@@ -23,6 +23,7 @@ from uwsgi_mules.fake import FakeUwsgi
 from uwsgi_mules.registry import function_path
 from uwsgi_mules.runtime.state import reset_runtime
 from uwsgi_mules.topology import Topology
+from uwsgi_mules.uwsgi_args import options_from_environ
 
 from ..support.calls import run_concurrently
 from ..support.records import read_jsonl
@@ -50,8 +51,23 @@ class Harness:
         processes: int = 2,
         lazy_apps: bool = False,
         topology_env: bool = True,
+        env: dict[str, str] | None = None,
+        msg_size: int | None = None,
+        recv_size: int | None = None,
+        hide_layout: bool = False,
     ) -> Harness:
+        """Start ``mules`` and ``farms`` as command-line options, with ``env``
+        (``UWSGI_*`` variables, read first) in the environment. Real uWSGI
+        only: ``topology_env`` passes the command-line layout the way rendered
+        configs do; ``hide_layout`` gives mule programs through placeholders
+        that uwsgi-mules cannot read (its layout is then unknown)."""
         raise NotImplementedError
+
+    @staticmethod
+    def layout(mules, farms=None, *, env=None, msg_size=None, recv_size=None) -> Topology:
+        """The layout uWSGI builds: ``env``'s options first, then the command line's."""
+        topology = Topology.build(mules, farms, msg_size=msg_size, recv_size=recv_size)
+        return topology.after_options(options_from_environ(env or {}))
 
     def stop(self) -> None:
         raise NotImplementedError
@@ -96,9 +112,11 @@ class FakeStepHarness(Harness):
     concurrent = False
     threaded = False
 
-    def start(self, mules, farms=None, *, processes=2, lazy_apps=False, topology_env=True):
+    def start(self, mules, farms=None, *, processes=2, lazy_apps=False, topology_env=True, env=None,
+              msg_size=None, recv_size=None, hide_layout=False):
         reset_runtime()
-        self.fake = FakeUwsgi(mules, farms, workers=processes, threaded=self.threaded)
+        topology = self.layout(mules, farms, env=env, msg_size=msg_size, recv_size=recv_size)
+        self.fake = FakeUwsgi(topology=topology, workers=processes, threaded=self.threaded)
         self.fake.__enter__()
         return self
 
@@ -131,11 +149,19 @@ class FakeThreadedHarness(FakeStepHarness):
 class RealHarness(Harness):
     kind = "real"
 
-    def start(self, mules, farms=None, *, processes=2, lazy_apps=False, topology_env=True):
-        topology = Topology.build(mules, farms)
+    def start(self, mules, farms=None, *, processes=2, lazy_apps=False, topology_env=True, env=None,
+              msg_size=None, recv_size=None, hide_layout=False):
+        topology = Topology.build(mules, farms, msg_size=msg_size, recv_size=recv_size)
         args = ["--module", "tests.contract.app:application", "--processes", str(processes)]
-        args += ["--mule=" + spec.program if spec.program else "--mule" for spec in topology.mules]
+        for number, spec in enumerate(topology.mules, start=1):
+            if spec.program and hide_layout:
+                args += ["--set-ph", f"mule{number}={spec.program}", f"--mule=%(mule{number})"]
+            else:
+                args.append("--mule=" + spec.program if spec.program else "--mule")
         args += ["--farm=" + farm.option_value() for farm in topology.farms]
+        if msg_size:
+            args.append(f"--mule-msg-size={msg_size}")
+        topology_env = topology_env and not hide_layout
         if lazy_apps:
             # mules do not load the app with lazy-apps: signal-only mules need the
             # tasks module through shared-import to get the offload hook
@@ -145,12 +171,13 @@ class RealHarness(Harness):
         plugin = plugin_path()
         if plugin:
             args = ["--plugin", plugin, *args]
-        self.server = UwsgiServer(self.workdir, args)
+        self.server = UwsgiServer(self.workdir, args, env=env)
         self.server.start()
         if plugin:
             self.server.wait_for_log("mules_plugin: ready")
-        if topology.mule_count:
-            self.server.wait_for_log(f"spawned uWSGI mule {topology.mule_count} ")
+        count = self.layout(mules, farms, env=env).mule_count
+        if count:
+            self.server.wait_for_log(f"spawned uWSGI mule {count} ")
         return self
 
     def stop(self) -> None:

@@ -158,7 +158,8 @@ def typed_fill(mule: int, size: int, timeout: float) -> dict[str, Any]:
             Mule(mule).send(b"y" * size)
             accepted += 1
     except QueueFull as exc:
-        return {"accepted": accepted, "error": type(exc).__name__, "seconds": time.monotonic() - started}
+        seconds = time.monotonic() - started
+        return {"accepted": accepted, "error": type(exc).__name__, "seconds": seconds, "message": str(exc)}
     return {"accepted": accepted, "error": None, "seconds": time.monotonic() - started}
 
 

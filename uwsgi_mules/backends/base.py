@@ -140,6 +140,18 @@ class Backend(ABC):
         """``(pid, busy)`` of each worker slot (pid 0: no process), or None when unknown."""
         return None
 
+    def provable_mule_count(self) -> int | None:
+        """How many mules this instance certainly has: the layout's count, or
+        where it is unknown what the running instance proves (None: nothing)."""
+        topology = self.topology()
+        return topology.mule_count if topology is not None else None
+
+    def send_refused_bad_target(self) -> bool:
+        """Right after a raw send to a mule id returned False: whether it
+        failed because that mule does not exist ("Bad file descriptor") rather
+        than because its queue was full. False when the backend cannot tell."""
+        return False
+
     # -- optional capabilities (the plugin, the fake) -------------------------------
 
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:

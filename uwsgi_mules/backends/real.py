@@ -133,26 +133,40 @@ class RealBackend(Backend):
                 return plugin.topology()
             except Exception as exc:
                 logger.warning("uwsgi-mules plugin could not report the layout: %s", exc)
-        from_env = process_getenv(TOPOLOGY_ENV)
-        if from_env:
-            return Topology.from_env_value(from_env)
-        try:
-            from ..uwsgi_args import options_from_argv
+        from ..uwsgi_args import options_from_argv, options_from_environ, process_environ
 
-            argv = _master_argv(self._uwsgi)
-            if argv:
-                parsed = Topology.from_options(options_from_argv(argv), source="command line")
-                if _agrees_with_opt(parsed, getattr(self._uwsgi, "opt", {})):
-                    return parsed
-                logger.warning(
-                    "uwsgi-mules could not read the mule/farm layout from the command line; "
-                    "mule ids and farm names are not validated before sending (render the "
-                    "config with uwsgi_mules.config or load the plugin for exact checks)"
+        opt = getattr(self._uwsgi, "opt", {}) or {}
+        pid = self._uwsgi.masterpid() if hasattr(self._uwsgi, "masterpid") else 0
+        # uWSGI reads UWSGI_* variables as options before its command line
+        # (a forked worker's /proc/self/environ is the master's start environment too)
+        environ = (pid and process_environ(pid)) or process_environ("self") or dict(os.environ)
+        try:
+            from_env = process_getenv(TOPOLOGY_ENV)
+            if from_env:
+                topology = Topology.from_env_value(from_env).after_options(
+                    options_from_environ(environ), source=f"{TOPOLOGY_ENV} and UWSGI_* variables"
                 )
+                source = TOPOLOGY_ENV
+            else:
+                argv = _master_argv(self._uwsgi)
+                if not argv:
+                    return None
+                topology = Topology.from_options(
+                    options_from_argv(argv, environ=environ), source="command line and UWSGI_* variables"
+                )
+                source = "the command line"
+            if topology.agrees_with_opt(opt):
+                return topology
+            logger.warning(
+                "uwsgi-mules could not read the mule/farm layout from %s (it disagrees with uwsgi.opt); "
+                "mule ids are only sent when uwsgi.opt proves them and farm names are checked by uWSGI "
+                "(render the config with uwsgi_mules.config or load the plugin for exact checks)",
+                source,
+            )
         except Exception as exc:
             logger.warning(
-                "uwsgi-mules could not read the mule/farm layout (%s); mule ids and "
-                "farm names are not validated before sending", exc
+                "uwsgi-mules could not read the mule/farm layout (%s); mule ids are only sent when "
+                "uwsgi.opt proves them and farm names are checked by uWSGI", exc
             )
         return None
 
@@ -189,6 +203,20 @@ class RealBackend(Backend):
                     for w in self._uwsgi.workers()]
         except Exception:
             return None
+
+    # -- layout checks -------------------------------------------------------------------
+
+    def provable_mule_count(self) -> int | None:
+        topology = self.topology()
+        if topology is not None:
+            return topology.mule_count
+        from ..uwsgi_args import opt_mule_count_bound
+
+        return opt_mule_count_bound(getattr(self._uwsgi, "opt", {}) or {})
+
+    def send_refused_bad_target(self) -> bool:
+        # the raw send is a plain write(): its errno is still this thread's
+        return _last_errno() == errno.EBADF
 
     # -- plugin capabilities ---------------------------------------------------------
 
@@ -418,6 +446,16 @@ def process_getenv(name: str) -> str | None:
     return raw.decode(errors="surrogateescape") if raw else None
 
 
+def _last_errno() -> int | None:
+    """The C library's ``errno`` of this thread (not ctypes' private copy)."""
+    try:
+        location = ctypes.CDLL(None).__errno_location
+    except (OSError, AttributeError):  # pragma: no cover - not glibc/musl
+        return None
+    location.restype = ctypes.POINTER(ctypes.c_int)
+    return int(location().contents.value)
+
+
 def _master_argv(uwsgi: ModuleType) -> list[str]:
     """The uWSGI command line of this instance, from /proc (Linux)."""
     pid = uwsgi.masterpid() if hasattr(uwsgi, "masterpid") else 0
@@ -433,19 +471,3 @@ def _master_argv(uwsgi: ModuleType) -> list[str]:
         if argv:
             return argv
     return []
-
-
-def _agrees_with_opt(parsed: Topology, opt: dict[str, Any]) -> bool:
-    """Cross-check a parsed layout with ``uwsgi.opt`` (which keeps only the
-    last value of repeated options): refuse a layout that misses mules or
-    farms the server has."""
-    def text(value: Any) -> str:
-        if isinstance(value, list):
-            value = value[-1]
-        return value.decode() if isinstance(value, bytes) else str(value)
-
-    if ("mule" in opt or "mules" in opt) and parsed.mule_count == 0:
-        return False
-    if "farm" in opt:
-        return bool(parsed.farms) and parsed.farms[-1].option_value() == text(opt["farm"]).strip()
-    return parsed.mule_count > 0

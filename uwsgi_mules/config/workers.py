@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import TopologyError
-from ..topology import FarmSpec, MuleSpec
+from ..topology import FarmSpec, MuleSpec, check_farm_name
 from .options import OptionList
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ class MuleFarm:
     def __init__(self, name: str, mule_numbers: int | str | Sequence[int]) -> None:
         if not isinstance(name, str) or not name or ":" in name or name != name.strip():
             raise TopologyError(f"invalid farm name {name!r}")
+        check_farm_name(name)
         self.name = name
         self.mule_numbers = mule_numbers
 

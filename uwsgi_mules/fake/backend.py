@@ -30,6 +30,7 @@ from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget, Simu
 from ..envelope import Signer
 from ..instance import BACKLOG_DIR_ENV
 from ..backends.selection import activate, deactivate
+from ..errors import QueueFull
 from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, FarmSpec, MuleSpec, Topology, is_entry_script
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
@@ -246,10 +247,14 @@ class FakeUwsgi(Backend):
         if self.mule_count < 1:
             raise ValueError("no mule configured")
         queue = self._queue_for_target(target)
+        self._local.bad_target = queue is None
         if queue is None:
             self._log("mule_send_msg(): Bad file descriptor [core/mule.c line 28]")
             return False
         return self._put(queue, data)
+
+    def send_refused_bad_target(self) -> bool:
+        return bool(getattr(self._local, "bad_target", False))
 
     def farm_msg(self, farm: str, message: bytes | str) -> None:
         """``uwsgi.farm_msg``: returns None always, even for an unknown farm or
@@ -304,6 +309,14 @@ class FakeUwsgi(Backend):
             while True:
                 if queue.used < queue.budget:
                     return self._put(queue, data)
+                if not self._threads and not _has_waiters(self._cond):
+                    queue.refused += 1
+                    raise QueueFull(
+                        f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
+                        "step mode with no thread receiving: nothing drains it until run_pending() is "
+                        "called, so waiting cannot help. Call fake.run_pending() more often, use "
+                        "FakeUwsgi(threaded=True), or raise the capacity (msg_size=...)"
+                    )
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._stopped:
                     queue.refused += 1

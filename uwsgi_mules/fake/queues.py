@@ -1,11 +1,10 @@
 """Mule message queues with the capacity model of uWSGI's socketpairs.
 
-Each real queue is a non-blocking ``SOCK_SEQPACKET`` socketpair. The kernel
-charges every queued message ``256 + next_power_of_two(len + 320)`` bytes
-against the socket buffer and accepts a write while the charged total is
-below the buffer size (so the last accepted message may overshoot). Writes
-larger than ``buffer - 32`` bytes are refused outright. Reads return one
-whole message, truncated to the reader's buffer.
+Each real queue is a non-blocking ``SOCK_SEQPACKET`` socketpair; the kernel
+charges every queued message its size in socket buffer and accepts a write
+while the charged total is below the buffer size (see
+:mod:`uwsgi_mules.msgpipe` for the exact model). Reads return one whole
+message, truncated to the reader's buffer.
 """
 
 from __future__ import annotations
@@ -14,11 +13,9 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from ..backends.base import QueueCounters
+from ..msgpipe import max_message, message_cost
 
-
-def message_cost(length: int) -> int:
-    """Bytes of socket buffer one queued message of ``length`` bytes uses."""
-    return 256 + (1 << (length + 320 - 1).bit_length())
+__all__ = ["MessageQueue", "message_cost"]
 
 
 @dataclass
@@ -35,7 +32,8 @@ class MessageQueue:
 
     @property
     def max_message(self) -> int:
-        return self.budget - 32
+        """Largest message this queue accepts at all."""
+        return max_message(self.budget)
 
     def put(self, message: bytes) -> bool:
         """Queue ``message``; False (nothing queued) when full or too large."""

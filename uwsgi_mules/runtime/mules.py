@@ -16,6 +16,10 @@ from .sender import send_bytes
 from .targets import farm_target, mule_target
 
 
+#: bytes ``uwsgi.farm_get_msg`` reads at most (a fixed buffer in uWSGI 2.0)
+FARM_RECV_SIZE = 65536
+
+
 def _to_bytes(message: str | bytes) -> bytes:
     if isinstance(message, str):
         raw = message.encode()
@@ -153,14 +157,38 @@ class Farm:
         return mule_offload(self, retries=retries)
 
     @classmethod
-    def get_message(cls, *, signals: bool = True, buffer_size: int = 65536, timeout: int = -1) -> str:
-        """Block until a message for one of this mule's farms arrives.
+    def get_message(cls, *, signals: bool = False, buffer_size: int = FARM_RECV_SIZE, timeout: int = -1) -> str:
+        """Block until a message for one of this mule's farms arrives and
+        return it: farm messages only, never one of the mule's own or the
+        shared queue (those stay queued), as ``uwsgi.farm_get_msg`` and
+        uwsgiconf do.
 
-        Unlike raw ``uwsgi.farm_get_msg`` it has a timeout and does not block
-        forever in a mule that is in no farm.
+        uWSGI 2.0 reads the farm queues alone only in ``farm_get_msg``, which
+        waits forever, runs no signal handler while waiting and reads at most
+        65,536 bytes, so ``timeout`` must be -1, ``signals`` False and
+        ``buffer_size`` at most 65,536 (a ``ValueError`` says so otherwise;
+        ``Mule.get_message(farms=True)`` has a timeout and runs signals, but
+        also returns the mule's own and shared messages). Returns ``""`` if
+        uWSGI's wait is interrupted.
 
-        :raises NotInMule: outside a mule.
+        :raises NotInMule: outside a mule, or in a mule that is in no farm
+            (it would wait forever).
         """
+        if timeout is None or timeout >= 0:
+            raise ValueError(
+                "Farm.get_message() cannot time out: uWSGI 2.0 reads farm messages alone only with "
+                "farm_get_msg(), which waits forever; use Mule.get_message(farms=True, timeout=...) "
+                "to also take the mule's own and shared messages"
+            )
+        if signals:
+            raise ValueError(
+                "Farm.get_message() cannot run signal handlers while waiting (uWSGI 2.0's "
+                "farm_get_msg() does not); use Mule.get_message(farms=True)"
+            )
+        if isinstance(buffer_size, bool) or not isinstance(buffer_size, int) or not 0 < buffer_size <= FARM_RECV_SIZE:
+            raise ValueError(
+                f"buffer_size must be 1..{FARM_RECV_SIZE} (farm_get_msg reads at most that), got {buffer_size!r}"
+            )
         backend = current_backend()
         mule_id = backend.mule_id()
         if not mule_id:
@@ -168,7 +196,7 @@ class Farm:
         topology = backend.topology()
         if topology is not None and not topology.farms_of(mule_id):
             raise NotInMule(f"mule {mule_id} is in no farm; it would wait forever")
-        return _to_str(receive(signals=signals, farms=True, buffer_size=buffer_size, timeout=timeout))
+        return _to_str((backend.farm_get_msg() or b"")[:buffer_size])
 
     def queue_stats(self) -> QueueCounters | None:
         """Depth and counters of this farm's queue (None: unknown)."""

@@ -23,7 +23,8 @@ class Route:
 def prepare_route(backend: Backend, target: Target) -> Route:
     """Validate ``target`` (UnknownMule / UnknownFarm) and compute its size limit."""
     topology = backend.topology()
-    validate(target, topology)
+    provable = backend.provable_mule_count() if topology is None and target.kind == "mule" else None
+    validate(target, topology, provable)
     return Route(target, target.raw, receive_limit(target, topology))
 
 
@@ -69,9 +70,16 @@ def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: floa
 def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
         raw = 0 if route.raw is None else route.raw  # uwsgi.mule_msg takes 0, not None, for the shared queue
-        return backend.raw_sender(raw)(payload, raw)
+        sent = backend.raw_sender(raw)(payload, raw)
     except ValueError as exc:
         text = str(exc)
         if "farm" in text:
             raise UnknownFarm(f"uWSGI does not know {route.target.describe()}: {text}") from exc
         raise UnknownMule(f"uWSGI refused {route.target.describe()}: {text}") from exc
+    if not sent and route.target.kind == "mule" and backend.send_refused_bad_target():
+        # not a full queue: waiting could never help
+        raise UnknownMule(
+            f"uWSGI has no {route.target.describe()} (its queue is a bad file descriptor): the mule "
+            "layout uwsgi-mules read does not match this server; the message was not sent"
+        )
+    return bool(sent)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ..backends.base import MuleTarget
 from ..errors import UnknownFarm, UnknownMule
-from ..topology import DEFAULT_RECV_SIZE, Topology
+from ..topology import DEFAULT_RECV_SIZE, MAX_FARM_NAME_BYTES, Topology
 
 
 @dataclass(frozen=True)
@@ -47,12 +47,32 @@ def farm_target(name: str | bytes) -> Target:
         name = name.decode()
     if not isinstance(name, str) or not name:
         raise UnknownFarm(f"farm name must be a non-empty str, got {name!r}")
+    size = len(name.encode(errors="surrogateescape"))
+    if size > MAX_FARM_NAME_BYTES:
+        raise UnknownFarm(
+            f"farm name of {size} bytes: uWSGI keeps only {MAX_FARM_NAME_BYTES} bytes of a farm name, "
+            "so no farm can have this one"
+        )
     return Target("farm", farm=name)
 
 
-def validate(target: Target, topology: Topology | None) -> None:
-    """Raise UnknownMule / UnknownFarm where the layout is known."""
+def validate(target: Target, topology: Topology | None, provable_mules: int | None = None) -> None:
+    """Raise UnknownMule / UnknownFarm where the layout is known.
+
+    Where it is not, a mule id is only let through when the running instance
+    proves it exists (``provable_mules``: how many mules it certainly has):
+    uWSGI 2.0 does not check mule ids, and a wrong one writes to whatever
+    descriptor it finds (``False``) or crashes the worker.
+    """
     if topology is None:
+        if target.kind == "mule" and target.mule_id > (provable_mules or 0):
+            raise UnknownMule(
+                f"cannot prove that mule {target.mule_id} exists: the mule layout of this uWSGI is "
+                f"unknown and it certainly has {provable_mules or 0} mule(s). uWSGI does not check "
+                "mule ids (a wrong one can crash the worker), so it is not sent. Render the config "
+                "with uwsgi_mules.config, load the uwsgi-mules plugin, or use options uwsgi-mules "
+                "can read (INI files, the command line, UWSGI_* variables)"
+            )
         return
     if topology.mule_count == 0:
         raise UnknownMule(f"cannot send to {target.describe()}: no mules are configured ({_where(topology)})")
