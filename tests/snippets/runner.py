@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .blocks import REPO_ROOT, Block, python_blocks
-from .worlds import WORLD_DIR, World, WorldUnavailable, world_for
+from .worlds import WORLD_DIR, BlockUnavailable, World, WorldUnavailable, world_for
 
 
 def run_file(rel: str) -> dict[str, dict[str, str]]:
@@ -65,6 +65,8 @@ def run_block(block: Block, path: Path, namespace: dict[str, Any], world: World)
         for test in _tests_defined_by(block, path, namespace):
             world.call_test(test, namespace)
         world.after_block()
+    except BlockUnavailable as exc:
+        return {"status": "skipped", "message": str(exc)}
     except Exception:
         return {"status": "failed", "message": f"{block.id}: python block failed:\n{traceback.format_exc()}"}
     return {"status": "passed", "message": ""}

@@ -52,6 +52,11 @@ class WorldUnavailable(Exception):
     """This world cannot be set up here (e.g. Django is not installed): its blocks are skipped."""
 
 
+class BlockUnavailable(Exception):
+    """Raised by a stand-in of :mod:`doc_names` that needs what this environment
+    lacks (e.g. uwsgiconf): that block is skipped, the others still run."""
+
+
 def call_fixture_function(func: Any) -> Any:
     """Call a function decorated with ``@pytest.fixture`` (pytest refuses direct calls)."""
     wrapped = getattr(func, "_get_wrapped_function", None)

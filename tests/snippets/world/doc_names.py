@@ -29,6 +29,19 @@ reload_flags = _recorder("reload_flags")
 update_shared_state = _recorder("update_shared_state")
 send_mail = _recorder("send_mail")
 
+def make_my_uwsgiconf_section() -> Any:
+    """The reader's uwsgiconf configuration: two mules in farm "reports"."""
+    try:
+        from uwsgiconf.config import Section
+    except ImportError as exc:
+        from tests.snippets.worlds import BlockUnavailable
+
+        raise BlockUnavailable("uwsgiconf is not installed here (the uwsgi and pyuwsgi tox envs have it)") from exc
+    section = Section()
+    section.workers.set_mules_params(mules=2, farms=[section.workers.mule_farm("reports", 2)])
+    return section
+
+
 #: what every Markdown file's namespace starts with
 NAMES = {
     name: value
