@@ -7,6 +7,7 @@ mode runs the programmed mule's real serving loop.
 
 from __future__ import annotations
 
+import pickle
 import random
 import re
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from tests.real.security_apps.attacks import (
     PROGRAMMED,
     SIGNAL_ONLY,
     Attack,
+    RunsOnUnpickle,
     Send,
     decoration_refusals,
     fuzz_messages,
@@ -167,3 +169,26 @@ def test_fuzzed_envelopes_never_run_and_no_mule_dies(fake: FakeUwsgi, tmp_path: 
 
 def _counted(counters: DispatchCounters) -> int:
     return counters.ran + counters.failed + counters.rejected + counters.unregistered + counters.unhandled
+
+
+def test_uwsgidecorators_mule_msg_dispatcher_never_unpickles_a_message(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Code that installs ``uwsgidecorators.mule_msg_dispatcher`` as its hook (the
+    original does so at import) must not unpickle whatever reaches the mule."""
+    from uwsgi_mules.decorators import mule_msg_dispatcher
+
+    monkeypatch.setenv("MULES_TEST_DIR", str(tmp_path))
+    marker = tmp_path / "dispatcher"
+    with FakeUwsgi(mules=MULES) as fake:
+        fake.set_msg_hook(mule_msg_dispatcher)
+        with fake.as_worker():
+            assert tasks.PINGS[SIGNAL_ONLY]("chained") is True  # installs our hook, chaining the dispatcher
+            fake.mule_msg(pickle.dumps(RunsOnUnpickle(f"touch {marker}")), SIGNAL_ONLY)
+            fake.mule_msg(pickle.dumps({"service": "uwsgi_mulefunc", "func": "print", "args": ("x",), "kwargs": {}}),
+                          SIGNAL_ONLY)
+        fake.run_pending()
+        with fake.as_mule(SIGNAL_ONLY):  # called directly, as its own hook, too
+            assert mule_msg_dispatcher(pickle.dumps(RunsOnUnpickle(f"touch {marker}"))) is None
+    assert not marker.exists(), "a message was unpickled"
+    assert [e["token"] for e in tasks.read_events(tmp_path)] == ["chained"]
+    assert sum("not an offload envelope" in line for line in fake.log_lines) == 3, fake.log_lines

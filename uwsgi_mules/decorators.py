@@ -276,10 +276,17 @@ class mulefunc:  # noqa: N801
 
 
 def mule_msg_dispatcher(message: bytes) -> Any:
-    """Run a message in the original uwsgidecorators wire format."""
-    msg = pickle.loads(message)
-    if msg["service"] == "uwsgi_mulefunc":
-        return mule_functions[msg["func"]](*msg["args"], **msg["kwargs"])
+    """Run an offload envelope (what ``@mulefunc`` sends). A message in the
+    original uwsgidecorators wire format (a bare pickle) is refused with a log
+    line and never unpickled: anyone who can queue a message would run code."""
+    from .runtime.dispatch import handle_message
+
+    if handle_message(message):
+        return True
+    current_backend().log(
+        f"uwsgi-mules: refused a {len(message)} bytes mule message that is not an offload envelope "
+        "(the original uwsgidecorators format is a bare pickle and is never unpickled)"
+    )
     return None
 
 
