@@ -25,6 +25,8 @@ from tests.real.security_apps.attacks import (
     Attack,
     RunsOnUnpickle,
     Send,
+    TOUCH_TASK,
+    body,
     decoration_refusals,
     fuzz_messages,
     genuine_bodies,
@@ -192,3 +194,41 @@ def test_uwsgidecorators_mule_msg_dispatcher_never_unpickles_a_message(tmp_path:
     assert not marker.exists(), "a message was unpickled"
     assert [e["token"] for e in tasks.read_events(tmp_path)] == ["chained"]
     assert sum("not an offload envelope" in line for line in fake.log_lines) == 3, fake.log_lines
+
+
+def test_instance_key_is_private_and_stable(tmp_path: Path) -> None:
+    from uwsgi_mules.instance import InsecureDirectory, load_or_create_key
+
+    runtime = tmp_path / "runtime"
+    key = load_or_create_key(runtime)
+    assert len(key) == 32 and load_or_create_key(runtime) == key
+    assert (runtime.stat().st_mode & 0o777) == 0o700
+    assert ((runtime / "key").stat().st_mode & 0o777) == 0o600
+    assert load_or_create_key(tmp_path / "other") != key, "another instance has another key"
+    (runtime / "key").chmod(0o644)
+    with pytest.raises(InsecureDirectory, match="mode 0600"):
+        load_or_create_key(runtime)
+    (runtime / "key").chmod(0o600)
+    (runtime / "key").write_bytes(b"short")
+    with pytest.raises(InsecureDirectory, match="not a 32 bytes key"):
+        load_or_create_key(runtime)
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o777)
+    with pytest.raises(InsecureDirectory, match="writable by other users"):
+        load_or_create_key(shared)
+
+
+def test_envelope_of_another_instance_is_rejected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MULES_TEST_DIR", str(tmp_path))
+    with FakeUwsgi(mules=MULES) as other:
+        with other.as_worker():
+            stolen = other.signer().seal(body(TOUCH_TASK, (str(tmp_path / "replayed"),)))
+    with FakeUwsgi(mules=MULES) as fake:
+        with fake.as_worker():
+            tasks.PINGS[SIGNAL_ONLY]("installs the hook")
+            for mule in (PROGRAMMED, SIGNAL_ONLY):
+                fake.mule_msg(stolen, mule)
+        fake.run_pending()
+    assert not (tmp_path / "replayed").exists()
+    assert sum("bad signature" in line for line in fake.log_lines) == 2, fake.log_lines

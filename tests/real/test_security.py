@@ -31,10 +31,13 @@ from tests.real.security_apps.attacks import (
     ANY_REFUSAL,
     ATTACK_IDS,
     ATTACKS,
+    BAD_TAG,
     PROGRAMMED,
     SIGNAL_ONLY,
     Attack,
     Send,
+    TOUCH_TASK,
+    body,
     decode_frames,
     encode_frames,
     fuzz_messages,
@@ -152,6 +155,26 @@ def test_decoration_refuses_functions_a_mule_cannot_import(workdir: Path) -> Non
         outcome = json.loads(server.get("/decorate"))
     assert outcome == dict.fromkeys(outcome, "NotOffloadable"), outcome
     assert len(outcome) == 7
+
+
+def test_envelope_signed_by_another_instance_is_rejected(workdir: Path) -> None:
+    marker = workdir / "replayed"
+    with SecurityServer(workdir / "first") as first:
+        sealed = first.post("/seal", encode_frames([(Send(body(TOUCH_TASK, (str(marker),))), PROGRAMMED)]))
+        runtime = workdir / "first" / "runtime"
+        assert (runtime.stat().st_mode & 0o777, (runtime / "key").stat().st_mode & 0o777) == (0o700, 0o600)
+        stolen = decode_frames(sealed)[0][0].data
+        first.send([(Send(stolen), PROGRAMMED)])  # genuine here: it runs
+        first.ping_all("first")
+        assert marker.exists(), first.log_text()[-3000:]
+    marker.unlink()
+    with SecurityServer(workdir / "second") as second:
+        original = second.ping_all("before")
+        assert second.send([(Send(stolen), mule) for mule in MULES])["sent"] == 2
+        second.assert_mules_kept(original, "after")
+        rejected = {mule: len(second.lines(BAD_TAG, mule)) for mule in MULES}
+    assert not marker.exists(), "an envelope of another instance ran"
+    assert rejected == {PROGRAMMED: 1, SIGNAL_ONLY: 1}
 
 
 FUZZ_COUNT = 10_000
