@@ -144,7 +144,7 @@ def test_fuzzed_envelopes_never_run_and_no_mule_dies(fake: FakeUwsgi, tmp_path: 
     counters = dispatcher_for(fake).counters
     counted_before = _counted(counters)
     seal = fake.signer().seal
-    messages = fuzz_messages(random.Random(1130), [seal(b) for b in genuine_bodies()], 3000)
+    messages = fuzz_messages(random.Random(1130), [seal(b) for b in genuine_bodies()], 10_000)
 
     def raw_send(data: bytes, mule: int) -> bool:
         if fake.mule_msg(data, mule):
