@@ -26,7 +26,6 @@ each of its mules (``farm``). What differs, on purpose:
 from __future__ import annotations
 
 import functools
-import pickle
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -86,18 +85,15 @@ class mulefunc:  # noqa: N801
 
 
 def mule_msg_dispatcher(message: bytes) -> Any:
-    """Run a message in the original uwsgidecorators wire format."""
-    msg = pickle.loads(message)
-    if msg["service"] == "uwsgi_mulefunc":
-        return mule_functions[msg["func"]](*msg["args"], **msg["kwargs"])
-    return None
-
-
-def mule_msg_dispatcher(message: bytes) -> Any:
-    """Run a message in the original uwsgidecorators wire format."""
-    msg = pickle.loads(message)
-    if msg["service"] == "uwsgi_mulefunc":
-        return mule_functions[msg["func"]](*msg["args"], **msg["kwargs"])
+    """Run an offload envelope (what ``@mulefunc`` sends). A message in the
+    original uwsgidecorators wire format (a bare pickle) is refused with a log
+    line and never unpickled: anyone who can queue a message would run code."""
+    if handle_message(message):
+        return True
+    current_backend().log(
+        f"uwsgi-mules: refused a {len(message)} bytes mule message that is not an offload envelope "
+        "(the original uwsgidecorators format is a bare pickle and is never unpickled)"
+    )
     return None
 
 
