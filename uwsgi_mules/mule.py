@@ -196,16 +196,20 @@ class MuleServer:
                 continue
             try:
                 path, args, kwargs, _target, _meta = loads(body)
-                func = tasks.get(path)
             except Exception as exc:  # a signed body that does not decode: report, go on
                 counters.rejected += 1
                 dispatcher.log_limited("undecodable", f"uwsgi-mules: mule {mule_id} could not decode a signed "
-                                       f"{len(message)} bytes envelope: {exc!r}")
+                                       f"{len(message)} bytes envelope: {exc!r} ({counters.rejected} rejected so far)")
                 continue
-            if func is None:
-                dispatcher.lookup(path)  # counts and logs the unregistered task
+            func = tasks.get(path) if type(path) is str else None
+            if func is None or type(args) is not tuple or type(kwargs) is not dict:
+                if func is None:
+                    dispatcher.lookup(path)  # counts and logs the unregistered task
+                else:
+                    counters.rejected += 1
+                    dispatcher.log_limited("malformed", f"uwsgi-mules: mule {mule_id} refused a malformed call "
+                                           f"of {path} ({counters.rejected} rejected so far)")
                 continue
-            # (fields of the wrong types fail the call below: reported, never fatal)
             buf[start : start + len(message)] = message
             pack(buf, 0, RUNNING, len(message))
             if not use_fast_call:
@@ -215,6 +219,7 @@ class MuleServer:
                     set_harakiri(harakiri)
                 try:
                     func(*args, **kwargs)
+                    counters.ran += 1
                 except SimulatedCrash:
                     raise
                 except BaseException as exc:  # noqa: BLE001 - no task may kill the mule

@@ -48,6 +48,7 @@ class Outcome(enum.Enum):
 class DispatchCounters:
     """Per-process counts of what the mule side did with messages."""
 
+    ran: int = 0
     failed: int = 0
     rejected: int = 0
     unregistered: int = 0
@@ -195,6 +196,7 @@ class Dispatcher:
         try:
             with self.around():
                 func(*args, **kwargs)
+            self.counters.ran += 1
             return True
         except SimulatedCrash:
             raise
