@@ -91,9 +91,9 @@ def call(server: UwsgiServer, path: str, *args: Any) -> Any:
     return value
 
 
-def boot(workdir: Path, implementation: str) -> LoopingMulesServer:
+def boot(workdir: Path, implementation: str, extra: tuple[str, ...] = ()) -> LoopingMulesServer:
     topology = Topology.build(mule_app.MULES, mule_app.FARMS)
-    args = ["--module", f"{APP}:application", "--processes", "1", "--enable-threads"]
+    args = ["--module", f"{APP}:application", "--processes", "1", "--enable-threads", *extra]
     args += ["--mule"] * mule_app.MULES + ["--farm=" + f.option_value() for f in topology.farms]
     env = {"MULE_LOOPS_DECORATORS": implementation, "UWSGIMULES_TOPOLOGY": topology.to_env_value()}
     return LoopingMulesServer(workdir, args, env=env)
@@ -127,7 +127,8 @@ def test_offloads_to_a_looping_mule_run_and_skip_the_loop_function(tmp_path: Pat
     require_real_uwsgi()
     workdir = tmp_path / "ours"
     workdir.mkdir()
-    with boot(workdir, "uwsgi_mules") as server:
+    # the offloaded functions are registered in the mules by importing their module in the master
+    with boot(workdir, "uwsgi_mules", ("--import", "tests.real.mule_loops.offloads")) as server:
         assert call(server, "tests.real.mule_loops.offloads:send_offloads") == [True, True]
         assert call(server, f"{APP}:send_messages") == [True, True, None, None, None]
         wait_for(workdir, {"offloaded": 2, "mulemsg": 2, "farm": 2, "signal": 1})
