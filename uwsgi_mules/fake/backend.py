@@ -27,7 +27,9 @@ from typing import Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
+from ..caches import CacheSpec
 from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, FarmSpec, MuleSpec, Topology, is_entry_script
+from .cache import FakeCacheApi, FakeCaches
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
@@ -49,7 +51,7 @@ class FakeStopped(BaseException):
     """Raised inside fake mule threads when the fake is stopped."""
 
 
-class FakeUwsgi(Backend):
+class FakeUwsgi(FakeCacheApi, Backend):
     """A fake uWSGI instance with ``mules`` and ``farms``.
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
@@ -75,6 +77,7 @@ class FakeUwsgi(Backend):
         locks: int = 0,
         spooler: bool = True,
         spooler_ordered: bool = False,
+        caches: Sequence[CacheSpec | str] = (),
     ) -> None:
         self._topology = topology or Topology.build(
             mules, farms, msg_size=msg_size, recv_size=recv_size, source="FakeUwsgi"
@@ -115,12 +118,16 @@ class FakeUwsgi(Backend):
         self.post_fork_hook: Callable[[], object] | None = None
         self.rpc_functions: dict[str, Callable[..., object]] = {}
         self.user_harakiri: dict[ProcessId, int] = {}
+        #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
+        self.caches = FakeCaches((CacheSpec.parse(c) if isinstance(c, str) else c for c in caches), self.clock.time)
+        self.caches.log = self._log
 
     # -- construction helpers ------------------------------------------------
 
     @classmethod
     def from_section(cls, section: Any, **kwargs: Any) -> FakeUwsgi:
         """A fake with the layout of a :class:`uwsgi_mules.config.Section`."""
+        kwargs.setdefault("caches", section.caches())
         return cls(topology=section.topology(), **kwargs)
 
     @classmethod
@@ -128,7 +135,9 @@ class FakeUwsgi(Backend):
         """A fake with the layout of a uWSGI INI file."""
         from ..uwsgi_args import options_from_ini
 
-        topology = Topology.from_options(options_from_ini(str(path), section), source=str(path))
+        options = options_from_ini(str(path), section)
+        topology = Topology.from_options(options, source=str(path))
+        kwargs.setdefault("caches", [value for key, value in options if key == "cache2" and value])
         return cls(topology=topology, **kwargs)
 
     @property

@@ -12,6 +12,8 @@ from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
 from .dispatch import ensure_hook
+from .results import make_submit
+from .routing import route_table, send_unbacked
 from .sender import prepare_route, send_routed
 from .targets import Target, farm_target, mule_target
 
@@ -64,18 +66,28 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
 
         # the target validated for the last backend used (one slot: a new fake
         # per test replaces it, nothing accumulates):
-        # (backend, route, raw send function, raw target, size limit)
+        # (backend, route, raw send function, raw target, size limit, routes version, remote route)
         last: list[tuple[Any, ...]] = []
+        routes = route_table()
 
         @functools.wraps(func)
         def offloaded(*args: Any, **kwargs: Any) -> bool:
-            backend = current_backend()
-            if not last or last[0][0] is not backend:
-                ensure_hook(backend)
-                route = prepare_route(backend, target)
-                send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
-                last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit)]
-            _, route, send, raw, limit = last[0]
+            try:
+                backend = current_backend()
+            except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
+                return send_unbacked(target, path, args, kwargs, exc)
+            if not last or last[0][0] is not backend or last[0][5] != routes.version:
+                version, remote = routes.version, routes.lookup(target)
+                if remote is not None:  # routed elsewhere (uwsgi_mules.contrib.celery)
+                    last[:] = [(backend, None, None, None, 0, version, remote)]
+                else:
+                    ensure_hook(backend)
+                    route = prepare_route(backend, target)
+                    send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
+                    last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit, version, None)]
+            _, route, send, raw, limit, _, remote = last[0]
+            if remote is not None:
+                return remote.send(path, args, kwargs)
             try:
                 payload = _MAGIC + _dumps((_VERSION, path, args, kwargs), _PROTOCOL)
             except Exception:
@@ -92,6 +104,7 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
         offloaded.run_local = func  # type: ignore[attr-defined]
         offloaded.task_path = path  # type: ignore[attr-defined]
         offloaded.offload_target = target  # type: ignore[attr-defined]
+        offloaded.submit = make_submit(path, target)  # type: ignore[attr-defined]
         return offloaded  # type: ignore[return-value]
 
     return decorate

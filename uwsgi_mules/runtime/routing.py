@@ -1,0 +1,124 @@
+"""Routes: offload targets sent to a distributed engine instead of local mules.
+
+The core only keeps the table; an integration (``uwsgi_mules.contrib.celery``)
+registers :class:`RemoteRoute` objects in it. Offload wrappers look a target
+up only when their cached validation is refreshed: :attr:`RouteTable.version`
+changes with every change of the table, so unrouted offloads pay one integer
+comparison per call.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..registry import ORIGINAL_ATTR, TaskNotFound
+from .state import runtime_state
+from .targets import Target
+
+
+class ResultHandle(Protocol):
+    """What ``func.submit(...)`` returns (local mules and routes alike)."""
+
+    @property
+    def id(self) -> str: ...
+
+    def ready(self) -> bool: ...
+
+    def result(self, timeout: float | None = None) -> Any: ...
+
+
+class RemoteRoute(Protocol):
+    """Where a routed target's calls go."""
+
+    def send(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Fire and forget; True once the engine accepted the call, else raise."""
+
+    def submit(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> ResultHandle:
+        """Send and return a handle on the result."""
+
+    def describe(self) -> str: ...
+
+
+class RouteTable:
+    """Targets routed elsewhere; thread-safe, versioned."""
+
+    def __init__(self) -> None:
+        self._routes: dict[Target, RemoteRoute] = {}
+        self._lock = threading.Lock()
+        #: changes whenever the table changes (offload wrappers compare it)
+        self.version = 0
+
+    def set(self, target: Target, route: RemoteRoute) -> None:
+        with self._lock:
+            self._routes[target] = route
+            self.version += 1
+
+    def remove(self, target: Target) -> RemoteRoute | None:
+        with self._lock:
+            self.version += 1
+            return self._routes.pop(target, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._routes.clear()
+            self.version += 1
+
+    def lookup(self, target: Target) -> RemoteRoute | None:
+        return self._routes.get(target)
+
+    def items(self) -> list[tuple[Target, RemoteRoute]]:
+        with self._lock:
+            return list(self._routes.items())
+
+
+_table = RouteTable()
+
+
+def route_table() -> RouteTable:
+    """The process-wide route table."""
+    return _table
+
+
+def reset_routes() -> None:
+    """Send every target to local mules again (tests)."""
+    _table.clear()
+
+
+def send_unbacked(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], error: Exception) -> bool:
+    """An offload in a process without uWSGI (a Celery worker, a script):
+    routed targets still go out; others raise ``error`` (BackendUnavailable)."""
+    remote = _table.lookup(target)
+    if remote is None:
+        raise error
+    return remote.send(path, args, kwargs)
+
+
+def resolve_offloaded(path: str) -> Callable[..., Any]:
+    """The function behind an offloaded task path.
+
+    Only functions decorated for offloading resolve: anything else raises
+    :class:`~uwsgi_mules.registry.TaskNotFound` (a route, or a message, can
+    never run an arbitrary importable callable).
+    """
+    func = runtime_state().registry.resolve(path)
+    module_name, _, qualname = path.partition(":")
+    target: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part, None)
+    if target is None or getattr(target, ORIGINAL_ATTR, None) is None:
+        raise TaskNotFound(f"{path} is not an offloaded function (decorate it with Mule/Farm .offload() or mulefunc)")
+    return func
+
+
+__all__ = [
+    "RemoteRoute",
+    "ResultHandle",
+    "RouteTable",
+    "reset_routes",
+    "resolve_offloaded",
+    "route_table",
+    "send_unbacked",
+]
