@@ -36,14 +36,24 @@ def legacy_double(x: int) -> int:
 
 
 @Farm("reports").offload()
-def record(n: int, pause: float = 0.0) -> int:
-    """Append ``n pid`` to the records file of this process (counted by the tests)."""
-    if pause:
-        time.sleep(pause)
+def record(n: int) -> int:
+    """Append ``n`` to the records file of this process (counted by the tests).
+
+    With ``MULES_TEST_PAUSE`` (seconds) in the environment the task first
+    writes ``n`` to ``busy-PID`` and sleeps: the kill test kills a consumer
+    while its mules are inside a task, and knows which tasks were in flight.
+    """
     directory = Path(os.environ["MULES_TEST_DIR"]) / "records"
     directory.mkdir(exist_ok=True)
+    pause = float(os.environ.get("MULES_TEST_PAUSE") or 0)
+    busy = directory / f"busy-{os.getpid()}.txt"
+    if pause:
+        busy.write_text(f"{n}\n")
+        time.sleep(pause)
     with open(directory / f"executed-{os.getpid()}.txt", "a") as fh:
         fh.write(f"{n}\n")
+    if pause:
+        busy.write_text("")
     return n
 
 
