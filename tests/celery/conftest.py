@@ -1,9 +1,10 @@
 """Fixtures of the Celery tests: a private ``redis-server`` per session.
 
-Without ``redis-server`` (Debian package ``redis-server``) or Celery the
-tests skip with the reason, except where they must run: under
-``UWSGIMULES_REQUIRE_REAL=1`` or ``UWSGIMULES_REQUIRE_CELERY=1`` (the tox env
-``celery``) a missing component fails the run.
+Without Celery the tests skip with the reason, except under
+``UWSGIMULES_REQUIRE_CELERY=1`` (the tox env ``celery``). Without
+``redis-server`` (Debian package ``redis-server``) they skip, except under
+``UWSGIMULES_REQUIRE_REAL=1`` or ``UWSGIMULES_REQUIRE_CELERY=1``, where a
+missing component fails the run.
 """
 
 from __future__ import annotations
@@ -22,8 +23,12 @@ import pytest
 from tests.support.server import free_port
 
 
-def _required() -> bool:
-    return os.environ.get("UWSGIMULES_REQUIRE_REAL") == "1" or os.environ.get("UWSGIMULES_REQUIRE_CELERY") == "1"
+def _celery_required() -> bool:
+    return os.environ.get("UWSGIMULES_REQUIRE_CELERY") == "1"
+
+
+def _redis_required() -> bool:
+    return os.environ.get("UWSGIMULES_REQUIRE_REAL") == "1" or _celery_required()
 
 
 def require_celery() -> None:
@@ -32,7 +37,7 @@ def require_celery() -> None:
         import celery  # noqa: F401
         import redis  # noqa: F401
     except ImportError as exc:
-        if _required():
+        if _celery_required():
             pytest.fail(f"Celery tests required but celery[redis] is not installed: {exc}")
         pytest.skip(f"celery[redis] is not installed ({exc}); pip install 'uwsgi-mules[celery]'")
 
@@ -93,7 +98,7 @@ class RedisServer:
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """A private redis-server for the session (flushed by ``redis_url``)."""
     if shutil.which("redis-server") is None:
-        if _required():
+        if _redis_required():
             pytest.fail("Celery tests required but redis-server is not installed (Debian package redis-server)")
         pytest.skip("redis-server is not installed (Debian package redis-server)")
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
@@ -104,8 +109,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(request: pytest.FixtureRequest) -> str:
     """The URL of the session's redis-server, emptied for this test."""
     require_celery()
-    redis_server.flush()
-    return redis_server.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url

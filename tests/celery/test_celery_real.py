@@ -99,11 +99,12 @@ def mule_pids(server: UwsgiServer) -> set[int]:
 
 
 @pytest.fixture
-def redis(redis_server: RedisServer) -> RedisServer:
+def redis(request: pytest.FixtureRequest) -> RedisServer:
     require_real_uwsgi()
     require_celery()
-    redis_server.flush()
-    return redis_server
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.flush()
+    return server
 
 
 @pytest.fixture
@@ -265,3 +266,44 @@ def cache_scenario() -> list[Any]:
 
 # functions the tests run in uWSGI workers (resolved by path there)
 from tests.celery.tasks import send_records, submit_adds, submit_fail  # noqa: E402
+
+
+def test_uwsgi_reload_is_a_celery_warm_shutdown(tmp_path: Path, redis: RedisServer, servers: list[UwsgiServer]) -> None:
+    """A graceful reload (SIGHUP to the master: uWSGI sends SIGHUP to mules)
+    lets the running task finish, once; the respawned mule consumes again."""
+    from celery import Celery
+
+    from uwsgi_mules.contrib.celery import route, unroute
+
+    records = tmp_path / "r"
+    records.mkdir()
+    server = start_instance(tmp_path / "consumer", records, redis, mules=[CELERY_MULE], route=True, pause=1.5)
+    servers.append(server)
+    (old_pid,) = mule_pids(server)
+    app = Celery("reload_test", broker=redis.url, backend=redis.url, set_as_current=False)
+    route(app, "reports")
+    try:
+        send_records(7, 1)  # from this process: no uWSGI here, the route sends it
+        deadline = time.monotonic() + 60
+        while busy_tasks(records, {old_pid}) != {7}:
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.01)
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGHUP)  # graceful reload of the whole instance
+        deadline = time.monotonic() + 60
+        while len(mule_pids(server)) < 2:
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.05)
+        assert executions(records).get(old_pid) == [7], "the running task finished before the mule exited"
+        send_records(8, 1)
+        new_pid = (mule_pids(server) - {old_pid}).pop()
+        deadline = time.monotonic() + 60
+        while executions(records).get(new_pid) != [8]:
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.05)
+        time.sleep(7)  # past the visibility timeout: a task left unacknowledged would run again
+        done = executions(records)
+        assert sorted(n for v in done.values() for n in v) == [7, 8], done
+        assert "Warm shutdown" in server.log_text() or "warm shutdown" in server.log_text().lower()
+    finally:
+        unroute()

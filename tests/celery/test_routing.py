@@ -40,7 +40,7 @@ def make_app(url: str, **conf: Any) -> Celery:
 
 
 @pytest.fixture(scope="module")
-def worker_app(redis_server: Any) -> Iterator[Celery]:
+def worker_app(redis_server: Any) -> Iterator[Celery]:  # collected only with Celery installed
     """One app and one in-process Celery worker (solo pool) for the module."""
     require_celery()
     redis_server.flush()
