@@ -35,7 +35,7 @@ APP = "tests.celery.app:application"
 
 def start_instance(
     workdir: Path, records: Path, redis: RedisServer, *, mules: list[str | None], route: bool,
-    processes: int = 1, extra: list[str] | None = None, pause: float = 0.0,
+    processes: int = 1, extra: list[str] | None = None, pause: float = 0.0, env: dict[str, str] | None = None,
 ) -> UwsgiServer:
     """A uWSGI instance of the test app; mules in farm ``reports``."""
     args = ["--module", APP, "--processes", str(processes)]
@@ -46,6 +46,7 @@ def start_instance(
         args += ["--env", f"UWSGIMULES_TOPOLOGY={topology.to_env_value()}"]
     args += extra or []
     env = {
+        **(env or {}),
         "MULES_TEST_REDIS": redis.url,
         "MULES_TEST_ROUTE": "1" if route else "0",
         "UWSGIMULES_CELERY_APP": "tests.celery.celery_app:app",
@@ -315,5 +316,34 @@ def test_uwsgi_reload_is_a_celery_warm_shutdown(tmp_path: Path, redis: RedisServ
         done = executions(records)
         assert sorted(n for v in done.values() for n in v) == [7, 8], done
         assert "Warm shutdown" in server.log_text() or "warm shutdown" in server.log_text().lower()
+    finally:
+        unroute()
+
+
+def test_harakiri_kills_a_stuck_celery_mule_and_uwsgi_respawns_it(
+    tmp_path: Path, redis: RedisServer, servers: list[UwsgiServer]
+) -> None:
+    from celery import Celery
+
+    from uwsgi_mules.contrib.celery import route, unroute
+
+    records = tmp_path / "r"
+    records.mkdir()
+    server = start_instance(
+        tmp_path / "consumer", records, redis, mules=[CELERY_MULE], route=True, pause=60,
+        env={"UWSGIMULES_CELERY_HARAKIRI": "2"},
+    )
+    servers.append(server)
+    (stuck,) = mule_pids(server)
+    app = Celery("harakiri_test", broker=redis.url, set_as_current=False)
+    route(app, "reports")
+    try:
+        send_records(3, 1)
+        deadline = time.monotonic() + 60
+        while "HARAKIRI ON MULE 1" not in server.log_text() or len(mule_pids(server)) < 2:
+            assert time.monotonic() < deadline, server.log_text()[-3000:]
+            time.sleep(0.1)
+        assert busy_tasks(records, {stuck}) == {3}, "killed inside the task"
+        assert 3 not in executions(records).get(stuck, [])
     finally:
         unroute()

@@ -65,10 +65,11 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
         _install_hook_in_mule()
 
         # the target validated for the last backend used (one slot: a new fake
-        # per test replaces it, nothing accumulates):
-        # (backend, route, raw send function, raw target, size limit, routes version, remote route)
+        # per test replaces it, nothing accumulates); the route table marks it
+        # stale when routes change: (backend, route, raw send, raw target, size limit, remote route)
         last: list[tuple[Any, ...]] = []
         routes = route_table()
+        routes.watch(last)
 
         @functools.wraps(func)
         def offloaded(*args: Any, **kwargs: Any) -> bool:
@@ -76,16 +77,16 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
                 backend = current_backend()
             except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
                 return send_unbacked(target, path, args, kwargs, exc)
-            if not last or last[0][0] is not backend or last[0][5] != routes.version:
-                version, remote = routes.version, routes.lookup(target)
+            if not last or last[0][0] is not backend:
+                remote = routes.lookup(target)
                 if remote is not None:  # routed elsewhere (uwsgi_mules.contrib.celery)
-                    last[:] = [(backend, None, None, None, 0, version, remote)]
+                    last[:] = [(backend, None, None, None, 0, remote)]
                 else:
                     ensure_hook(backend)
                     route = prepare_route(backend, target)
                     send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
-                    last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit, version, None)]
-            _, route, send, raw, limit, _, remote = last[0]
+                    last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit, None)]
+            _, route, send, raw, limit, remote = last[0]
             if remote is not None:
                 return remote.send(path, args, kwargs)
             try:

@@ -2,9 +2,9 @@
 
 The core only keeps the table; an integration (``uwsgi_mules.contrib.celery``)
 registers :class:`RemoteRoute` objects in it. Offload wrappers look a target
-up only when their cached validation is refreshed: :attr:`RouteTable.version`
-changes with every change of the table, so unrouted offloads pay one integer
-comparison per call.
+up only when they refresh their cached validation: every change of the table
+marks the caches they registered with :meth:`RouteTable.watch` stale, so an
+unrouted offload pays nothing per call for routing.
 """
 
 from __future__ import annotations
@@ -42,29 +42,47 @@ class RemoteRoute(Protocol):
     def describe(self) -> str: ...
 
 
+#: what a watched cache holds once stale: its first item (a backend) never matches
+STALE: tuple[Any, ...] = (None, None, None, None, 0, None)
+
+
 class RouteTable:
-    """Targets routed elsewhere; thread-safe, versioned."""
+    """Targets routed elsewhere; thread-safe."""
 
     def __init__(self) -> None:
         self._routes: dict[Target, RemoteRoute] = {}
         self._lock = threading.Lock()
-        #: changes whenever the table changes (offload wrappers compare it)
+        #: one-slot caches of offload wrappers (module-level functions: a bounded set)
+        self._watched: list[list[tuple[Any, ...]]] = []
+        #: changes whenever the table changes
         self.version = 0
+
+    def watch(self, cache: list[tuple[Any, ...]]) -> None:
+        """Mark ``cache`` stale (``[STALE]``) whenever the table changes."""
+        with self._lock:
+            self._watched.append(cache)
+
+    def _changed(self) -> None:
+        self.version += 1
+        for cache in self._watched:
+            if cache:
+                cache[:] = [STALE]  # atomic: a concurrent caller sees the old or the stale entry
 
     def set(self, target: Target, route: RemoteRoute) -> None:
         with self._lock:
             self._routes[target] = route
-            self.version += 1
+            self._changed()
 
     def remove(self, target: Target) -> RemoteRoute | None:
         with self._lock:
-            self.version += 1
-            return self._routes.pop(target, None)
+            removed = self._routes.pop(target, None)
+            self._changed()
+            return removed
 
     def clear(self) -> None:
         with self._lock:
             self._routes.clear()
-            self.version += 1
+            self._changed()
 
     def lookup(self, target: Target) -> RemoteRoute | None:
         return self._routes.get(target)

@@ -7,6 +7,12 @@ in the mule process itself, so uWSGI supervises it: a dead mule is
 respawned, a reload (SIGHUP to mules) or a stop (SIGTERM) is a Celery warm
 shutdown (the running task finishes, then the mule exits), and a mule
 killed mid-task leaves its message unacknowledged for redelivery.
+
+Harakiri: the solo pool cannot enforce Celery's ``time_limit``; the mule
+arms uWSGI's user harakiri for each task instead, from the task's
+``time_limit``, else ``task_time_limit``, else ``UWSGIMULES_CELERY_HARAKIRI``
+(seconds). The master SIGKILLs a mule past it and respawns it; the task's
+message is redelivered (acks_late), so a task that always hangs comes back.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from .task import install
 
 APP_ENV = "UWSGIMULES_CELERY_APP"
 QUEUES_ENV = "UWSGIMULES_CELERY_QUEUES"
+HARAKIRI_ENV = "UWSGIMULES_CELERY_HARAKIRI"
 
 
 def _getenv(name: str) -> str | None:
@@ -70,6 +77,24 @@ def worker_options(app: Any, mule_id: int) -> dict[str, Any]:
     }
 
 
+def connect_harakiri(app: Any, backend: Any) -> None:
+    """Arm uWSGI's user harakiri around every task this mule runs."""
+    from celery import signals
+
+    default = app.conf.task_time_limit or float(_getenv(HARAKIRI_ENV) or 0)
+
+    def armed(sender: Any = None, **_: Any) -> None:
+        limit = getattr(sender, "time_limit", None) or default
+        if limit:
+            backend.set_user_harakiri(max(1, int(limit + 0.999)))
+
+    def disarmed(**_: Any) -> None:
+        backend.set_user_harakiri(0)
+
+    signals.task_prerun.connect(armed, weak=False)
+    signals.task_postrun.connect(disarmed, weak=False)
+
+
 def run() -> None:
     """Run a Celery worker in this mule until a warm shutdown."""
     backend = current_backend()
@@ -89,6 +114,7 @@ def run() -> None:
             # uWSGI reloads mules with SIGHUP: a warm shutdown (Celery would exec itself)
             install_worker_term_handler(worker, sig="SIGHUP")
 
+    connect_harakiri(app, backend)
     worker = MuleWorker(app=app, **options)
     worker.start()
     backend.log(f"uwsgi-mules: Celery worker of mule {mule_id} stopped (exit code {worker.exitcode})")
