@@ -37,6 +37,13 @@ class CeleryRoute:
         self.send_timeout = send_timeout
         self._options = {"queue": queue, "serializer": self.serializer, "retry": False}
         self._errors: tuple[type[BaseException], ...] | None = None
+        # monitoring shows the offloaded function (``shadow``) and its own
+        # arguments, as for a task called with .delay()
+        from celery.utils.saferepr import saferepr
+
+        self._saferepr = saferepr
+        self._argsrepr_max = app.amqp.argsrepr_maxsize
+        self._kwargsrepr_max = app.amqp.kwargsrepr_maxsize
 
     def describe(self) -> str:
         return f"{self.target.describe()} -> Celery queue {self.queue!r} of app {self.app.main!r}"
@@ -58,7 +65,11 @@ class CeleryRoute:
 
         started = time.monotonic()
         try:
-            return self.task.apply_async((path, args, kwargs), ignore_result=ignore_result, **self._options)
+            return self.task.apply_async(
+                (path, args, kwargs), ignore_result=ignore_result, shadow=path,
+                argsrepr=self._saferepr(args, self._argsrepr_max), kwargsrepr=self._saferepr(kwargs, self._kwargsrepr_max),
+                **self._options,
+            )
         except EncodeError as exc:
             raise not_serializable(path, args, kwargs, self.serializer, exc) from exc
         except self._connection_errors() as exc:
@@ -83,7 +94,9 @@ class CeleryRoute:
             delay = min(delay * 2, 0.5)
             began = time.monotonic()
             try:
-                return self.task.apply_async((path, args, kwargs), ignore_result=ignore_result, **self._options)
+                return self.task.apply_async(
+                    (path, args, kwargs), ignore_result=ignore_result, shadow=path, **self._options
+                )
             except self._connection_errors() as exc:
                 last, attempt = exc, time.monotonic() - began
         raise BrokerUnavailable(
