@@ -18,6 +18,7 @@ from .errors import (
 )
 from .locks import Lock, LockError
 from .runtime.mules import Farm, Mule
+from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, configure_results
 from .runtime.offload import TypeMuleFarm, mule_offload
 from .runtime.state import Settings, configure, reset_runtime
 from .signals import (
@@ -70,12 +71,16 @@ __all__ = [
     "NotInMule",
     "NotOffloadable",
     "QueueFull",
+    "RemoteTaskError",
+    "ResultTimeout",
+    "ResultsUnavailable",
     "Settings",
     "TopologyError",
     "TypeMuleFarm",
     "UnknownFarm",
     "UnknownMule",
     "configure",
+    "configure_results",
     "mule_offload",
     "reset_runtime",
 ]
