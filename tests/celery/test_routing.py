@@ -173,6 +173,16 @@ def test_result_timeout(fake: FakeUwsgi, redis_server: Any) -> None:
     assert handle.ready() is False
     with pytest.raises(ResultTimeout):
         handle.result(timeout=0.5)
+    # the message names the offloaded function for monitoring (shadow, argsrepr)
+    import json
+
+    import redis
+
+    (raw,) = redis.Redis.from_url(redis_server.url).lrange("nobody", 0, -1)
+    headers = json.loads(raw)["headers"]
+    assert headers["task"] == TASK_NAME and headers["id"] == handle.id
+    assert headers["shadow"] == "tests.celery.tasks:add"
+    assert (headers["argsrepr"], headers["kwargsrepr"]) == ("(1, 1)", "{}")
 
 
 def test_broker_down_raises_within_send_timeout(fake: FakeUwsgi) -> None:
