@@ -39,7 +39,9 @@ def require_celery() -> None:
     except ImportError as exc:
         if _celery_required():
             pytest.fail(f"Celery tests required but celery[redis] is not installed: {exc}")
-        pytest.skip(f"celery[redis] is not installed ({exc}); pip install 'uwsgi-mules[celery]'")
+        pytest.skip(
+            f"celery[redis] is not installed ({exc}); pip install 'uwsgi-mules[celery]'", allow_module_level=True
+        )
 
 
 class RedisServer:
