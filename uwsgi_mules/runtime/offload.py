@@ -77,16 +77,18 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None) -> Callable[[F], F]:
                 backend = current_backend()
             except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
                 return send_unbacked(target, path, args, kwargs, exc)
-            if not last or last[0][0] is not backend:
+            entry = last[0] if last else None  # read once: a route change may replace it
+            if entry is None or entry[0] is not backend:
                 remote = routes.lookup(target)
                 if remote is not None:  # routed elsewhere (uwsgi_mules.contrib.celery)
-                    last[:] = [(backend, None, None, None, 0, remote)]
+                    entry = (backend, None, None, None, 0, remote)
                 else:
                     ensure_hook(backend)
                     route = prepare_route(backend, target)
                     send = getattr(backend, "raw_mule_msg", None) or backend.mule_msg
-                    last[:] = [(backend, route, send, 0 if route.raw is None else route.raw, route.limit, None)]
-            _, route, send, raw, limit, remote = last[0]
+                    entry = (backend, route, send, 0 if route.raw is None else route.raw, route.limit, None)
+                last[:] = [entry]
+            _, route, send, raw, limit, remote = entry
             if remote is not None:
                 return remote.send(path, args, kwargs)
             try:
