@@ -50,7 +50,8 @@ def redis_server(workdir: Path):
         raise SystemExit("redis-server is not installed (Debian package redis-server)")
     port = free_port()
     process = subprocess.Popen(
-        [command, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        [command, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(workdir)],
         stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
     try:
@@ -156,7 +157,8 @@ def machine() -> str:
 
     version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
     return (f"{model or platform.processor()}, {cpus} vCPU, Python {platform.python_version()}, "
-            f"Celery {celery.__version__}, kombu {kombu.__version__}, redis-py {redis.__version__}, Redis {version[2:]}")
+            f"Celery {celery.__version__}, kombu {kombu.__version__}, redis-py {redis.__version__}, "
+            f"Redis {version[2:]}")
 
 
 def main() -> None:

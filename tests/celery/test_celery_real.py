@@ -182,7 +182,8 @@ def test_two_consumer_instances_one_sigkilled_mid_burst_lose_nothing(
     by_victim = sum(len(v) for p, v in done.items() if p in victim_mules)
     print(
         f"\nCelery route, 2 consumer instances x 2 mules, 1 SIGKILLed at {killed_at:.1f}s (in flight there: "
-        f"{sorted(in_flight)}; {unacked_at_kill} unacknowledged in Redis): sent {total} (all sent at {sent_at:.1f}s), executed {sum(counts.values())} "
+        f"{sorted(in_flight)}; {unacked_at_kill} unacknowledged in Redis): sent {total} (all sent at {sent_at:.1f}s), "
+        f"executed {sum(counts.values())} "
         f"({len(counts)} distinct; {by_victim} by the killed instance), lost {len(lost)}, duplicated "
         f"{len(duplicated)} {duplicated[:10]}, done at {time.monotonic() - started:.1f}s"
     )

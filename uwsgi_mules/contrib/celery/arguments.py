@@ -19,7 +19,9 @@ def serializer_for(app: Any) -> str:
     return "pickle" if accepted & PICKLE_CONTENT else str(app.conf.task_serializer)
 
 
-def not_serializable(path: str, args: tuple[Any, ...], kwargs: dict[str, Any], serializer: str, cause: Exception) -> NotOffloadable:
+def not_serializable(
+    path: str, args: tuple[Any, ...], kwargs: dict[str, Any], serializer: str, cause: Exception
+) -> NotOffloadable:
     """A :class:`NotOffloadable` naming the first argument ``serializer`` refuses."""
     from kombu.serialization import dumps
 

@@ -66,8 +66,11 @@ class CeleryRoute:
         started = time.monotonic()
         try:
             return self.task.apply_async(
-                (path, args, kwargs), ignore_result=ignore_result, shadow=path,
-                argsrepr=self._saferepr(args, self._argsrepr_max), kwargsrepr=self._saferepr(kwargs, self._kwargsrepr_max),
+                (path, args, kwargs),
+                ignore_result=ignore_result,
+                shadow=path,
+                argsrepr=self._saferepr(args, self._argsrepr_max),
+                kwargsrepr=self._saferepr(kwargs, self._kwargsrepr_max),
                 **self._options,
             )
         except EncodeError as exc:
@@ -130,7 +133,9 @@ def broker_timeouts(send_timeout: float) -> dict[str, float]:
     }
 
 
-def route(app: Any, *targets: TypeMuleFarm, queue: str | None = None, send_timeout: float | None = None) -> list[CeleryRoute]:
+def route(
+    app: Any, *targets: TypeMuleFarm, queue: str | None = None, send_timeout: float | None = None
+) -> list[CeleryRoute]:
     """From now on, offloads to ``targets`` (farm names, mule ids, ``Mule``,
     ``Farm``) go to the Celery ``app`` on ``queue`` (default: the farm name
     or ``mule<N>``) instead of local mules.

@@ -149,7 +149,7 @@ def _parse_routes(raw: Any, bad: Any) -> tuple[tuple[int | str, str, str | None]
     """``ROUTES``: ``{target: {"APP": "module:attr", "QUEUE": "name"}}`` where a
     target is a farm name or a mule id (0: the shared queue)."""
     if not isinstance(raw, Mapping):
-        raise bad("ROUTES", f"must be a dict of target (farm name or mule id) to {{'APP': ..., 'QUEUE': ...}}, not {raw!r}")
+        raise bad("ROUTES", f"must be a dict of target (farm name or mule id) to {{'APP': ...}}, not {raw!r}")
     routes = []
     for target, spec in raw.items():
         where = f"[{target!r}]"
