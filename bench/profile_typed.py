@@ -33,7 +33,7 @@ def stub_uwsgi(message: bytes = b"", limit: int = 0) -> types.ModuleType:
     mod.mule_id = lambda: 1
     mod.worker_id = lambda: 1
     mod.masterpid = lambda: 0
-    mod.opt = {}
+    mod.opt = {"mule": b"uwsgi_mules.mule:run", "master": True}
     mod.log = lambda line: None
     return mod
 

@@ -19,6 +19,7 @@ from .errors import (
 )
 from .locks import Lock, LockError
 from .runtime.mules import Farm, Mule
+from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, configure_results
 from .runtime.offload import TypeMuleFarm, mule_offload
 from .runtime.state import Settings, configure, reset_runtime
 from .signals import (
@@ -71,13 +72,17 @@ __all__ = [
     "NotInMule",
     "NotOffloadable",
     "QueueFull",
+    "RemoteTaskError",
     "ReservedMessage",
+    "ResultTimeout",
+    "ResultsUnavailable",
     "Settings",
     "TopologyError",
     "TypeMuleFarm",
     "UnknownFarm",
     "UnknownMule",
     "configure",
+    "configure_results",
     "mule_offload",
     "reset_runtime",
 ]

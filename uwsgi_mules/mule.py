@@ -212,8 +212,8 @@ class MuleServer:
                 continue
             buf[start : start + len(message)] = message
             pack(buf, 0, RUNNING, len(message))
-            if not use_fast_call:
-                dispatcher.call(func, path, args, kwargs)
+            if _meta is not None or not use_fast_call:  # submitted for a result, or the Django mule
+                dispatcher.call(func, path, args, kwargs, _meta)
             else:
                 if harakiri:
                     set_harakiri(harakiri)

@@ -273,6 +273,30 @@ class Backend(ABC):
         """``uwsgi.call``: run a registered RPC function locally."""
         raise self._missing("rpc")
 
+    # -- caches (uWSGI's caching framework, ``cache2``) ------------------------
+    # Raw ``uwsgi.cache_*`` semantics: True on success, None when refused.
+
+    def cache_set(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        """``uwsgi.cache_set``: None if the key exists, the value is too large or the cache is full."""
+        raise self._missing("caches")
+
+    def cache_update(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        """``uwsgi.cache_update``: set or overwrite."""
+        raise self._missing("caches")
+
+    def cache_get(self, key: str | bytes, cache: str | None = None) -> bytes | None:
+        raise self._missing("caches")
+
+    def cache_exists(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        raise self._missing("caches")
+
+    def cache_del(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        raise self._missing("caches")
+
+    def cache_keys(self, cache: str | None = None) -> list[bytes]:
+        """``uwsgi.cache_keys``: ValueError when the cache does not exist."""
+        raise self._missing("caches")
+
     def now(self) -> float:
         """``time.time()`` of this backend (the fake's is virtual)."""
         import time

@@ -362,6 +362,30 @@ class RealBackend(Backend):
         raw_name = name.encode() if isinstance(name, str) else name
         return self._uwsgi.call(raw_name, *(a.encode() if isinstance(a, str) else a for a in args))
 
+    # -- caches: uWSGI parses the cache name with "s" (None is not accepted) --
+
+    def cache_set(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        return self._uwsgi.cache_set(key, value, expires, *_cache_arg(cache))
+
+    def cache_update(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        return self._uwsgi.cache_update(key, value, expires, *_cache_arg(cache))
+
+    def cache_get(self, key: str | bytes, cache: str | None = None) -> bytes | None:
+        return self._uwsgi.cache_get(key, *_cache_arg(cache))
+
+    def cache_exists(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        return self._uwsgi.cache_exists(key, *_cache_arg(cache))
+
+    def cache_del(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        return self._uwsgi.cache_del(key, *_cache_arg(cache))
+
+    def cache_keys(self, cache: str | None = None) -> list[bytes]:
+        return list(self._uwsgi.cache_keys(*_cache_arg(cache)))
+
+
+def _cache_arg(cache: str | None) -> tuple[str, ...]:
+    return () if cache is None else (cache,)
+
 
 class QueueWriter:
     """Writes messages straight to a queue's socket (the plugin gave its fd):

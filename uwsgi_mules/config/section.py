@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..caches import RESULTS_CACHE, CacheSpec
 from ..errors import TopologyError
 from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, TOPOLOGY_ENV, FarmSpec, MuleSpec, Topology, entry_script_path
 from ..uwsgi_args import NO_ARGUMENT, OPTIONAL_ARGUMENT, Option, options_from_ini
@@ -78,6 +79,23 @@ class Section:
             raise TopologyError(f"{TOPOLOGY_ENV} is rendered from the mule layout")
         self.options.set("env", f"{key}={value}", multi=True)
         return self
+
+    # -- caches ------------------------------------------------------------------
+
+    def add_cache(self, name: str, *, items: int, blocksize: int = 65536) -> Section:
+        """Add a uWSGI cache (``cache2 = name=...,items=...,blocksize=...``):
+        ``items - 1`` values of at most ``blocksize`` bytes each."""
+        self.options.set("cache2", CacheSpec(name, items, blocksize).option_value(), multi=True)
+        return self
+
+    def set_results_cache(self, *, items: int = 1024, blocksize: int = 65536) -> Section:
+        """The cache that holds ``func.submit()`` results of local mules
+        (see :mod:`uwsgi_mules.runtime.results`)."""
+        return self.add_cache(RESULTS_CACHE, items=items, blocksize=blocksize)
+
+    def caches(self) -> list[CacheSpec]:
+        """Every ``cache2`` of this section."""
+        return [CacheSpec.parse(value) for value in self.options.get("cache2")]
 
     # -- layout ------------------------------------------------------------------
 

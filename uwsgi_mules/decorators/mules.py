@@ -76,6 +76,11 @@ class mulefunc:  # noqa: N801
         assert self._offloaded is not None
         self._offloaded(*args, **kwargs)
 
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Offload and return a handle on the result (see ``mule_offload``)."""
+        assert self._offloaded is not None
+        return self._offloaded.submit(*args, **kwargs)  # type: ignore[attr-defined]
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._offloaded is None:
             self._bind(args[0])

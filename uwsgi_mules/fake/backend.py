@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget, SimulatedCrash
-from ..envelope import Signer
-from ..instance import BACKLOG_DIR_ENV
 from ..backends.selection import activate, deactivate
+from ..caches import CacheSpec
+from ..envelope import Signer
 from ..errors import QueueFull
+from ..instance import BACKLOG_DIR_ENV
 from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, FarmSpec, MuleSpec, Topology, is_entry_script
+from .cache import FakeCacheApi, FakeCaches
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
@@ -53,7 +55,7 @@ class FakeStopped(BaseException):
     """Raised inside fake mule threads when the fake is stopped."""
 
 
-class FakeUwsgi(Backend):
+class FakeUwsgi(FakeCacheApi, Backend):
     """A fake uWSGI instance with ``mules`` and ``farms``.
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
@@ -82,6 +84,7 @@ class FakeUwsgi(Backend):
         key: bytes | None = None,
         backlog_dir: str | Path | None = None,
         mule_harakiri: int = 0,
+        caches: Sequence[CacheSpec | str] = (),
     ) -> None:
         self._topology = topology or Topology.build(
             mules, farms, msg_size=msg_size, recv_size=recv_size, source="FakeUwsgi"
@@ -133,15 +136,21 @@ class FakeUwsgi(Backend):
         #: called with the mule id when a task raises SimulatedCrash in step mode
         #: (the mule side sets it: it reports and re-queues the task, as a respawned mule does)
         self.crash_handler: Callable[[int], object] | None = None
+        #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
+        self.caches = FakeCaches((CacheSpec.parse(c) if isinstance(c, str) else c for c in caches), self.clock.time)
+        self.caches.log = self._log
 
     # -- construction helpers ------------------------------------------------
 
     @classmethod
     def from_section(cls, section: Any, **kwargs: Any) -> FakeUwsgi:
         """A fake with the layout of a :class:`uwsgi_mules.config.Section`
-        or of a uwsgiconf ``Section`` (validated)."""
+        or of a uwsgiconf ``Section`` (validated), with its caches."""
         from ..config.uwsgiconf_compat import layout_of
 
+        caches = getattr(section, "caches", None)
+        if callable(caches):
+            kwargs.setdefault("caches", caches())
         return cls(topology=layout_of(section), **kwargs)
 
     @classmethod
@@ -149,7 +158,9 @@ class FakeUwsgi(Backend):
         """A fake with the layout of a uWSGI INI file."""
         from ..uwsgi_args import options_from_ini
 
-        topology = Topology.from_options(options_from_ini(str(path), section), source=str(path))
+        options = options_from_ini(str(path), section)
+        topology = Topology.from_options(options, source=str(path))
+        kwargs.setdefault("caches", [value for key, value in options if key == "cache2" and value])
         return cls(topology=topology, **kwargs)
 
     @property

@@ -171,7 +171,7 @@ class Dispatcher:
         record = self.record(self.backend.mule_id())
         if record is not None:
             record.begin(message)
-        ok = self.call(func, call.path, call.args, call.kwargs)
+        ok = self.call(func, call.path, call.args, call.kwargs, call.meta)
         if record is not None:
             record.end()  # not reached when the process dies: the record names the task
         return Outcome.RAN if ok else Outcome.FAILED
@@ -188,25 +188,42 @@ class Dispatcher:
             )
         return func
 
-    def call(self, func: Callable[..., Any], path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-        """Call a task; True if it returned, False if it raised (reported)."""
+    def call(self, func: Callable[..., Any], path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+             meta: dict[str, Any] | None = None) -> bool:
+        """Call a task; True if it returned, False if it raised (reported).
+        A call submitted for its result (``meta["result"]``) stores its outcome."""
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
+        result_key = meta.get("result") if isinstance(meta, dict) else None
         try:
             with self.around():
-                func(*args, **kwargs)
+                value = func(*args, **kwargs)
             self.counters.ran += 1
+            if result_key is not None:
+                self._store(result_key, meta, value=value)
             return True
         except SimulatedCrash:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
             self.counters.failed += 1
+            if result_key is not None:
+                self._store(result_key, meta, exc=exc)
             self.backend.report_task_error(exc, envelope.describe_call(path, args, kwargs))
             return False
         finally:
             if harakiri:
                 self.backend.set_user_harakiri(0)
+
+    def _store(self, key: object, meta: dict[str, Any] | None, *, value: Any = None,
+               exc: BaseException | None = None) -> None:
+        from .results import store_result
+
+        try:
+            expires = int((meta or {}).get("expires", 0)) or None
+            store_result(str(key), value, exc, expires=expires, backend=self.backend)
+        except Exception as error:  # noqa: BLE001 - a result that cannot be stored must not kill the mule
+            self.backend.log(f"uwsgi-mules: the result of a submitted task could not be stored: {error!r}")
 
     def respawned(self, mule_id: int) -> None:
         """What a mule respawned after a crash does (the fake's step mode):

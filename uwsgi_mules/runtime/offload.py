@@ -12,6 +12,8 @@ from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
 from .dispatch import ensure_hook
+from .results import make_submit
+from .routing import route_table, send_unbacked
 from .sender import prepare_route, send_routed
 from .state import runtime_state
 from .targets import Target, farm_target, mule_target
@@ -73,20 +75,34 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
         _install_hook_in_mule()
 
         # the target validated for the last backend used (one slot: a new fake
-        # per test replaces it, nothing accumulates):
-        # (backend, route, raw send function, raw target, size limit, MAC, wire target)
+        # per test replaces it, nothing accumulates); the route table marks it
+        # stale when routes change:
+        # (backend, route, raw send, raw target, size limit, new MAC, remote route)
         last: list[tuple[Any, ...]] = []
+        routes = route_table()
+        routes.watch(last)
 
         @functools.wraps(func)
         def offloaded(*args: Any, **kwargs: Any) -> bool:
-            backend = current_backend()
-            if not last or last[0][0] is not backend:
-                ensure_hook(backend)
-                route = prepare_route(backend, target)
-                wire = 0 if route.raw is None else route.raw
-                send = backend.raw_sender(route.raw)
-                last[:] = [(backend, route, send, wire, route.limit, backend.signer().mac.copy)]
-            _, route, send, raw, limit, new_mac = last[0]
+            try:
+                backend = current_backend()
+            except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
+                return send_unbacked(target, path, args, kwargs, exc)
+            entry = last[0] if last else None  # read once: a route change may replace it
+            if entry is None or entry[0] is not backend:
+                remote = routes.lookup(target)
+                if remote is not None:  # routed elsewhere (uwsgi_mules.contrib.celery)
+                    entry = (backend, None, None, None, 0, None, remote)
+                else:
+                    ensure_hook(backend)
+                    route = prepare_route(backend, target)
+                    wire = 0 if route.raw is None else route.raw
+                    send = backend.raw_sender(wire)
+                    entry = (backend, route, send, wire, route.limit, backend.signer().mac.copy, None)
+                last[:] = [entry]
+            _, route, send, raw, limit, new_mac, remote = entry
+            if remote is not None:
+                return remote.send(path, args, kwargs)
             try:
                 body = _dumps((path, args, kwargs, raw, meta), _PROTOCOL)
             except Exception:
@@ -107,6 +123,7 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
         offloaded.task_path = path  # type: ignore[attr-defined]
         offloaded.offload_target = target  # type: ignore[attr-defined]
         offloaded.retries = retries  # type: ignore[attr-defined]
+        offloaded.submit = make_submit(path, target)  # type: ignore[attr-defined]
         return offloaded  # type: ignore[return-value]
 
     return decorate

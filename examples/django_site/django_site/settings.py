@@ -58,3 +58,10 @@ UWSGI_MULES = {
         "need-app": True,
     },
 }
+
+# Scaling out: with DJANGO_SITE_CELERY_BROKER=redis://host:6379/0 the farm
+# "notes" is routed to Celery (django_site/celery.py) instead of local mules;
+# run consumers with `celery -A django_site.celery worker -Q notes`, or as
+# uWSGI mules (docs/scaling.md). Unset, everything stays on local mules.
+if os.environ.get("DJANGO_SITE_CELERY_BROKER"):
+    UWSGI_MULES["ROUTES"] = {"notes": {"APP": "django_site.celery:app"}}

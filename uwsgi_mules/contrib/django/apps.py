@@ -7,8 +7,8 @@ from django.apps import AppConfig
 
 class UwsgiMulesConfig(AppConfig):
     """On ``ready()``: apply ``UWSGI_MULES["SEND_TIMEOUT"]``, import every
-    installed app's ``mules.py`` and, outside uWSGI, activate the
-    ``LOCAL_MODE`` backend."""
+    installed app's ``mules.py``, route ``ROUTES`` to Celery and, outside
+    uWSGI, activate the ``LOCAL_MODE`` backend."""
 
     name = "uwsgi_mules.contrib.django"
     label = "uwsgi_mules"
@@ -28,5 +28,9 @@ class UwsgiMulesConfig(AppConfig):
             configure(send_timeout=settings.send_timeout)
         if settings.autodiscover:
             autodiscover_modules("mules")
+        if settings.routes:  # UWSGI_MULES["ROUTES"]: targets sent to Celery
+            from ..celery.settings import apply_routes
+
+            apply_routes(settings.routes)
         if settings.local_mode != "off" and ensure_local_backend() is not None:
             request_started.connect(ensure_local_backend_on_request, dispatch_uid="uwsgi_mules_local_backend")

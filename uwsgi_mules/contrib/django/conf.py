@@ -12,6 +12,8 @@ Every key is optional::
         "MSG_BUFFER": None,         # mule-msg-size (queue socket buffer, bytes)
         "MSG_BUFFER_RECV": None,    # bytes a Django mule reads at once
         "INI": {},                  # any other uWSGI option for manage.py uwsgi_mules_ini
+        "ROUTES": {},               # targets sent to Celery instead of local mules:
+                                    # {"reports": {"APP": "proj.celery:app", "QUEUE": "reports"}, 2: {...}}
     }
 """
 
@@ -53,6 +55,8 @@ class MulesSettings:
     msg_buffer_recv: int | None = None
     #: extra uWSGI options for the INI command, in order
     ini: tuple[tuple[str, IniValue | tuple[IniValue, ...]], ...] = field(default=())
+    #: Celery routes: (target, "module:app", queue or None); see docs/scaling.md
+    routes: tuple[tuple[int | str, str, str | None], ...] = ()
 
     @property
     def farms_dict(self) -> dict[str, list[int]]:
@@ -61,8 +65,10 @@ class MulesSettings:
 
 KNOWN_KEYS = {
     "SEND_TIMEOUT", "DEFAULT_TARGET", "LOCAL_MODE", "AUTODISCOVER", "MULES", "FARMS",
-    "MSG_BUFFER", "MSG_BUFFER_RECV", "INI",
+    "MSG_BUFFER", "MSG_BUFFER_RECV", "INI", "ROUTES",
 }
+
+ROUTE_KEYS = {"APP", "QUEUE"}
 
 
 def parse_settings(raw: Mapping[str, Any] | None) -> MulesSettings:
@@ -123,7 +129,10 @@ def parse_settings(raw: Mapping[str, Any] | None) -> MulesSettings:
         raise bad("INI", f"must be a dict of uWSGI option to value, not {ini_raw!r}")
     ini = tuple((str(k), tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in ini_raw.items())
 
+    routes = _parse_routes(raw.get("ROUTES", {}), bad)
+
     return MulesSettings(
+        routes=routes,
         send_timeout=None if timeout is None else float(timeout),
         default_target=target,
         local_mode=mode,
@@ -134,6 +143,33 @@ def parse_settings(raw: Mapping[str, Any] | None) -> MulesSettings:
         msg_buffer_recv=sizes["MSG_BUFFER_RECV"],
         ini=ini,
     )
+
+
+def _parse_routes(raw: Any, bad: Any) -> tuple[tuple[int | str, str, str | None], ...]:
+    """``ROUTES``: ``{target: {"APP": "module:attr", "QUEUE": "name"}}`` where a
+    target is a farm name or a mule id (0: the shared queue)."""
+    if not isinstance(raw, Mapping):
+        raise bad("ROUTES", f"must be a dict of target (farm name or mule id) to {{'APP': ...}}, not {raw!r}")
+    routes = []
+    for target, spec in raw.items():
+        where = f"[{target!r}]"
+        if isinstance(target, bool) or not isinstance(target, (int, str)) or target in ("", -1) or (
+            isinstance(target, int) and target < 0
+        ):
+            raise bad("ROUTES", f"key {target!r} must be a farm name or a mule id >= 0")
+        if not isinstance(spec, Mapping):
+            raise bad("ROUTES", f"{where} must be a dict with 'APP' (and optionally 'QUEUE'), not {spec!r}")
+        unknown = sorted(set(spec) - ROUTE_KEYS)
+        if unknown:
+            raise bad("ROUTES", f"{where} has unknown keys {unknown}; known: {sorted(ROUTE_KEYS)}")
+        app = spec.get("APP")
+        if not isinstance(app, str) or ":" not in app or not all(app.partition(":")[::2]):
+            raise bad("ROUTES", f"{where}['APP'] must name the Celery app as 'module:attribute', not {app!r}")
+        queue = spec.get("QUEUE")
+        if queue is not None and (not isinstance(queue, str) or not queue):
+            raise bad("ROUTES", f"{where}['QUEUE'] must be a non-empty queue name or None, not {queue!r}")
+        routes.append((target, app, queue))
+    return tuple(routes)
 
 
 def get_settings() -> MulesSettings:
