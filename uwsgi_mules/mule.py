@@ -172,9 +172,11 @@ class MuleServer:
         tag_end = HEADER_SIZE
         tag_start = len(PREFIX)
         replay = self.replay
+        replaying = bool(replay.pending)  # entries only arrive at start: once empty, never checked again
         while not stop.signum:
             # saved offloads go back to their queues between messages
-            replaying = bool(replay.pending) and replay.pump()
+            if replaying:
+                replaying = replay.pump()
             # signals=False: uWSGI 2.0 runs signal handlers in mule_get_msg only then;
             # with counts or replays pending, wake up after 1 s idle
             message = get(False, True, buffer_size, 1 if unreported or replaying else -1)
