@@ -10,7 +10,9 @@ message or a task does (malformed bytes, an unknown task, ``SystemExit``,
 from __future__ import annotations
 
 import enum
+import hmac
 import logging
+import pickle
 import threading
 import time
 import weakref
@@ -29,6 +31,10 @@ from ..topology import DEFAULT_RECV_SIZE
 from .state import runtime_state
 
 logger = logging.getLogger("uwsgi_mules")
+
+_PREFIX = envelope.PREFIX
+_HEADER = envelope.HEADER_SIZE
+_TAG_START = len(envelope.PREFIX)
 
 #: attribute set on our hook so it is never installed twice
 HOOK_MARKER = "__uwsgi_mules_hook__"
@@ -155,13 +161,40 @@ class Dispatcher:
             return None
 
     def handle(self, message: bytes) -> Outcome:
-        """Verify and run one message; never raises."""
-        if not message.startswith(envelope.MAGIC):
-            return Outcome.NOT_ENVELOPE
-        call = self.decode(message)
-        if call is None:
+        """Verify and run one message; never raises (the signal-only hook and the
+        fake's step mode: the checks of :meth:`decode` and :meth:`run`, inlined)."""
+        if not message.startswith(_PREFIX):
+            if not message.startswith(envelope.MAGIC):
+                return Outcome.NOT_ENVELOPE
+            self.decode(message)  # counts and logs why it is refused
             return Outcome.REJECTED
-        return self.run(call, message)
+        body = message[_HEADER:]
+        mac = self.signer.mac.copy()
+        mac.update(body)
+        if not hmac.compare_digest(mac.digest(), message[_TAG_START:_HEADER]):
+            self.decode(message)  # counts and logs the rejection; never unpickles
+            return Outcome.REJECTED
+        try:
+            path, args, kwargs, target, meta = pickle.loads(body)
+        except Exception:
+            self.decode(message)  # reports the undecodable body
+            return Outcome.REJECTED
+        if type(path) is not str or type(args) is not tuple or type(kwargs) is not dict or (
+            meta is not None and type(meta) is not dict
+        ):
+            self.decode(message)  # reports the wrong field types
+            return Outcome.REJECTED
+        func = self.registry.tasks.get(path)
+        if func is None:
+            self.lookup(path)  # counts and logs the unregistered task
+            return Outcome.UNREGISTERED
+        record = self._records.get(self.backend.mule_id()) or self.record(self.backend.mule_id())
+        if record is not None:
+            record.begin(message)
+        ok = self.call(func, path, args, kwargs, meta)
+        if record is not None:
+            record.end()  # not reached when the process dies: the record names the task
+        return Outcome.RAN if ok else Outcome.FAILED
 
     def run(self, call: Envelope, message: bytes) -> Outcome:
         """Run a verified call as the current mule, recording it while it runs."""
@@ -197,8 +230,11 @@ class Dispatcher:
             self.backend.set_user_harakiri(harakiri)
         result_key = meta.get("result") if isinstance(meta, dict) else None
         try:
-            with self.around():
+            if self.around is nullcontext:
                 value = func(*args, **kwargs)
+            else:
+                with self.around():
+                    value = func(*args, **kwargs)
             self.counters.ran += 1
             if result_key is not None:
                 self._store(result_key, meta, value=value)
