@@ -27,6 +27,10 @@ from .blocks import REPO_ROOT, Block, python_blocks
 from .worlds import WORLD_DIR, BlockUnavailable, World, WorldUnavailable, world_for
 
 
+#: extras a documented block may import; where one is missing the block is skipped
+OPTIONAL_PACKAGES = frozenset({"celery", "kombu", "redis", "django", "uwsgiconf"})
+
+
 def run_file(rel: str) -> dict[str, dict[str, str]]:
     """{block id: {"status": passed|failed|skipped, "message": ...}} for every block of ``rel``."""
     path = REPO_ROOT / rel
@@ -67,6 +71,10 @@ def run_block(block: Block, path: Path, namespace: dict[str, Any], world: World)
         world.after_block()
     except BlockUnavailable as exc:
         return {"status": "skipped", "message": str(exc)}
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.partition(".")[0] in OPTIONAL_PACKAGES:
+            return {"status": "skipped", "message": f"{exc.name} is not installed here (an optional extra)"}
+        return {"status": "failed", "message": f"{block.id}: python block failed:\n{traceback.format_exc()}"}
     except Exception:
         return {"status": "failed", "message": f"{block.id}: python block failed:\n{traceback.format_exc()}"}
     return {"status": "passed", "message": ""}
