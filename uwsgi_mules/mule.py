@@ -33,7 +33,7 @@ from .instance import BACKLOG_DIR_ENV, backlog_dir
 from .registry import TASK_MODULES_ENV
 from .runtime.dispatch import HOOK_MARKER, Dispatcher, Outcome, dispatcher_for
 from .runtime.sender import prepare_route
-from .runtime.targets import farm_target, mule_target
+from .runtime.targets import from_wire
 from .topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
 
 __all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "script_path"]
@@ -65,17 +65,13 @@ def send_nowait_to_wire_target(backend: Backend, message: bytes, target: WireTar
     """Try once to queue a sealed envelope where it was first sent: True if
     queued, False if the queue is full; UnknownMule/UnknownFarm/MessageTooLarge
     if it can never be sent there."""
-    route = prepare_route(backend, _resolve_wire(target))
+    route = prepare_route(backend, from_wire(target))
     if len(message) > route.limit:
         raise MessageTooLarge(f"{len(message)} bytes do not fit {route.target.describe()}")
     waited = backend.send_wait(message, route.raw, 0.0)  # the plugin: no "queue full" log line
     if waited is not None:
         return waited
     return backend.mule_msg(message, route.raw)
-
-
-def _resolve_wire(target: WireTarget) -> Any:
-    return farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
 
 
 class MuleServer:

@@ -137,9 +137,9 @@ class Dispatcher:
 
     def _send_now(self, target: WireTarget, message: bytes) -> None:
         from .sender import send_bytes
-        from .targets import farm_target, mule_target
+        from .targets import from_wire
 
-        resolved = farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
+        resolved = from_wire(target)
         try:
             send_bytes(self.backend, message, resolved)
         except Exception as exc:  # noqa: BLE001 - say it, never lose it silently

@@ -56,6 +56,11 @@ def farm_target(name: str | bytes) -> Target:
     return Target("farm", farm=name)
 
 
+def from_wire(target: int | bytes) -> Target:
+    """The target an envelope records (a mule id, 0 for the shared queue, a farm name as bytes)."""
+    return farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
+
+
 def validate(target: Target, topology: Topology | None, provable_mules: int | None = None) -> None:
     """Raise UnknownMule / UnknownFarm where the layout is known.
 
