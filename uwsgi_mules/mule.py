@@ -298,13 +298,8 @@ def run() -> None:
     server.serve()
 
 
-def _step_handle(message: bytes) -> bool:
-    """The fake's step mode: one message, as this mule."""
-    return handle_one(message)
-
-
 #: used by the fake backend in step mode instead of the endless loop
-run.handle_message = _step_handle  # type: ignore[attr-defined]
+run.handle_message = handle_one  # type: ignore[attr-defined]
 
 
 def script_path() -> str:

@@ -147,13 +147,6 @@ def claim(directory: Path) -> list[Path]:
     return claimed
 
 
-def pending_count(directory: Path) -> int:
-    """How many backlog files wait in ``directory`` (claimed or not)."""
-    if not directory.is_dir():
-        return 0
-    return sum(1 for p in directory.iterdir() if p.name.endswith((SUFFIX, QUEUED_SUFFIX)) or CLAIMED in p.name)
-
-
 def _alive(pid_text: str) -> bool:
     try:
         pid = int(pid_text)

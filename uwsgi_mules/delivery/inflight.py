@@ -95,17 +95,3 @@ pack_state = _STATE.pack_into
 
 def record_path(runtime_dir: Path, mule_id: int) -> Path:
     return runtime_dir / f"mule{mule_id}.inflight"
-
-
-def read_counters(runtime_dir: Path) -> dict[int, CrashCounters]:
-    """Crash counters of every mule that has a record in ``runtime_dir``."""
-    found: dict[int, CrashCounters] = {}
-    for path in sorted(runtime_dir.glob("mule*.inflight")):
-        try:
-            mule_id = int(path.name[4:].split(".")[0])
-            with open(path, "rb") as fh:
-                head = fh.read(HEADER_SIZE)
-            found[mule_id] = CrashCounters(*_COUNTERS.unpack_from(head, _STATE.size))
-        except (ValueError, OSError, struct.error):
-            continue
-    return found
