@@ -19,10 +19,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import os
 import pickle
 from dataclasses import dataclass
 from typing import Any, Union
 
+from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
+from .delivery.inflight import RUNNING, pack_state
 from .errors import NotOffloadable
 
 MAGIC = b"\x00uwsgi-mules\x00"
@@ -43,10 +46,55 @@ class EnvelopeError(ValueError):
     """Bytes that start like an envelope but cannot be trusted or decoded."""
 
 
-class Signer:
-    """Signs and verifies envelope bodies with one instance key."""
+#: what :meth:`Signer.open` returns for a message that is not an envelope of this format
+NOT_OURS = 0
+#: what :meth:`Signer.open` returns for an envelope whose tag does not verify (never unpickled)
+BAD_TAG = 1
+#: why ``Signer.serve`` returned (the C receive loop; see the mule's loop)
+SERVE_BATCH, SERVE_IDLE, SERVE_STOP, SERVE_SLOW, SERVE_FAILED = range(5)
+#: set to 1 to run the Python implementation even when the C speedups are compiled
+PURE_PYTHON_ENV = "UWSGIMULES_PURE_PYTHON"
 
-    __slots__ = ("key", "mac")
+
+def speedups() -> Any:
+    """The compiled ``uwsgi_mules._speedups`` module, or None (not built, or
+    ``UWSGIMULES_PURE_PYTHON=1``). Both implementations give the same bytes
+    and the same outcomes."""
+    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+        return None
+    try:
+        from . import _speedups
+    except ImportError:
+        return None
+    if (_speedups.PREFIX, _speedups.RECORD_HEADER, _speedups.SERVE_FAILED) != (PREFIX, RECORD_HEADER, SERVE_FAILED):
+        # pragma: no cover - a stale build
+        return None
+    return _speedups
+
+
+class Signer:
+    """Signs and opens envelopes with one instance key.
+
+    The per-message operations are attributes bound at construction to the C
+    speedups when they are compiled, else to the Python implementations below
+    (``_py_*``), so that hot paths call them without an extra Python frame:
+
+    - ``tag(body)``: the 16-byte keyed BLAKE2b tag;
+    - ``seal(body)``: ``PREFIX + tag + body``;
+    - ``seal_call(path, args, kwargs, target, meta)``: the signed envelope of
+      a call (whatever pickle raises propagates: see :func:`encode`);
+    - ``open(message, tasks, record)``: :data:`NOT_OURS`, :data:`BAD_TAG`, or
+      ``(func, path, args, kwargs, target, meta)`` for a genuine envelope,
+      ``func`` being ``tasks[path]`` when the fields have the right types and
+      the task is registered (else None). When ``func`` is found and
+      ``record`` (an in-flight record's buffer) is not None, the message is
+      written to it and marked running. An undecodable signed body raises.
+
+    With the speedups, ``serve`` is the programmed mule's receive loop in C
+    (see :meth:`uwsgi_mules.mule.MuleServer.serve`); None without them.
+    """
+
+    __slots__ = ("accelerated", "key", "mac", "open", "seal", "seal_call", "serve", "tag")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes) or len(key) < 16:
@@ -54,15 +102,54 @@ class Signer:
         self.key = key
         #: the keyed hash before any data: ``mac.copy()``, ``update(body)``, ``digest()``
         self.mac = hashlib.blake2b(key=key, digest_size=TAG_SIZE)
+        fast_module = speedups()
+        fast = fast_module.Signer(key) if fast_module is not None else None
+        #: True when the C speedups do the work
+        self.accelerated = fast is not None
+        self.tag = fast.tag if fast is not None else self._py_tag
+        self.seal = fast.seal if fast is not None else self._py_seal
+        self.seal_call = fast.seal_call if fast is not None else self._py_seal_call
+        self.open = fast.open if fast is not None else self._py_open
+        #: the programmed mule's receive loop in C (``_speedups.Signer.serve``), or None
+        self.serve = fast.serve if fast is not None else None
 
-    def tag(self, body: bytes | memoryview) -> bytes:
+    def _py_tag(self, body: bytes | memoryview) -> bytes:
         mac = self.mac.copy()
         mac.update(body)
         return mac.digest()
 
-    def seal(self, body: bytes) -> bytes:
-        """``body`` wrapped as an envelope."""
-        return PREFIX + self.tag(body) + body
+    def _py_seal(self, body: bytes | memoryview) -> bytes:
+        return PREFIX + self._py_tag(body) + bytes(body)
+
+    def _py_seal_call(self, path: Any, args: Any, kwargs: Any, target: Any, meta: Any) -> bytes:
+        body = pickle.dumps((path, args, kwargs, target, meta), PROTOCOL)
+        mac = self.mac.copy()
+        mac.update(body)
+        return PREFIX + mac.digest() + body
+
+    def _py_open(self, message: bytes, tasks: dict[str, Any], record: Any) -> int | tuple[Any, ...]:
+        if not message.startswith(PREFIX):
+            return NOT_OURS
+        if len(message) < HEADER_SIZE:
+            return BAD_TAG
+        body = memoryview(message)[HEADER_SIZE:]
+        mac = self.mac.copy()
+        mac.update(body)
+        if not hmac.compare_digest(mac.digest(), message[len(PREFIX) : HEADER_SIZE]):
+            return BAD_TAG
+        decoded = pickle.loads(body)
+        if type(decoded) is not tuple or len(decoded) != 5:
+            raise ValueError("the signed body is not a (path, args, kwargs, target, meta) tuple")
+        path, args, kwargs, target, meta = decoded
+        func = None
+        if type(path) is str and type(args) is tuple and type(kwargs) is dict and (meta is None or type(meta) is dict):
+            func = tasks.get(path)
+            if func is not None and record is not None:
+                length = min(len(message), len(record) - RECORD_HEADER)
+                if length >= 0:
+                    record[RECORD_HEADER : RECORD_HEADER + length] = memoryview(message)[:length]
+                    pack_state(record, 0, RUNNING, length)
+        return (func, path, args, kwargs, target, meta)
 
     def verified_body(self, message: bytes) -> memoryview:
         """The body of a genuine envelope; :class:`EnvelopeError` otherwise."""

@@ -11,9 +11,7 @@ saves what is still queued.
 
 from __future__ import annotations
 
-import hmac
 import os
-import pickle
 import signal
 import sys
 import threading
@@ -23,11 +21,10 @@ from typing import Any
 
 from .backends.base import Backend, SimulatedCrash
 from .backends.selection import current_backend
-from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
-from .delivery.inflight import IDLE, RUNNING, pack_state
+from .delivery.inflight import IDLE
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
-from .envelope import HEADER_SIZE, PREFIX, WireTarget, describe_call
+from .envelope import HEADER_SIZE, NOT_OURS, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, WireTarget, describe_call
 from .errors import MessageTooLarge, NotInMule
 from .instance import BACKLOG_DIR_ENV, backlog_dir
 from .registry import TASK_MODULES_ENV
@@ -149,30 +146,48 @@ class MuleServer:
         get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
         # counting needs the plugin on real uWSGI: skip the call per message without it
         note = backend.note_taken if getattr(backend, "plugin", True) is not None else None
-        mac = dispatcher.signer.mac
+        signer = dispatcher.signer
+        open_envelope = signer.open  # verify, unpickle, find the task, record it (C when built)
         tasks = dispatcher.registry.tasks
-        loads = pickle.loads
-        same = hmac.compare_digest
         record = self.record
-        # the in-flight record, written inline (see InflightRecord.begin): the
-        # message first, then the state; every message fits (read <= buffer_size)
-        buf = record.buffer if record is not None else bytearray(RECORD_HEADER + buffer_size)
-        pack = pack_state
-        start = RECORD_HEADER
+        buf = record.buffer if record is not None else None
         harakiri = dispatcher.harakiri
         set_harakiri = backend.set_user_harakiri
         report = backend.report_task_error
         counters = dispatcher.counters
         use_fast_call = self.around is None
+        # the whole receive loop in C for plain tasks when the speedups are built
+        serve = signer.serve if use_fast_call and not harakiri else None
+        idle_args = (False, True, buffer_size, -1)
+        busy_args = (False, True, buffer_size, 1 if note is not None else -1)
+        slow = self._handle_slow
         unreported = 0  # messages read but not yet counted (reported in batches)
-        tag_end = HEADER_SIZE
-        tag_start = len(PREFIX)
         replay = self.replay
         replaying = bool(replay.pending)  # entries only arrive at start: once empty, never checked again
         while not stop.signum:
             # saved offloads go back to their queues between messages
             if replaying:
                 replaying = replay.pump()
+            elif serve is not None:
+                taken, ran, why, value = serve(get, busy_args if unreported else idle_args, busy_args, tasks, buf,
+                                               stop, TAKEN_BATCH)
+                counters.ran += ran
+                if note is not None:
+                    unreported += taken
+                    if unreported >= TAKEN_BATCH or (unreported and why == SERVE_IDLE):
+                        note(mule_id, unreported)
+                        unreported = 0
+                if why == SERVE_SLOW:
+                    slow(*value)
+                elif why == SERVE_FAILED:
+                    exc, path, args, kwargs = value
+                    if isinstance(exc, SimulatedCrash):
+                        raise exc
+                    counters.failed += 1
+                    report(exc, describe_call(path, args, kwargs))
+                    if buf is not None:
+                        buf[0] = IDLE
+                continue
             # signals=False: uWSGI 2.0 runs signal handlers in mule_get_msg only then;
             # with counts or replays pending, wake up after 1 s idle
             message = get(False, True, buffer_size, 1 if unreported or replaying else -1)
@@ -183,51 +198,54 @@ class MuleServer:
                 continue
             if note is not None:
                 unreported += 1
-            if not message.startswith(PREFIX):
-                handle_one(message, backend)  # not ours, or a forgery: the slow path reports it
-                continue
-            body = message[tag_end:]
-            check = mac.copy()
-            check.update(body)
-            if not same(check.digest(), message[tag_start:tag_end]):
-                dispatcher.handle(message)  # counts and logs the rejection; never unpickles
-                continue
             try:
-                path, args, kwargs, _target, _meta = loads(body)
-            except Exception as exc:  # a signed body that does not decode: report, go on
-                counters.rejected += 1
-                dispatcher.log_limited("undecodable", f"uwsgi-mules: mule {mule_id} could not decode a signed "
-                                       f"{len(message)} bytes envelope: {exc!r} ({counters.rejected} rejected so far)")
+                opened = open_envelope(message, tasks, buf)
+            except Exception as exc:  # a signed body that does not decode: reported
+                slow(message, exc)
                 continue
-            func = tasks.get(path) if type(path) is str else None
-            if func is None or type(args) is not tuple or type(kwargs) is not dict:
-                if func is None:
-                    dispatcher.lookup(path)  # counts and logs the unregistered task
-                else:
-                    counters.rejected += 1
-                    dispatcher.log_limited("malformed", f"uwsgi-mules: mule {mule_id} refused a malformed call "
-                                           f"of {path} ({counters.rejected} rejected so far)")
+            if type(opened) is int or opened[0] is None or opened[5] is not None or not use_fast_call:
+                slow(message, opened)
                 continue
-            buf[start : start + len(message)] = message
-            pack(buf, 0, RUNNING, len(message))
-            if _meta is not None or not use_fast_call:  # submitted for a result, or the Django mule
-                dispatcher.call(func, path, args, kwargs, _meta)
-            else:
-                if harakiri:
-                    set_harakiri(harakiri)
-                try:
-                    func(*args, **kwargs)
-                    counters.ran += 1
-                except SimulatedCrash:
-                    raise
-                except BaseException as exc:  # noqa: BLE001 - no task may kill the mule
-                    counters.failed += 1
-                    report(exc, describe_call(path, args, kwargs))
-                if harakiri:
-                    set_harakiri(0)
-            buf[0] = IDLE
+            func, path, args, kwargs, _target, _meta = opened
+            if harakiri:
+                set_harakiri(harakiri)
+            try:
+                func(*args, **kwargs)
+                counters.ran += 1
+            except SimulatedCrash:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - no task may kill the mule
+                counters.failed += 1
+                report(exc, describe_call(path, args, kwargs))
+            if harakiri:
+                set_harakiri(0)
+            if buf is not None:
+                buf[0] = IDLE
         if note is not None and unreported:
             note(mule_id, unreported)
+
+    def _handle_slow(self, message: bytes, opened: Any) -> None:
+        """A message the fast path does not run: not an envelope (the hook),
+        refused (logged and counted), or a call with metadata or around a
+        context (:meth:`Dispatcher.call`). ``opened`` is what
+        :meth:`~uwsgi_mules.envelope.Signer.open` returned or raised."""
+        dispatcher = self.dispatcher
+        if isinstance(opened, BaseException):
+            dispatcher.undecodable(message, opened)
+        elif type(opened) is int:
+            if opened == NOT_OURS:
+                handle_one(message, self.backend)  # not ours (or an older format): the hook, or reported
+            else:
+                dispatcher.handle(message)  # a bad tag: counted and logged, never unpickled
+        else:
+            func, path, args, kwargs, _target, meta = opened
+            if func is None:
+                dispatcher.refuse(path)  # unregistered, or fields of the wrong types
+                return
+            dispatcher.call(func, path, args, kwargs, meta)
+            record = self.record
+            if record is not None:
+                record.end()
 
     # -- stop -------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import errno
+import functools
 import os
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from ..envelope import Signer
+from ..envelope import Signer, speedups
 from ..instance import default_runtime_dir, load_or_create_key
 from ..topology import TOPOLOGY_ENV, Topology
 from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
@@ -36,7 +37,7 @@ class RealBackend(Backend):
         self._lock = threading.Lock()
         self._signer: Signer | None = None
         self._runtime_dir: Path | None = None
-        self._writers: dict[Any, QueueWriter] = {}
+        self._writers: dict[Any, Any] = {}  # QueueWriter, or the C one
 
     @property
     def uwsgi(self) -> ModuleType:
@@ -236,7 +237,7 @@ class RealBackend(Backend):
                 return self.raw_mule_msg  # unknown farm: mule_msg raises the usual error
             if fd < 0:
                 return self.raw_mule_msg
-            writer = QueueWriter(fd, kind, ident, plugin)
+            writer = make_queue_writer(fd, kind, ident, plugin)
             with self._lock:
                 self._writers[key] = writer
                 if len(self._writers) == 1:
@@ -423,6 +424,15 @@ class QueueWriter:
         self.flushed_at = time.monotonic()
         if count:
             self.plugin.count_sent(self.kind, self.ident, count)
+
+
+def make_queue_writer(fd: int, kind: int, ident: int, plugin: Any) -> Any:
+    """A :class:`QueueWriter`, or its C twin when the speedups are built
+    (same behaviour: ``send``, ``flush``, ``unreported``)."""
+    fast = speedups()
+    if fast is None:
+        return QueueWriter(fd, kind, ident, plugin)
+    return fast.QueueWriter(fd, functools.partial(plugin.count_sent, kind, ident), QueueWriter.BATCH)
 
 
 class _GuardedModule(ModuleType):

@@ -10,9 +10,7 @@ message or a task does (malformed bytes, an unknown task, ``SystemExit``,
 from __future__ import annotations
 
 import enum
-import hmac
 import logging
-import pickle
 import threading
 import time
 import weakref
@@ -32,9 +30,6 @@ from .state import runtime_state
 
 logger = logging.getLogger("uwsgi_mules")
 
-_PREFIX = envelope.PREFIX
-_HEADER = envelope.HEADER_SIZE
-_TAG_START = len(envelope.PREFIX)
 
 #: attribute set on our hook so it is never installed twice
 HOOK_MARKER = "__uwsgi_mules_hook__"
@@ -162,39 +157,50 @@ class Dispatcher:
 
     def handle(self, message: bytes) -> Outcome:
         """Verify and run one message; never raises (the signal-only hook and the
-        fake's step mode: the checks of :meth:`decode` and :meth:`run`, inlined)."""
-        if not message.startswith(_PREFIX):
-            if not message.startswith(envelope.MAGIC):
-                return Outcome.NOT_ENVELOPE
-            self.decode(message)  # counts and logs why it is refused
-            return Outcome.REJECTED
-        body = message[_HEADER:]
-        mac = self.signer.mac.copy()
-        mac.update(body)
-        if not hmac.compare_digest(mac.digest(), message[_TAG_START:_HEADER]):
-            self.decode(message)  # counts and logs the rejection; never unpickles
-            return Outcome.REJECTED
+        fake's step mode: the checks of :meth:`decode` and :meth:`run` in one
+        pass of :meth:`~uwsgi_mules.envelope.Signer.open`)."""
+        mule_id = self.backend.mule_id()
+        record = self._records.get(mule_id) or self.record(mule_id)
         try:
-            path, args, kwargs, target, meta = pickle.loads(body)
-        except Exception:
-            self.decode(message)  # reports the undecodable body
+            opened = self.signer.open(message, self.registry.tasks, record.buffer if record is not None else None)
+        except Exception as exc:  # a signed body that does not decode
+            self.undecodable(message, exc)
             return Outcome.REJECTED
-        if type(path) is not str or type(args) is not tuple or type(kwargs) is not dict or (
-            meta is not None and type(meta) is not dict
-        ):
-            self.decode(message)  # reports the wrong field types
+        if type(opened) is int:
+            if opened == envelope.NOT_OURS and not message.startswith(envelope.MAGIC):
+                return Outcome.NOT_ENVELOPE
+            self.decode(message)  # counts and logs why it is refused; never unpickles
             return Outcome.REJECTED
-        func = self.registry.tasks.get(path)
+        func, path, args, kwargs, _target, meta = opened
         if func is None:
-            self.lookup(path)  # counts and logs the unregistered task
-            return Outcome.UNREGISTERED
-        record = self._records.get(self.backend.mule_id()) or self.record(self.backend.mule_id())
-        if record is not None:
-            record.begin(message)
+            return self.refuse(path)
         ok = self.call(func, path, args, kwargs, meta)
         if record is not None:
             record.end()  # not reached when the process dies: the record names the task
         return Outcome.RAN if ok else Outcome.FAILED
+
+    def undecodable(self, message: bytes, exc: BaseException) -> None:
+        """Count and log a signed message whose body does not decode."""
+        self.counters.rejected += 1
+        self.log_limited(
+            "undecodable",
+            f"uwsgi-mules: mule {self.backend.mule_id()} could not decode a signed {len(message)} bytes "
+            f"envelope: {exc!r} ({self.counters.rejected} rejected so far)",
+        )
+
+    def refuse(self, path: object) -> Outcome:
+        """Count and log a genuine envelope that cannot run: an unregistered
+        task, or fields of the wrong types."""
+        if type(path) is str and path in self.registry.tasks:
+            self.counters.rejected += 1
+            self.log_limited(
+                "malformed",
+                f"uwsgi-mules: mule {self.backend.mule_id()} refused a malformed call of {path} "
+                f"({self.counters.rejected} rejected so far)",
+            )
+            return Outcome.REJECTED
+        self.lookup(path)  # counts and logs the unregistered task
+        return Outcome.UNREGISTERED
 
     def run(self, call: Envelope, message: bytes) -> Outcome:
         """Run a verified call as the current mule, recording it while it runs."""

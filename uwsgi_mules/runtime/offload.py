@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import pickle
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
@@ -43,11 +42,6 @@ def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
     raise UnknownFarm(f"offload target must be a mule id, a farm name, a Mule or a Farm, not {mule_or_farm!r}")
 
 
-_PREFIX = envelope.PREFIX
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
-_dumps = pickle.dumps
-
-
 def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Callable[[F], F]:
     """Decorator: calling the function sends it to a mule or farm instead.
 
@@ -77,7 +71,7 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
         # the target validated for the last backend used (one slot: a new fake
         # per test replaces it, nothing accumulates); the route table marks it
         # stale when routes change:
-        # (backend, route, raw send, raw target, size limit, new MAC, remote route)
+        # (backend, route, raw send, raw target, size limit, sealer, remote route)
         last: list[tuple[Any, ...]] = []
         routes = route_table()
         routes.watch(last)
@@ -98,18 +92,15 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
                     route = prepare_route(backend, target)
                     wire = 0 if route.raw is None else route.raw
                     send = backend.raw_sender(wire)
-                    entry = (backend, route, send, wire, route.limit, backend.signer().mac.copy, None)
+                    entry = (backend, route, send, wire, route.limit, backend.signer().seal_call, None)
                 last[:] = [entry]
-            _, route, send, raw, limit, new_mac, remote = entry
+            _, route, send, raw, limit, seal_call, remote = entry
             if remote is not None:
                 return remote.send(path, args, kwargs)
-            try:
-                body = _dumps((path, args, kwargs, raw, meta), _PROTOCOL)
+            try:  # pickle the call and sign it with the instance key (C when built)
+                payload = seal_call(path, args, kwargs, raw, meta)
             except Exception:
-                body = envelope.pack(path, args, kwargs, raw, meta)  # raises NotOffloadable
-            mac = new_mac()  # the tag: keyed BLAKE2b of the body (envelope.Signer.tag, inlined)
-            mac.update(body)
-            payload = _PREFIX + mac.digest() + body
+                payload = backend.signer().seal(envelope.pack(path, args, kwargs, raw, meta))  # NotOffloadable
             if len(payload) <= limit:
                 try:
                     if send(payload, raw):

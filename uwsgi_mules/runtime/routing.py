@@ -9,12 +9,10 @@ unrouted offload pays nothing per call for routing.
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from ..registry import ORIGINAL_ATTR, TaskNotFound
 from .state import runtime_state
 from .targets import Target
 

@@ -1,0 +1,563 @@
+/*
+ * uwsgi_mules._speedups: the per-message work of signed envelopes in C.
+ *
+ * Optional: uwsgi_mules.envelope uses it when it is compiled and falls back
+ * to the same operations in Python otherwise (same bytes, same outcomes; the
+ * tests run both). It does what every offload and every received message
+ * costs: pickling a call and tagging it with the instance key (sender), and
+ * checking the tag, unpickling, finding the registered task and writing the
+ * in-flight record (mule). The wire format is uwsgi_mules/envelope.py's:
+ *
+ *     PREFIX (14 bytes) + tag (16 bytes, keyed BLAKE2b of body) + body
+ *     body = pickle((path, args, kwargs, target, meta))
+ *
+ * and the record's (uwsgi_mules/delivery/inflight.py): state byte, 3 pad
+ * bytes, message length (uint32, native order), 24 bytes of counters, then
+ * the message.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "_blake2b.h"
+
+#define PREFIX "\x00uwsgi-mules\x00\x02"
+#define PREFIX_SIZE 14
+#define TAG_SIZE 16
+#define HEADER_SIZE (PREFIX_SIZE + TAG_SIZE)
+#define RECORD_HEADER 32
+#define RECORD_RUNNING 1
+
+/* Codes of Signer.open() for messages that are not genuine envelopes. */
+#define OPEN_NOT_OURS 0
+#define OPEN_BAD_TAG 1
+
+static PyObject *pickle_dumps = NULL;
+static PyObject *pickle_loads = NULL;
+static PyObject *pickle_protocol = NULL;
+
+typedef struct {
+    PyObject_HEAD
+    blake2b_keyed state;
+} SignerObject;
+
+static int Signer_init(SignerObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"key", NULL};
+    Py_buffer key;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "y*:Signer", kwlist, &key)) return -1;
+    if (key.len < 1 || key.len > 64) {
+        PyBuffer_Release(&key);
+        PyErr_SetString(PyExc_ValueError, "a BLAKE2b key is 1 to 64 bytes");
+        return -1;
+    }
+    blake2b_keyed_init(&self->state, (const uint8_t *)key.buf, (size_t)key.len, TAG_SIZE);
+    PyBuffer_Release(&key);
+    return 0;
+}
+
+/* constant time for equal lengths: the comparison does not stop early */
+static int tags_equal(const uint8_t *a, const uint8_t *b) {
+    uint8_t diff = 0;
+    int i;
+    for (i = 0; i < TAG_SIZE; i++) diff |= (uint8_t)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
+static PyObject *Signer_tag(SignerObject *self, PyObject *data) {
+    Py_buffer view;
+    uint8_t out[TAG_SIZE];
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
+    blake2b_keyed_tag(&self->state, (const uint8_t *)view.buf, (size_t)view.len, out);
+    PyBuffer_Release(&view);
+    return PyBytes_FromStringAndSize((const char *)out, TAG_SIZE);
+}
+
+/* PREFIX + tag + body as one new bytes object */
+static PyObject *seal_buffer(SignerObject *self, const char *body, Py_ssize_t size) {
+    PyObject *out = PyBytes_FromStringAndSize(NULL, HEADER_SIZE + size);
+    char *p;
+    if (out == NULL) return NULL;
+    p = PyBytes_AS_STRING(out);
+    memcpy(p, PREFIX, PREFIX_SIZE);
+    blake2b_keyed_tag(&self->state, (const uint8_t *)body, (size_t)size, (uint8_t *)p + PREFIX_SIZE);
+    memcpy(p + HEADER_SIZE, body, (size_t)size);
+    return out;
+}
+
+static PyObject *Signer_seal(SignerObject *self, PyObject *body) {
+    Py_buffer view;
+    PyObject *out;
+    if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) return NULL;
+    out = seal_buffer(self, (const char *)view.buf, view.len);
+    PyBuffer_Release(&view);
+    return out;
+}
+
+/* seal_call(path, args, kwargs, target, meta): the signed envelope of a call.
+ * Whatever pickle raises propagates (the caller turns it into NotOffloadable). */
+static PyObject *Signer_seal_call(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *call, *body, *out;
+    PyObject *dump_args[2];
+    Py_ssize_t i;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "seal_call(path, args, kwargs, target, meta)");
+        return NULL;
+    }
+    call = PyTuple_New(5);
+    if (call == NULL) return NULL;
+    for (i = 0; i < 5; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(call, i, args[i]);
+    }
+    dump_args[0] = call;
+    dump_args[1] = pickle_protocol;
+    body = PyObject_Vectorcall(pickle_dumps, dump_args, 2, NULL);
+    Py_DECREF(call);
+    if (body == NULL) return NULL;
+    if (!PyBytes_Check(body)) {
+        Py_DECREF(body);
+        PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
+        return NULL;
+    }
+    out = seal_buffer(self, PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body));
+    Py_DECREF(body);
+    return out;
+}
+
+/* verified_body(message): the body of a genuine envelope as bytes, or None
+ * (not an envelope of this format, or a bad tag). */
+static PyObject *Signer_verified_body(SignerObject *self, PyObject *message) {
+    Py_buffer view;
+    uint8_t tag[TAG_SIZE];
+    PyObject *out = NULL;
+    if (PyObject_GetBuffer(message, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (view.len >= HEADER_SIZE && memcmp(view.buf, PREFIX, PREFIX_SIZE) == 0) {
+        const uint8_t *p = (const uint8_t *)view.buf;
+        blake2b_keyed_tag(&self->state, p + HEADER_SIZE, (size_t)(view.len - HEADER_SIZE), tag);
+        if (tags_equal(tag, p + PREFIX_SIZE))
+            out = PyBytes_FromStringAndSize((const char *)p + HEADER_SIZE, view.len - HEADER_SIZE);
+    }
+    PyBuffer_Release(&view);
+    if (out == NULL && !PyErr_Occurred()) Py_RETURN_NONE;
+    return out;
+}
+
+static void write_record(Py_buffer *record, const char *message, Py_ssize_t size) {
+    char *p = (char *)record->buf;
+    Py_ssize_t capacity = record->len - RECORD_HEADER;
+    uint32_t length;
+    if (capacity < 0) return;
+    if (size > capacity) size = capacity;  /* the head names the task */
+    memcpy(p + RECORD_HEADER, message, (size_t)size);
+    length = (uint32_t)size;
+    memcpy(p + 4, &length, sizeof(length));
+    p[1] = p[2] = p[3] = 0;
+    p[0] = RECORD_RUNNING;  /* last: the state says the message is complete */
+}
+
+/* open(message, tasks, record) -> 0 | 1 | (func, path, args, kwargs, target, meta)
+ *
+ * 0: not an envelope of this format (not even its prefix); 1: the prefix but
+ * a bad tag or too short (never unpickled). Otherwise the verified body is
+ * unpickled (an undecodable body raises what pickle raised, or ValueError if
+ * it is not a 5-tuple) and func is tasks[path] when path is a str, args a
+ * tuple, kwargs a dict and meta None or a dict, else None. When func is
+ * found and record is not None, the message is written to the record
+ * (a writable buffer) and the record marked running. */
+static PyObject *open_message(SignerObject *self, PyObject *message, PyObject *tasks, PyObject *record) {
+    PyObject *view_obj, *decoded, *out;
+    PyObject *path, *call_args, *kwargs, *target, *meta, *func = Py_None;
+    Py_buffer view;
+    const uint8_t *p;
+    uint8_t tag[TAG_SIZE];
+    if (PyObject_GetBuffer(message, &view, PyBUF_SIMPLE) < 0) return NULL;
+    p = (const uint8_t *)view.buf;
+    if (view.len < PREFIX_SIZE || memcmp(p, PREFIX, PREFIX_SIZE) != 0) {
+        PyBuffer_Release(&view);
+        return PyLong_FromLong(OPEN_NOT_OURS);
+    }
+    if (view.len < HEADER_SIZE) {
+        PyBuffer_Release(&view);
+        return PyLong_FromLong(OPEN_BAD_TAG);
+    }
+    blake2b_keyed_tag(&self->state, p + HEADER_SIZE, (size_t)(view.len - HEADER_SIZE), tag);
+    if (!tags_equal(tag, p + PREFIX_SIZE)) {
+        PyBuffer_Release(&view);
+        return PyLong_FromLong(OPEN_BAD_TAG);
+    }
+    view_obj = PyMemoryView_FromMemory((char *)p + HEADER_SIZE, view.len - HEADER_SIZE, PyBUF_READ);
+    if (view_obj == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    decoded = PyObject_Vectorcall(pickle_loads, &view_obj, 1, NULL);
+    Py_DECREF(view_obj);
+    if (decoded == NULL) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(decoded) || PyTuple_GET_SIZE(decoded) != 5) {
+        PyBuffer_Release(&view);
+        Py_DECREF(decoded);
+        PyErr_SetString(PyExc_ValueError, "the signed body is not a (path, args, kwargs, target, meta) tuple");
+        return NULL;
+    }
+    path = PyTuple_GET_ITEM(decoded, 0);
+    call_args = PyTuple_GET_ITEM(decoded, 1);
+    kwargs = PyTuple_GET_ITEM(decoded, 2);
+    target = PyTuple_GET_ITEM(decoded, 3);
+    meta = PyTuple_GET_ITEM(decoded, 4);
+    if (PyUnicode_CheckExact(path) && PyTuple_CheckExact(call_args) && PyDict_CheckExact(kwargs) &&
+        (meta == Py_None || PyDict_CheckExact(meta))) {
+        PyObject *found = PyDict_GetItemWithError(tasks, path);
+        if (found != NULL) {
+            func = found;
+            if (record != Py_None) {
+                Py_buffer rec;
+                if (PyObject_GetBuffer(record, &rec, PyBUF_WRITABLE) < 0) {
+                    PyBuffer_Release(&view);
+                    Py_DECREF(decoded);
+                    return NULL;
+                }
+                write_record(&rec, (const char *)p, view.len);
+                PyBuffer_Release(&rec);
+            }
+        } else if (PyErr_Occurred()) {
+            PyBuffer_Release(&view);
+            Py_DECREF(decoded);
+            return NULL;
+        }
+    }
+    PyBuffer_Release(&view);
+    out = PyTuple_New(6);
+    if (out == NULL) {
+        Py_DECREF(decoded);
+        return NULL;
+    }
+    Py_INCREF(func);
+    PyTuple_SET_ITEM(out, 0, func);
+    Py_INCREF(path);
+    PyTuple_SET_ITEM(out, 1, path);
+    Py_INCREF(call_args);
+    PyTuple_SET_ITEM(out, 2, call_args);
+    Py_INCREF(kwargs);
+    PyTuple_SET_ITEM(out, 3, kwargs);
+    Py_INCREF(target);
+    PyTuple_SET_ITEM(out, 4, target);
+    Py_INCREF(meta);
+    PyTuple_SET_ITEM(out, 5, meta);
+    Py_DECREF(decoded);
+    return out;
+}
+
+static PyObject *Signer_open(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "open(message, tasks, record)");
+        return NULL;
+    }
+    if (!PyDict_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "open(): tasks must be a dict");
+        return NULL;
+    }
+    return open_message(self, args[0], args[1], args[2]);
+}
+
+/* What Signer.serve() stopped for (the third item of its result). */
+#define SERVE_BATCH 0   /* it read `batch` messages */
+#define SERVE_IDLE 1    /* get() returned no message (a timeout, or a signal was handled): value */
+#define SERVE_STOP 2    /* stop.signum is set */
+#define SERVE_SLOW 3    /* a message the Python loop handles: value = (message, opened) */
+#define SERVE_FAILED 4  /* a task raised: value = (exception, path, args, kwargs); record still running */
+
+static PyObject *serve_result(Py_ssize_t taken, Py_ssize_t ran, int kind, PyObject *value) {
+    /* steals value */
+    PyObject *out;
+    if (value == NULL) return NULL;
+    out = Py_BuildValue("(nniN)", taken, ran, kind, value);
+    return out;
+}
+
+/* serve(get, first_args, args, tasks, record, stop, batch) -> (taken, ran, why, value)
+ *
+ * The programmed mule's receive loop for the common case: calls
+ * get(*first_args), then get(*args), opens each message (see open()), calls
+ * a registered task with no metadata, marks the record idle after it, and
+ * goes on until one of the SERVE_* reasons. taken counts messages read, ran
+ * tasks that returned. Python signal handlers run between messages. */
+static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    PyObject *get, *first_args, *loop_args, *tasks, *record, *stop, *signum_name;
+    Py_ssize_t batch, taken = 0, ran = 0;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "serve(get, first_args, args, tasks, record, stop, batch)");
+        return NULL;
+    }
+    get = args[0];
+    first_args = args[1];
+    loop_args = args[2];
+    tasks = args[3];
+    record = args[4];
+    stop = args[5];
+    batch = PyLong_AsSsize_t(args[6]);
+    if (batch == -1 && PyErr_Occurred()) return NULL;
+    if (!PyTuple_Check(first_args) || !PyTuple_Check(loop_args) || !PyDict_Check(tasks)) {
+        PyErr_SetString(PyExc_TypeError, "serve(): get arguments must be tuples and tasks a dict");
+        return NULL;
+    }
+    signum_name = PyUnicode_InternFromString("signum");
+    if (signum_name == NULL) return NULL;
+    for (;;) {
+        PyObject *signum, *message, *opened, *func, *result;
+        int stopping;
+        if (PyErr_CheckSignals() < 0) goto error;
+        signum = PyObject_GetAttr(stop, signum_name);
+        if (signum == NULL) goto error;
+        stopping = PyObject_IsTrue(signum);
+        Py_DECREF(signum);
+        if (stopping < 0) goto error;
+        if (stopping) {
+            Py_DECREF(signum_name);
+            return serve_result(taken, ran, SERVE_STOP, Py_NewRef(Py_None));
+        }
+        if (taken >= batch) {
+            Py_DECREF(signum_name);
+            return serve_result(taken, ran, SERVE_BATCH, Py_NewRef(Py_None));
+        }
+        message = PyObject_Call(get, taken ? loop_args : first_args, NULL);
+        if (message == NULL) goto error;
+        if (message == Py_None || !PyBytes_Check(message) || PyBytes_GET_SIZE(message) == 0) {
+            Py_DECREF(signum_name);
+            return serve_result(taken, ran, SERVE_IDLE, message);
+        }
+        taken++;
+        opened = open_message(self, message, tasks, record);
+        if (opened == NULL) {  /* undecodable: the exception goes to the Python loop */
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            Py_XDECREF(type);
+            Py_XDECREF(traceback);
+            if (value == NULL) value = Py_NewRef(Py_None);
+            Py_DECREF(signum_name);
+            return serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, value));
+        }
+        /* non-str keywords go to the Python loop, whose TypeError has the traceback users know */
+        if (!PyTuple_CheckExact(opened) || PyTuple_GET_ITEM(opened, 0) == Py_None ||
+            PyTuple_GET_ITEM(opened, 5) != Py_None ||
+            (PyDict_GET_SIZE(PyTuple_GET_ITEM(opened, 3)) && !PyArg_ValidateKeywordArguments(PyTuple_GET_ITEM(opened, 3)))) {
+            PyErr_Clear();
+            Py_DECREF(signum_name);
+            return serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, opened));
+        }
+        Py_DECREF(message);
+        func = PyTuple_GET_ITEM(opened, 0);
+        result = PyObject_Call(func, PyTuple_GET_ITEM(opened, 2), PyDict_GET_SIZE(PyTuple_GET_ITEM(opened, 3))
+                               ? PyTuple_GET_ITEM(opened, 3) : NULL);
+        if (result == NULL) {
+            PyObject *type, *value, *traceback, *failed;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyErr_NormalizeException(&type, &value, &traceback);
+            if (value != NULL && traceback != NULL) PyException_SetTraceback(value, traceback);
+            Py_XDECREF(type);
+            Py_XDECREF(traceback);
+            if (value == NULL) value = Py_NewRef(Py_None);
+            failed = Py_BuildValue("(NOOO)", value, PyTuple_GET_ITEM(opened, 1), PyTuple_GET_ITEM(opened, 2),
+                                   PyTuple_GET_ITEM(opened, 3));
+            Py_DECREF(opened);
+            Py_DECREF(signum_name);
+            return serve_result(taken, ran, SERVE_FAILED, failed);
+        }
+        Py_DECREF(result);
+        Py_DECREF(opened);
+        ran++;
+        if (record != Py_None) {
+            Py_buffer rec;
+            if (PyObject_GetBuffer(record, &rec, PyBUF_WRITABLE) < 0) goto error;
+            if (rec.len > 0) ((char *)rec.buf)[0] = 0;  /* idle */
+            PyBuffer_Release(&rec);
+        }
+    }
+error:
+    Py_DECREF(signum_name);
+    return NULL;
+}
+
+static PyMethodDef Signer_methods[] = {
+    {"tag", (PyCFunction)Signer_tag, METH_O, "tag(data) -> the 16-byte keyed BLAKE2b tag of data"},
+    {"seal", (PyCFunction)Signer_seal, METH_O, "seal(body) -> PREFIX + tag + body"},
+    {"seal_call", (PyCFunction)(void (*)(void))Signer_seal_call, METH_FASTCALL,
+     "seal_call(path, args, kwargs, target, meta) -> the signed envelope of a call"},
+    {"verified_body", (PyCFunction)Signer_verified_body, METH_O,
+     "verified_body(message) -> the body of a genuine envelope, or None"},
+    {"open", (PyCFunction)(void (*)(void))Signer_open, METH_FASTCALL,
+     "open(message, tasks, record) -> 0 (not an envelope), 1 (bad tag) or "
+     "(func, path, args, kwargs, target, meta); func is None unless registered and well formed"},
+    {"serve", (PyCFunction)(void (*)(void))Signer_serve, METH_FASTCALL,
+     "serve(get, first_args, args, tasks, record, stop, batch) -> (taken, ran, why, value): "
+     "the programmed mule's receive loop for registered tasks without metadata"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject SignerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uwsgi_mules._speedups.Signer",
+    .tp_basicsize = sizeof(SignerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Signer(key): signs and opens envelopes with one instance key (keyed BLAKE2b, 16-byte tags).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Signer_init,
+    .tp_methods = Signer_methods,
+};
+
+/* QueueWriter(fd, count, batch=64): writes messages straight to a queue's
+ * socket (the plugin's writer fd). send() returns False for a full queue or
+ * a message the socket refuses as too large, raises OSError otherwise; sends
+ * are reported by calling count(n) in batches, at once when the last report
+ * is a second old, and on flush(). The same as backends.real.QueueWriter. */
+typedef struct {
+    PyObject_HEAD
+    int fd;
+    Py_ssize_t batch;
+    Py_ssize_t unreported;
+    double flushed_at;
+    PyObject *count;
+} QueueWriterObject;
+
+static double monotonic_seconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
+}
+
+static int QueueWriter_init(QueueWriterObject *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"fd", "count", "batch", NULL};
+    PyObject *count;
+    int fd;
+    Py_ssize_t batch = 64;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO|n:QueueWriter", kwlist, &fd, &count, &batch)) return -1;
+    if (!PyCallable_Check(count)) {
+        PyErr_SetString(PyExc_TypeError, "QueueWriter(): count must be callable");
+        return -1;
+    }
+    self->fd = fd;
+    self->batch = batch > 0 ? batch : 1;
+    self->unreported = 0;
+    self->flushed_at = 0.0;
+    Py_XSETREF(self->count, Py_NewRef(count));
+    return 0;
+}
+
+static void QueueWriter_dealloc(QueueWriterObject *self) {
+    Py_XDECREF(self->count);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *QueueWriter_flush(QueueWriterObject *self, PyObject *unused) {
+    Py_ssize_t count = self->unreported;
+    self->unreported = 0;
+    self->flushed_at = monotonic_seconds();
+    if (count) {
+        PyObject *result = PyObject_CallFunction(self->count, "n", count);
+        if (result == NULL) return NULL;
+        Py_DECREF(result);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *QueueWriter_send(QueueWriterObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_buffer view;
+    ssize_t written;
+    if (nargs < 1 || nargs > 2) {
+        PyErr_SetString(PyExc_TypeError, "send(message, target=None)");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) return NULL;
+    do {
+        written = write(self->fd, view.buf, (size_t)view.len);
+    } while (written < 0 && errno == EINTR);
+    PyBuffer_Release(&view);
+    if (written < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EMSGSIZE || errno == ENOBUFS) Py_RETURN_FALSE;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    self->unreported++;
+    if (self->unreported >= self->batch || monotonic_seconds() - self->flushed_at >= 1.0) {
+        PyObject *flushed = QueueWriter_flush(self, NULL);
+        if (flushed == NULL) return NULL;
+        Py_DECREF(flushed);
+    }
+    Py_RETURN_TRUE;
+}
+
+static PyObject *QueueWriter_get_unreported(QueueWriterObject *self, void *closure) {
+    return PyLong_FromSsize_t(self->unreported);
+}
+
+static PyObject *QueueWriter_get_fd(QueueWriterObject *self, void *closure) { return PyLong_FromLong(self->fd); }
+
+static PyMethodDef QueueWriter_methods[] = {
+    {"send", (PyCFunction)(void (*)(void))QueueWriter_send, METH_FASTCALL,
+     "send(message, target=None) -> True if queued, False if the queue is full or refuses the size"},
+    {"flush", (PyCFunction)QueueWriter_flush, METH_NOARGS, "flush(): report the sends not reported yet"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef QueueWriter_getset[] = {
+    {"unreported", (getter)QueueWriter_get_unreported, NULL, "sends not reported to count() yet", NULL},
+    {"fd", (getter)QueueWriter_get_fd, NULL, "the queue socket", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject QueueWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uwsgi_mules._speedups.QueueWriter",
+    .tp_basicsize = sizeof(QueueWriterObject),
+    .tp_dealloc = (destructor)QueueWriter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "QueueWriter(fd, count, batch=64): writes messages straight to a queue socket, counting them.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)QueueWriter_init,
+    .tp_methods = QueueWriter_methods,
+    .tp_getset = QueueWriter_getset,
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "uwsgi_mules._speedups",
+    .m_doc = "The per-message work of signed envelopes in C (optional; envelope.py falls back to Python).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    PyObject *module, *pickle;
+    if (PyType_Ready(&SignerType) < 0 || PyType_Ready(&QueueWriterType) < 0) return NULL;
+    pickle = PyImport_ImportModule("pickle");
+    if (pickle == NULL) return NULL;
+    Py_XSETREF(pickle_dumps, PyObject_GetAttrString(pickle, "dumps"));
+    Py_XSETREF(pickle_loads, PyObject_GetAttrString(pickle, "loads"));
+    Py_XSETREF(pickle_protocol, PyObject_GetAttrString(pickle, "HIGHEST_PROTOCOL"));
+    Py_DECREF(pickle);
+    if (pickle_dumps == NULL || pickle_loads == NULL || pickle_protocol == NULL) return NULL;
+    module = PyModule_Create(&speedups_module);
+    if (module == NULL) return NULL;
+    Py_INCREF(&SignerType);
+    Py_INCREF(&QueueWriterType);
+    if (PyModule_AddObject(module, "Signer", (PyObject *)&SignerType) < 0 ||
+        PyModule_AddObject(module, "QueueWriter", (PyObject *)&QueueWriterType) < 0 ||
+        PyModule_AddObject(module, "PREFIX", PyBytes_FromStringAndSize(PREFIX, PREFIX_SIZE)) < 0 ||
+        PyModule_AddIntConstant(module, "TAG_SIZE", TAG_SIZE) < 0 ||
+        PyModule_AddIntConstant(module, "RECORD_HEADER", RECORD_HEADER) < 0 ||
+        PyModule_AddIntConstant(module, "NOT_OURS", OPEN_NOT_OURS) < 0 ||
+        PyModule_AddIntConstant(module, "BAD_TAG", OPEN_BAD_TAG) < 0 ||
+        PyModule_AddIntConstant(module, "SERVE_BATCH", SERVE_BATCH) < 0 ||
+        PyModule_AddIntConstant(module, "SERVE_IDLE", SERVE_IDLE) < 0 ||
+        PyModule_AddIntConstant(module, "SERVE_STOP", SERVE_STOP) < 0 ||
+        PyModule_AddIntConstant(module, "SERVE_SLOW", SERVE_SLOW) < 0 ||
+        PyModule_AddIntConstant(module, "SERVE_FAILED", SERVE_FAILED) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}
