@@ -41,13 +41,16 @@ __all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "script_path"]
 #: the mule loop reports messages it read to the counters in batches of this size
 TAKEN_BATCH = 64
 
+_NOT_ENVELOPE = Outcome.NOT_ENVELOPE
+
 
 def handle_one(message: bytes, backend: Backend | None = None) -> bool:
     """Handle one received message; True if it was an offloaded call (run,
     failed or refused), False if it was handed to the application's hook."""
-    backend = backend or current_backend()
+    if backend is None:
+        backend = current_backend()
     dispatcher = dispatcher_for(backend)
-    if dispatcher.handle(message) is not Outcome.NOT_ENVELOPE:
+    if dispatcher.handle(message) is not _NOT_ENVELOPE:
         return True
     if not message:
         return False
