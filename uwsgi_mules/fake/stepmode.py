@@ -50,7 +50,8 @@ class FakeStepMode:
                 handlers.append((("mule", m), queues, found[0], found[1]))
         ran = 0
         local = self._local
-        lock = self._lock
+        acquire = self._lock.acquire  # not ``with``: a third of the cost
+        release = self._lock.release
         notify_all = self._cond.notify_all
         waiters = self._waiters
         state = vars(local)  # this thread's attributes
@@ -60,7 +61,8 @@ class FakeStepMode:
             while unlimited or ran < limit:  # type: ignore[operator]
                 progressed = False
                 for process, queues, handler, buffer_size in handlers:
-                    with lock:
+                    acquire()
+                    try:
                         for queue in queues:
                             messages = queue.messages
                             if messages:  # MessageQueue.take, inlined
@@ -78,6 +80,8 @@ class FakeStepMode:
                                 break
                         else:
                             continue  # nothing for this mule
+                    finally:
+                        release()
                     progressed = True
                     local.process = process
                     try:
