@@ -83,7 +83,7 @@ class FakeStepMode:
                     finally:
                         release()
                     progressed = True
-                    local.process = process
+                    state["process"] = process  # local.process = process, without the lookup
                     try:
                         if handler(message):
                             ran += 1
