@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,10 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         #: elsewhere: then every change notifies)
         self._waiters = _waiters_of(self._cond)
         self._local = ThreadState()
+        #: a plain weak reference kept alive: ``weakref.ref(fake)`` then returns
+        #: it instead of making (and freeing) one, which every lookup of the fake
+        #: in a WeakKeyDictionary does (the dispatcher, once per message)
+        self._weakref = weakref.ref(self)
         self._stopped = False
         self._busy = 0
         self._threads: list[threading.Thread] = []

@@ -57,40 +57,46 @@ class FakeStepMode:
         state = vars(local)  # this thread's attributes
         previous = state.get("process")
         unlimited = limit is None
+        alone = len(handlers) == 1  # one mule: each round is one message, no need to leave the loop
         try:
             while unlimited or ran < limit:  # type: ignore[operator]
                 progressed = False
                 for process, queues, handler, buffer_size in handlers:
-                    acquire()
-                    try:
-                        for queue in queues:
-                            messages = queue.messages
-                            if messages:  # MessageQueue.take, inlined
-                                message = messages.popleft()
-                                length = len(message)
-                                if length <= SKB_MAX_ALLOC:
-                                    queue.used -= SKB_OVERHEAD + (1 << (length + _SHINFO_ROUND).bit_length())
-                                else:
-                                    queue.used -= message_cost(length)
-                                queue.received += 1
-                                if length > buffer_size:
-                                    message = message[:buffer_size]
-                                if waiters is None or waiters:  # a threaded sender may wait for room
-                                    notify_all()
-                                break
-                        else:
-                            continue  # nothing for this mule
-                    finally:
-                        release()
-                    progressed = True
-                    state["process"] = process  # local.process = process, without the lookup
-                    try:
-                        if handler(message):
-                            ran += 1
-                    except SimulatedCrash:
-                        self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
-                        if self.crash_handler is not None:
-                            self.crash_handler(process[1])
+                    while True:
+                        acquire()
+                        try:
+                            for queue in queues:
+                                messages = queue.messages
+                                if messages:  # MessageQueue.take, inlined
+                                    message = messages.popleft()
+                                    length = len(message)
+                                    if length <= SKB_MAX_ALLOC:
+                                        queue.used -= SKB_OVERHEAD + (1 << (length + _SHINFO_ROUND).bit_length())
+                                    else:
+                                        queue.used -= message_cost(length)
+                                    queue.received += 1
+                                    if length > buffer_size:
+                                        message = message[:buffer_size]
+                                    if waiters is None or waiters:  # a threaded sender may wait for room
+                                        notify_all()
+                                    break
+                            else:
+                                message = None
+                        finally:
+                            release()
+                        if message is None:
+                            break  # nothing for this mule
+                        progressed = True
+                        state["process"] = process  # local.process = process, without the lookup
+                        try:
+                            if handler(message):
+                                ran += 1
+                        except SimulatedCrash:
+                            self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
+                            if self.crash_handler is not None:
+                                self.crash_handler(process[1])
+                        if not alone or not (unlimited or ran < limit):  # type: ignore[operator]
+                            break
                 if not progressed:
                     break
         finally:
