@@ -32,7 +32,13 @@ from .envelope import HEADER_SIZE, PREFIX, WireTarget, describe_call
 from .errors import MessageTooLarge, NotInMule
 from .instance import BACKLOG_DIR_ENV, backlog_dir
 from .registry import TASK_MODULES_ENV
-from .runtime.dispatch import HOOK_MARKER, Dispatcher, Outcome, _dispatchers, dispatcher_for
+from .runtime.dispatch import (
+    HOOK_MARKER,
+    Dispatcher,
+    Outcome,
+    _dispatchers,
+    dispatcher_for,
+)
 from .runtime.sender import prepare_route
 from .runtime.targets import from_wire
 from .topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
