@@ -91,13 +91,14 @@ class BackendSelector:
 
 
 _selector = BackendSelector()
+#: the selector's stack (changed in place, never replaced), read on every offload
+_stack = _selector._stack
 
 
 def current_backend() -> Backend:
     """The backend the typed layer uses now."""
-    stack = _selector._stack
-    if stack:
-        return stack[-1]
+    if _stack:
+        return _stack[-1]
     return _selector._real or _selector.current()
 
 

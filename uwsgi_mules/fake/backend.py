@@ -16,23 +16,23 @@ Code under test runs "as" a process (worker 1 by default; see
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
-import runpy
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget, SimulatedCrash
+from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
 from ..caches import CacheSpec
 from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, FarmSpec, MuleSpec, Topology, is_entry_script
+from ..msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD
+from ..topology import FarmSpec, MuleSpec, Topology
 from .cache import FakeCacheApi, FakeCaches
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
@@ -41,22 +41,34 @@ from .queues import MessageQueue
 from .services import FakeServices
 from .signals import FakeSignals
 from .spooler import FakeSpooler
+from .stepmode import FakeStepMode
+from .threads import FakeReceiving, FakeStopped
 
 logger = logging.getLogger("uwsgi_mules.fake")
 
 #: (kind, number): ("worker", 1), ("mule", 2), ("master", 0), ("spooler", 1)
 ProcessId = tuple[str, int]
 
-#: attribute of a programmed-mule callable that handles one message, used in
-#: step mode instead of running the callable's endless loop
-STEP_HANDLER_ATTR = "handle_message"
+#: the process code runs as when it did not say (``as_process``)
+DEFAULT_PROCESS: ProcessId = ("worker", 1)
 
 
-class FakeStopped(BaseException):
-    """Raised inside fake mule threads when the fake is stopped."""
+class ThreadState(threading.local):
+    """What a fake knows per thread. The class attributes are the defaults:
+    reading an attribute a ``threading.local`` lacks raises (and catching
+    that costs more than the rest of a send)."""
+
+    #: the fake process this thread runs as
+    process: ProcessId = DEFAULT_PROCESS
+    #: the last mule_msg was refused for a bad target (not a full queue)
+    bad_target = False
+    #: messages received and not yet released (threaded mode's ``join``)
+    holding = 0
+    #: this is one of the fake's mule threads
+    mule_thread = False
 
 
-class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
+class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend):
     """A fake uWSGI instance with ``mules`` and ``farms``.
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
@@ -105,8 +117,16 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
         self._mule_queues = {i: MessageQueue(f"mule{i}", budget) for i in range(1, self.mule_count + 1)}
         self._farm_queues = {f.name: MessageQueue(f"farm:{f.name}", budget) for f in self._topology.farms}
 
-        self._cond = threading.Condition(threading.RLock())
-        self._local = threading.local()
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        #: the threads waiting on ``_cond`` (CPython keeps them there; None
+        #: elsewhere: then every change notifies)
+        self._waiters = _waiters_of(self._cond)
+        self._local = ThreadState()
+        #: a plain weak reference kept alive: ``weakref.ref(fake)`` then returns
+        #: it instead of making (and freeing) one, which every lookup of the fake
+        #: in a WeakKeyDictionary does (the dispatcher, once per message)
+        self._weakref = weakref.ref(self)
         self._stopped = False
         self._busy = 0
         self._threads: list[threading.Thread] = []
@@ -200,18 +220,18 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
     @property
     def process(self) -> ProcessId:
         """The fake process the calling thread runs as."""
-        return getattr(self._local, "process", ("worker", 1))
+        return self._local.process
 
     @contextlib.contextmanager
     def as_process(self, kind: str, number: int) -> Iterator[FakeUwsgi]:
-        previous = getattr(self._local, "process", None)
+        previous = vars(self._local).get("process")
         self._local.process = (kind, number)
         try:
             yield self
         finally:
             self._release_held()
             if previous is None:
-                del self._local.process
+                vars(self._local).pop("process", None)
             else:
                 self._local.process = previous
 
@@ -231,11 +251,11 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
     # -- raw uwsgi API: identity -------------------------------------------------------
 
     def mule_id(self) -> int:
-        kind, number = self.process
+        kind, number = self._local.process
         return number if kind == "mule" else 0
 
     def worker_id(self) -> int:
-        kind, number = self.process
+        kind, number = self._local.process
         return number if kind == "worker" else 0
 
     def in_farm(self, name: str | None = None) -> bool | None:
@@ -266,7 +286,60 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
         return self._put(queue, data)
 
     def send_refused_bad_target(self) -> bool:
-        return bool(getattr(self._local, "bad_target", False))
+        return bool(self._local.bad_target)
+
+    def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
+        """``mule_msg`` with ``target``'s queue looked up once: the same
+        checks, counters, results and log lines. Other targets, messages that
+        are not ``bytes``, and a fake whose ``mule_msg`` is replaced (by a
+        subclass or on the instance) go through ``mule_msg`` itself."""
+        mule_msg = self.mule_msg
+        if getattr(mule_msg, "__func__", None) is not FakeUwsgi.mule_msg or self.mule_count < 1:
+            return mule_msg
+        try:
+            queue = self._queue_for_target(target)
+        except ValueError:
+            return mule_msg
+        if queue is None:
+            return mule_msg
+        return self._queue_sender(queue, target, mule_msg)
+
+    def _queue_sender(
+        self, queue: MessageQueue, target: MuleTarget, mule_msg: Callable[[bytes, MuleTarget], bool]
+    ) -> Callable[[bytes, MuleTarget], bool]:
+        local = self._local
+        acquire = self._lock.acquire  # not ``with``: a third of the cost
+        release = self._lock.release
+        notify_all = self._cond.notify_all
+        waiters = self._waiters
+        put = self._put
+        # a message up to this size has no page fragments and fits the queue
+        # (a queue's budget is fixed when it is created)
+        small = min(queue.max_message, SKB_MAX_ALLOC)
+        budget = queue.budget
+        messages = queue.messages
+        shinfo_round = SHINFO_SIZE - 1
+
+        def send_to_queue(message: bytes, to: MuleTarget) -> bool:
+            if to is not target or type(message) is not bytes:
+                return mule_msg(message, to)
+            local.bad_target = False
+            length = len(message)
+            if length <= small:
+                acquire()
+                try:
+                    if queue.used < budget:  # MessageQueue.put, inlined
+                        messages.append(message)
+                        queue.used += SKB_OVERHEAD + (1 << (length + shinfo_round).bit_length())
+                        queue.sent += 1
+                        if waiters is None or waiters:  # a threaded mule may wait for a message
+                            notify_all()
+                        return True
+                finally:
+                    release()
+            return put(queue, message)  # full or large: counted and logged there
+
+        return send_to_queue
 
     def farm_msg(self, farm: str, message: bytes | str) -> None:
         """``uwsgi.farm_msg``: returns None always, even for an unknown farm or
@@ -294,9 +367,9 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
         raise ValueError("invalid mule")
 
     def _put(self, queue: MessageQueue, data: bytes, *, log_full: bool = True) -> bool:
-        with self._cond:
+        with self._lock:
             accepted = queue.put(data)
-            if accepted and _has_waiters(self._cond):
+            if accepted and self._has_waiters():
                 self._cond.notify_all()
         if not accepted and log_full:
             self._log(
@@ -304,6 +377,12 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
                 "(you can tune it with --mule-msg-size) ***"
             )
         return accepted
+
+    def _has_waiters(self) -> bool:
+        """Whether a thread waits on the condition (skips useless notifications
+        in step mode; always True when the implementation does not say)."""
+        waiters = self._waiters
+        return waiters is None or bool(waiters)
 
     def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:
         """Wait up to ``timeout`` seconds for room (like the plugin does)."""
@@ -321,7 +400,7 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
             while True:
                 if queue.used < queue.budget:
                     return self._put(queue, data)
-                if not self._threads and not _has_waiters(self._cond):
+                if not self._threads and not self._has_waiters():
                     queue.refused += 1
                     raise QueueFull(
                         f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
@@ -335,99 +414,6 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
                     return False
                 self._cond.wait(remaining)
 
-    # -- raw uwsgi API: receiving ---------------------------------------------------------
-
-    def mule_get_msg(
-        self,
-        signals: bool | None = True,
-        farms: bool | None = True,
-        buffer_size: int = 65536,
-        timeout: int = -1,
-    ) -> bytes | None:
-        """``uwsgi.mule_get_msg`` with uWSGI 2.0's exact behaviour, including
-        its inverted ``signals`` flag: signals are handled (and None returned)
-        only when ``signals`` is False or None."""
-        mule = self.mule_id()
-        if not mule:
-            raise ValueError("you can receive mule messages only in a mule !!!")
-        for name, value in (("buffer_size", buffer_size), ("timeout", timeout)):
-            if not isinstance(value, int):
-                raise TypeError(f"'{type(value).__name__}' object cannot be interpreted as an integer ({name})")
-        manage_signals = not (signals is None or signals is False)
-        manage_farms = not (farms is None or farms is False)
-        poll_signals = not manage_signals  # uWSGI 2.0 polls signal sockets only then
-        farm_names = self._topology.farms_of(mule) if manage_farms else ()
-        queues = [self._mule_queues[mule], self._shared] + [self._farm_queues[f] for f in farm_names]
-        deadline = None if timeout < 0 else time.monotonic() + timeout
-        with self._cond:
-            while True:
-                self._check_stopped()
-                for queue in queues[:2]:
-                    if queue.messages:
-                        return self._take(queue, buffer_size)
-                if poll_signals:
-                    signum = self._pending_signal(("mule", mule))
-                    if signum is not None:
-                        break
-                for queue in queues[2:]:
-                    if queue.messages:
-                        return self._take(queue, buffer_size)
-                if deadline is not None:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return b""
-                    self._cond.wait(remaining)
-                else:
-                    self._cond.wait()
-        self._dispatch_signal(signum)
-        return None
-
-    def farm_get_msg(self) -> bytes | None:
-        """``uwsgi.farm_get_msg``: blocks (forever when the mule is in no farm)."""
-        mule = self.mule_id()
-        if not mule:
-            raise ValueError("you can receive farm messages only in a mule !!!")
-        queues = [self._farm_queues[f] for f in self._topology.farms_of(mule)]
-        with self._cond:
-            while True:
-                self._check_stopped()
-                for queue in queues:
-                    if queue.messages:
-                        return self._take(queue, 65536)
-                self._cond.wait()
-
-    def _take(self, queue: MessageQueue, buffer_size: int) -> bytes:
-        message = queue.take(buffer_size)
-        assert message is not None
-        self._busy += 1  # released by _done() once the caller finished with it
-        self._local.holding = getattr(self._local, "holding", 0) + 1
-        self._cond.notify_all()
-        return message
-
-    def _release_held(self) -> None:
-        held = getattr(self._local, "holding", 0)
-        if held:
-            with self._cond:
-                self._busy -= held
-                self._local.holding = 0
-                self._cond.notify_all()
-
-    def _check_stopped(self) -> None:
-        self._release_held()
-        if self._stopped and getattr(self._local, "mule_thread", False):
-            raise FakeStopped()
-
-    # -- signals (filled in by the signal machinery) ---------------------------------------
-
-    def _pending_signal(self, process: ProcessId) -> int | None:
-        source = self.signal_source
-        return source(process) if source is not None else None
-
-    def _dispatch_signal(self, signum: int) -> None:
-        dispatcher = self.signal_dispatcher
-        if dispatcher is not None:
-            dispatcher(signum)
-
     # -- hook ----------------------------------------------------------------------------
 
     def get_msg_hook(self) -> MessageHook | None:
@@ -440,194 +426,6 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
 
     def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:
         self._hook_wrap = wrap
-
-    # -- step mode -----------------------------------------------------------------------
-
-    def run_pending(self, *, raise_errors: bool | None = None, limit: int | None = None) -> int:
-        """Deliver every queued message to the mule that would take it and run
-        it in this thread, as that mule; return how many offloaded tasks ran.
-
-        Mules are served round-robin; each takes from its own queue, then the
-        shared queue, then its farms (uWSGI's poll order). Messages for mules
-        running a custom program stay queued (only that program reads them).
-        With ``raise_errors`` the first exception raised by a task is re-raised
-        after the run.
-        """
-        raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
-        errors_before = len(self.task_errors)
-        handlers = []
-        for m in range(1, self.mule_count + 1):
-            found = self._step_handler(m)
-            if found is not None:
-                queues = [self._mule_queues[m], self._shared]
-                queues += [self._farm_queues[f] for f in self._topology.farms_of(m)]
-                handlers.append((("mule", m), queues, found[0], found[1]))
-        ran = 0
-        local = self._local
-        cond = self._cond
-        previous = getattr(local, "process", None)
-        try:
-            progressed = True
-            while progressed and (limit is None or ran < limit):
-                progressed = False
-                for process, queues, handler, buffer_size in handlers:
-                    message = None
-                    with cond:
-                        for queue in queues:
-                            if queue.messages:
-                                message = queue.take(buffer_size)
-                                if _has_waiters(cond):  # a threaded sender may wait for room
-                                    cond.notify_all()
-                                break
-                    if message is None:
-                        continue
-                    progressed = True
-                    local.process = process
-                    try:
-                        if handler(message):
-                            ran += 1
-                    except SimulatedCrash:
-                        self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
-                        if self.crash_handler is not None:
-                            self.crash_handler(process[1])
-        finally:
-            if previous is None:
-                if hasattr(local, "process"):
-                    del local.process
-            else:
-                local.process = previous
-        if raise_errors and len(self.task_errors) > errors_before:
-            raise self.task_errors[errors_before][1]
-        return ran
-
-    def _take_nowait(self, mule: int, buffer_size: int) -> bytes | None:
-        queues = [self._mule_queues[mule], self._shared]
-        queues += [self._farm_queues[f] for f in self._topology.farms_of(mule)]
-        with self._cond:
-            for queue in queues:
-                if queue.messages:
-                    return self._take(queue, buffer_size)
-        return None
-
-    def _step_handler(self, mule: int) -> tuple[Callable[[bytes], object], int] | None:
-        spec = self._topology.mules[mule - 1]
-        if spec.kind == "signal":
-            return (self._call_hook, DEFAULT_RECV_SIZE)
-        program_name = spec.program or ""
-        if spec.kind == "script" and is_entry_script(program_name):
-            program_name = ENTRY_POINT  # the script only calls the entry point
-        if ":" in program_name:
-            program = _import_program(program_name)
-            handler = getattr(program, STEP_HANDLER_ATTR, None)
-            if handler is not None:
-                return (handler, self._topology.recv_size)
-        return None
-
-    def _call_hook(self, message: bytes) -> object:
-        hook = self.mule_msg_hook
-        if hook is None:
-            self._log(f"*** mule {self.mule_id()} received a {len(message)} bytes message ***")
-            return False
-        try:
-            return hook(message)
-        except Exception as exc:  # uWSGI prints the traceback and goes on
-            self.report_task_error(exc, "mule_msg_hook")
-            return False
-
-    def report_task_error(self, exc: BaseException, description: str) -> None:
-        with self._cond:
-            self.task_errors.append((description, exc))
-        super().report_task_error(exc, description)
-
-    # -- threaded mode -------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Start one thread per mule that runs its program like uWSGI would."""
-        with self._cond:
-            if self._threads:
-                return
-            self._stopped = False
-            for mule in range(1, self.mule_count + 1):
-                thread = threading.Thread(
-                    target=self._mule_main, args=(mule,), name=f"fake-mule-{mule}", daemon=True
-                )
-                self._threads.append(thread)
-        for thread in self._threads:
-            thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop mule threads (they leave any blocking receive at once)."""
-        with self._cond:
-            self._stopped = True
-            self._cond.notify_all()
-            threads, self._threads = list(self._threads), []
-        deadline = time.monotonic() + timeout
-        for thread in threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-        self._threads = [t for t in threads if t.is_alive()]
-        if self._threads:
-            logger.warning("fake mule threads did not stop in %ss: %s", timeout, self._threads)
-        self._stopped = False
-
-    def join(self, timeout: float = 10.0) -> None:
-        """Block until every queue is empty and no mule is handling a message
-        (threaded mode), or raise TimeoutError."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self.pending() or self._busy:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TimeoutError(
-                        f"fake mules did not drain in {timeout}s: {self.pending()} message(s) "
-                        f"queued, {self._busy} in progress"
-                    )
-                self._cond.wait(min(remaining, 0.05))
-
-    def _mule_main(self, mule: int) -> None:
-        spec = self._topology.mules[mule - 1]
-        self._local.mule_thread = True
-        with self.as_mule(mule):
-            while not self._stopped:
-                try:
-                    self._run_program(spec)
-                except FakeStopped:
-                    return
-                except SimulatedCrash:
-                    self._log(f"fake mule {mule} died mid-task (simulated crash); respawning")
-                except Exception as exc:
-                    self.report_task_error(exc, f"mule {mule} program {spec.program!r}")
-                if not self._stopped:  # uWSGI respawns a mule whose program returned
-                    self._log(f"fake mule {mule} program returned, respawning")
-                    time.sleep(0.01)
-
-    def _run_program(self, spec: MuleSpec) -> None:
-        if spec.kind == "signal":
-            while True:
-                message = self._signal_only_receive()
-                if message is not None:
-                    self._call_hook(message)
-        elif spec.kind == "callable":
-            _import_program(spec.program or "")()
-        else:
-            runpy.run_path(spec.program or "", run_name="__main__")
-
-    def _signal_only_receive(self) -> bytes | None:
-        """The receive loop of a signal-only mule: messages, farms, signals."""
-        mule = self.mule_id()
-        queues = [self._mule_queues[mule], self._shared]
-        queues += [self._farm_queues[f] for f in self._topology.farms_of(mule)]
-        with self._cond:
-            while True:
-                self._check_stopped()
-                signum = self._pending_signal(("mule", mule))
-                if signum is not None:
-                    break
-                for queue in queues:
-                    if queue.messages:
-                        return self._take(queue, DEFAULT_RECV_SIZE)
-                self._cond.wait()
-        self._dispatch_signal(signum)
-        return None
 
     # -- the instance: key, environment, lifecycle ---------------------------------------
 
@@ -689,6 +487,11 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
         with self._cond:
             self.taken[mule_id] = self.taken.get(mule_id, 0) + count
 
+    def report_task_error(self, exc: BaseException, description: str) -> None:
+        with self._cond:
+            self.task_errors.append((description, exc))
+        super().report_task_error(exc, description)
+
     def log(self, message: str) -> None:
         self._log(message)
 
@@ -697,11 +500,11 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
             self.log_lines.append(line)
         logger.warning("%s", line)
 
-def _has_waiters(cond: threading.Condition) -> bool:
-    """Whether a thread waits on ``cond`` (skips useless notifications in
-    step mode; CPython's Condition keeps its waiters in ``_waiters``, and
-    any other implementation is simply always notified)."""
-    return bool(getattr(cond, "_waiters", True))
+def _waiters_of(cond: threading.Condition) -> Any:
+    """The deque of threads waiting on ``cond`` (CPython keeps them in
+    ``_waiters``), or None when the implementation does not say."""
+    waiters = getattr(cond, "_waiters", None)
+    return waiters if hasattr(waiters, "__len__") else None
 
 
 def _message_bytes(message: object, function: str) -> bytes:
@@ -711,15 +514,6 @@ def _message_bytes(message: object, function: str) -> bytes:
     if isinstance(message, (bytes, bytearray, memoryview)):
         return bytes(message)
     raise TypeError(f"{function}() argument 1 must be str or read-only bytes-like object, not {type(message).__name__}")
-
-
-def _import_program(program: str) -> Callable[[], object]:
-    module_name, _, attr = program.partition(":")
-    module = importlib.import_module(module_name)
-    target: Any = module
-    for part in attr.split("."):
-        target = getattr(target, part)
-    return target
 
 
 __all__ = ["FakeStopped", "FakeUwsgi", "FarmSpec", "MuleSpec", "ProcessId"]

@@ -234,12 +234,13 @@ class Dispatcher:
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
-        result_key = meta.get("result") if isinstance(meta, dict) else None
+        result_key = None if meta is None else meta.get("result") if isinstance(meta, dict) else None
         try:
-            if self.around is nullcontext:
+            around = self.around
+            if around is nullcontext:
                 value = func(*args, **kwargs)
             else:
-                with self.around():
+                with around():
                     value = func(*args, **kwargs)
             self.counters.ran += 1
             if result_key is not None:

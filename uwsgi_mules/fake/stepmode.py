@@ -1,0 +1,153 @@
+"""The fake's step mode: :meth:`FakeStepMode.run_pending` delivers every
+queued message to the mule that would take it and runs it in the calling
+thread, as that mule.
+
+A mixin of :class:`~uwsgi_mules.fake.backend.FakeUwsgi`, which sets up the
+queues, the lock and the per-thread state these methods use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from ..backends.base import SimulatedCrash
+from ..msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD, message_cost
+from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, is_entry_script
+
+#: attribute of a programmed-mule callable that handles one message, used in
+#: step mode instead of running the callable's endless loop
+STEP_HANDLER_ATTR = "handle_message"
+
+#: ``message_cost(n)`` is ``SKB_OVERHEAD + (1 << (n + _SHINFO_ROUND).bit_length())``
+#: for every ``n <= SKB_MAX_ALLOC`` (no page fragments)
+_SHINFO_ROUND = SHINFO_SIZE - 1
+
+
+class FakeStepMode:
+    """``run_pending`` and the step handlers of a fake instance."""
+
+    def run_pending(self, *, raise_errors: bool | None = None, limit: int | None = None) -> int:
+        """Deliver every queued message to the mule that would take it and run
+        it in this thread, as that mule; return how many offloaded tasks ran.
+
+        Mules are served round-robin; each takes from its own queue, then the
+        shared queue, then its farms (uWSGI's poll order). Messages for mules
+        running a custom program stay queued (only that program reads them).
+        With ``raise_errors`` the first exception raised by a task is re-raised
+        after the run.
+        """
+        raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
+        errors_before = len(self.task_errors)
+        handlers = []
+        for m in range(1, self.mule_count + 1):
+            found = self._step_handler(m)
+            if found is not None:
+                queues = [self._mule_queues[m], self._shared]
+                queues += [self._farm_queues[f] for f in self._topology.farms_of(m)]
+                handlers.append((("mule", m), queues, found[0], found[1]))
+        ran = 0
+        local = self._local
+        acquire = self._lock.acquire  # not ``with``: a third of the cost
+        release = self._lock.release
+        notify_all = self._cond.notify_all
+        waiters = self._waiters
+        state = vars(local)  # this thread's attributes
+        previous = state.get("process")
+        unlimited = limit is None
+        alone = len(handlers) == 1  # one mule: each round is one message, no need to leave the loop
+        try:
+            while unlimited or ran < limit:  # type: ignore[operator]
+                progressed = False
+                for process, queues, handler, buffer_size in handlers:
+                    while True:
+                        acquire()
+                        try:
+                            for queue in queues:
+                                messages = queue.messages
+                                if messages:  # MessageQueue.take, inlined
+                                    message = messages.popleft()
+                                    length = len(message)
+                                    if length <= SKB_MAX_ALLOC:
+                                        queue.used -= SKB_OVERHEAD + (1 << (length + _SHINFO_ROUND).bit_length())
+                                    else:
+                                        queue.used -= message_cost(length)
+                                    queue.received += 1
+                                    if length > buffer_size:
+                                        message = message[:buffer_size]
+                                    if waiters is None or waiters:  # a threaded sender may wait for room
+                                        notify_all()
+                                    break
+                            else:
+                                message = None
+                        finally:
+                            release()
+                        if message is None:
+                            break  # nothing for this mule
+                        progressed = True
+                        state["process"] = process  # local.process = process, without the lookup
+                        try:
+                            if handler(message):
+                                ran += 1
+                        except SimulatedCrash:
+                            self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
+                            if self.crash_handler is not None:
+                                self.crash_handler(process[1])
+                        if not alone or not (unlimited or ran < limit):  # type: ignore[operator]
+                            break
+                if not progressed:
+                    break
+        finally:
+            if previous is None:
+                state.pop("process", None)
+            else:
+                local.process = previous
+        if raise_errors and len(self.task_errors) > errors_before:
+            raise self.task_errors[errors_before][1]
+        return ran
+
+    def _take_nowait(self, mule: int, buffer_size: int) -> bytes | None:
+        queues = [self._mule_queues[mule], self._shared]
+        queues += [self._farm_queues[f] for f in self._topology.farms_of(mule)]
+        with self._cond:
+            for queue in queues:
+                if queue.messages:
+                    return self._take(queue, buffer_size)
+        return None
+
+    def _step_handler(self, mule: int) -> tuple[Callable[[bytes], object], int] | None:
+        spec = self._topology.mules[mule - 1]
+        if spec.kind == "signal":
+            return (self._call_hook, DEFAULT_RECV_SIZE)
+        program_name = spec.program or ""
+        if spec.kind == "script" and is_entry_script(program_name):
+            program_name = ENTRY_POINT  # the script only calls the entry point
+        if ":" in program_name:
+            program = import_program(program_name)
+            handler = getattr(program, STEP_HANDLER_ATTR, None)
+            if handler is not None:
+                return (handler, self._topology.recv_size)
+        return None
+
+    def _call_hook(self, message: bytes) -> object:
+        hook = self.mule_msg_hook
+        if hook is None:
+            self._log(f"*** mule {self.mule_id()} received a {len(message)} bytes message ***")
+            return False
+        try:
+            return hook(message)
+        except Exception as exc:  # uWSGI prints the traceback and goes on
+            self.report_task_error(exc, "mule_msg_hook")
+            return False
+
+
+def import_program(program: str) -> Callable[[], object]:
+    """The callable a ``"pkg.module:attr"`` mule program names."""
+    module_name, _, attr = program.partition(":")
+    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    target: Any = module
+    for part in attr.split("."):
+        target = getattr(target, part)
+    return target
