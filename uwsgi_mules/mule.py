@@ -15,7 +15,6 @@ import os
 import signal
 import sys
 import threading
-import weakref
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -29,13 +28,7 @@ from .envelope import HEADER_SIZE, NOT_OURS, SERVE_FAILED, SERVE_IDLE, SERVE_SLO
 from .errors import MessageTooLarge, NotInMule
 from .instance import BACKLOG_DIR_ENV, backlog_dir
 from .registry import TASK_MODULES_ENV
-from .runtime.dispatch import (
-    HOOK_MARKER,
-    Dispatcher,
-    Outcome,
-    _dispatchers,
-    dispatcher_for,
-)
+from .runtime.dispatch import HOOK_MARKER, Dispatcher, Outcome, dispatcher_for
 from .runtime.sender import prepare_route
 from .runtime.targets import from_wire
 from .topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
@@ -53,8 +46,7 @@ def handle_one(message: bytes, backend: Backend | None = None) -> bool:
     failed or refused), False if it was handed to the application's hook."""
     if backend is None:
         backend = current_backend()
-    # dispatcher_for(backend) in one step when it exists (what WeakKeyDictionary.get does)
-    dispatcher = _dispatchers.data.get(weakref.ref(backend)) or dispatcher_for(backend)
+    dispatcher = dispatcher_for(backend)
     if dispatcher.handle(message) is not _NOT_ENVELOPE:
         return True
     if not message:
