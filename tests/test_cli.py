@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from uwsgi_mules import __version__
+from uwsgi_mules import __version__, envelope
 from uwsgi_mules.cli import EXIT_UNREADABLE, EXIT_USAGE, main
 from uwsgi_mules.stats_address import StatsError, parse_address, read_stats
 from uwsgi_mules.stats_view import missing_metrics_reason, queue_rows, render_table
@@ -19,7 +19,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["--version"])
     assert exit_info.value.code == 0
-    assert capsys.readouterr().out.strip() == f"uwsgi-mules {__version__}"
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"uwsgi-mules {__version__} (")
+    assert ("C speedups" in out) == (envelope.speedups() is not None), out
 
 
 def test_no_arguments_prints_the_help_and_fails(capsys: pytest.CaptureFixture[str]) -> None:

@@ -232,23 +232,7 @@ static PyObject *open_message(SignerObject *self, PyObject *message, PyObject *t
         }
     }
     PyBuffer_Release(&view);
-    out = PyTuple_New(6);
-    if (out == NULL) {
-        Py_DECREF(decoded);
-        return NULL;
-    }
-    Py_INCREF(func);
-    PyTuple_SET_ITEM(out, 0, func);
-    Py_INCREF(path);
-    PyTuple_SET_ITEM(out, 1, path);
-    Py_INCREF(call_args);
-    PyTuple_SET_ITEM(out, 2, call_args);
-    Py_INCREF(kwargs);
-    PyTuple_SET_ITEM(out, 3, kwargs);
-    Py_INCREF(target);
-    PyTuple_SET_ITEM(out, 4, target);
-    Py_INCREF(meta);
-    PyTuple_SET_ITEM(out, 5, meta);
+    out = PyTuple_Pack(6, func, path, call_args, kwargs, target, meta);
     Py_DECREF(decoded);
     return out;
 }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -37,11 +38,21 @@ exit status:
 EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_NO_METRICS = 0, 1, 2, 3
 
 
+def _envelope_code() -> str:
+    """Which implementation signs and opens envelopes here."""
+    from .envelope import PURE_PYTHON_ENV, speedups
+
+    if speedups() is not None:
+        return "C speedups"
+    return f"pure Python: {PURE_PYTHON_ENV} is set" if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0") \
+        else "pure Python: the C speedups are not built"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="uwsgi-mules", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__} ({_envelope_code()})")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
