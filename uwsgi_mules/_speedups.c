@@ -167,74 +167,89 @@ static void write_record(Py_buffer *record, const char *message, Py_ssize_t size
  * tuple, kwargs a dict and meta None or a dict, else None. When func is
  * found and record is not None, the message is written to the record
  * (a writable buffer) and the record marked running. */
-static PyObject *open_message(SignerObject *self, PyObject *message, PyObject *tasks, PyObject *record) {
-    PyObject *view_obj, *decoded, *out;
-    PyObject *path, *call_args, *kwargs, *target, *meta, *func = Py_None;
+#define DECODED 2
+
+/* The work of open(): OPEN_NOT_OURS, OPEN_BAD_TAG, DECODED (then *decoded is
+ * the body's 5-tuple, a new reference, and *func the registered task,
+ * borrowed, or NULL), or -1 with an exception set. record: the in-flight
+ * record's writable buffer, or NULL. */
+static int decode_message(SignerObject *self, PyObject *message, PyObject *tasks, Py_buffer *record,
+                          PyObject **decoded_out, PyObject **func_out) {
+    PyObject *view_obj, *decoded, *path, *call_args, *kwargs, *meta;
     Py_buffer view;
     const uint8_t *p;
     uint8_t tag[TAG_SIZE];
-    if (PyObject_GetBuffer(message, &view, PyBUF_SIMPLE) < 0) return NULL;
+    *decoded_out = NULL;
+    *func_out = NULL;
+    if (PyObject_GetBuffer(message, &view, PyBUF_SIMPLE) < 0) return -1;
     p = (const uint8_t *)view.buf;
     if (view.len < PREFIX_SIZE || memcmp(p, PREFIX, PREFIX_SIZE) != 0) {
         PyBuffer_Release(&view);
-        return PyLong_FromLong(OPEN_NOT_OURS);
+        return OPEN_NOT_OURS;
     }
     if (view.len < HEADER_SIZE) {
         PyBuffer_Release(&view);
-        return PyLong_FromLong(OPEN_BAD_TAG);
+        return OPEN_BAD_TAG;
     }
     blake2b_keyed_tag(&self->state, p + HEADER_SIZE, (size_t)(view.len - HEADER_SIZE), tag);
     if (!tags_equal(tag, p + PREFIX_SIZE)) {
         PyBuffer_Release(&view);
-        return PyLong_FromLong(OPEN_BAD_TAG);
+        return OPEN_BAD_TAG;
     }
     view_obj = PyMemoryView_FromMemory((char *)p + HEADER_SIZE, view.len - HEADER_SIZE, PyBUF_READ);
     if (view_obj == NULL) {
         PyBuffer_Release(&view);
-        return NULL;
+        return -1;
     }
     decoded = PyObject_Vectorcall(pickle_loads, &view_obj, 1, NULL);
     Py_DECREF(view_obj);
     if (decoded == NULL) {
         PyBuffer_Release(&view);
-        return NULL;
+        return -1;
     }
     if (!PyTuple_CheckExact(decoded) || PyTuple_GET_SIZE(decoded) != 5) {
         PyBuffer_Release(&view);
         Py_DECREF(decoded);
         PyErr_SetString(PyExc_ValueError, "the signed body is not a (path, args, kwargs, target, meta) tuple");
-        return NULL;
+        return -1;
     }
     path = PyTuple_GET_ITEM(decoded, 0);
     call_args = PyTuple_GET_ITEM(decoded, 1);
     kwargs = PyTuple_GET_ITEM(decoded, 2);
-    target = PyTuple_GET_ITEM(decoded, 3);
     meta = PyTuple_GET_ITEM(decoded, 4);
     if (PyUnicode_CheckExact(path) && PyTuple_CheckExact(call_args) && PyDict_CheckExact(kwargs) &&
         (meta == Py_None || PyDict_CheckExact(meta))) {
         PyObject *found = PyDict_GetItemWithError(tasks, path);
         if (found != NULL) {
-            func = found;
-            if (record != Py_None) {
-                Py_buffer rec;
-                if (PyObject_GetBuffer(record, &rec, PyBUF_WRITABLE) < 0) {
-                    PyBuffer_Release(&view);
-                    Py_DECREF(decoded);
-                    return NULL;
-                }
-                write_record(&rec, (const char *)p, view.len);
-                PyBuffer_Release(&rec);
-            }
+            *func_out = found;
+            if (record != NULL) write_record(record, (const char *)p, view.len);
         } else if (PyErr_Occurred()) {
             PyBuffer_Release(&view);
             Py_DECREF(decoded);
-            return NULL;
+            return -1;
         }
     }
     PyBuffer_Release(&view);
-    out = PyTuple_Pack(6, func, path, call_args, kwargs, target, meta);
+    *decoded_out = decoded;
+    return DECODED;
+}
+
+/* (func or None, path, args, kwargs, target, meta) of a decoded body (steals decoded) */
+static PyObject *opened_tuple(PyObject *decoded, PyObject *func) {
+    PyObject *out = PyTuple_Pack(6, func ? func : Py_None, PyTuple_GET_ITEM(decoded, 0), PyTuple_GET_ITEM(decoded, 1),
+                                 PyTuple_GET_ITEM(decoded, 2), PyTuple_GET_ITEM(decoded, 3),
+                                 PyTuple_GET_ITEM(decoded, 4));
     Py_DECREF(decoded);
     return out;
+}
+
+/* open() on one message: an int code or the opened tuple; NULL with an exception */
+static PyObject *open_message(SignerObject *self, PyObject *message, PyObject *tasks, Py_buffer *record) {
+    PyObject *decoded, *func;
+    int status = decode_message(self, message, tasks, record, &decoded, &func);
+    if (status < 0) return NULL;
+    if (status != DECODED) return PyLong_FromLong(status);
+    return opened_tuple(decoded, func);
 }
 
 static PyObject *Signer_open(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -246,7 +261,15 @@ static PyObject *Signer_open(SignerObject *self, PyObject *const *args, Py_ssize
         PyErr_SetString(PyExc_TypeError, "open(): tasks must be a dict");
         return NULL;
     }
-    return open_message(self, args[0], args[1], args[2]);
+    if (args[2] == Py_None) return open_message(self, args[0], args[1], NULL);
+    {
+        Py_buffer record;
+        PyObject *out;
+        if (PyObject_GetBuffer(args[2], &record, PyBUF_WRITABLE) < 0) return NULL;
+        out = open_message(self, args[0], args[1], &record);
+        PyBuffer_Release(&record);
+        return out;
+    }
 }
 
 /* What Signer.serve() stopped for (the third item of its result). */
@@ -272,7 +295,8 @@ static PyObject *serve_result(Py_ssize_t taken, Py_ssize_t ran, int kind, PyObje
  * goes on until one of the SERVE_* reasons. taken counts messages read, ran
  * tasks that returned. Python signal handlers run between messages. */
 static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *get, *first_args, *loop_args, *tasks, *record, *stop, *signum_name;
+    PyObject *get, *first_args, *loop_args, *tasks, *record, *stop, *signum_name, *out = NULL;
+    Py_buffer record_view, *record_buf = NULL;
     Py_ssize_t batch, taken = 0, ran = 0;
     if (nargs != 7) {
         PyErr_SetString(PyExc_TypeError, "serve(get, first_args, args, tasks, record, stop, batch)");
@@ -292,53 +316,63 @@ static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssiz
     }
     signum_name = PyUnicode_InternFromString("signum");
     if (signum_name == NULL) return NULL;
+    if (record != Py_None) {  /* held for the whole call: no export per message */
+        if (PyObject_GetBuffer(record, &record_view, PyBUF_WRITABLE) < 0) {
+            Py_DECREF(signum_name);
+            return NULL;
+        }
+        record_buf = &record_view;
+    }
     for (;;) {
-        PyObject *signum, *message, *opened, *func, *result;
-        int stopping;
-        if (PyErr_CheckSignals() < 0) goto error;
+        PyObject *signum, *message, *decoded, *func, *result, *call_kwargs;
+        int stopping, status;
+        if (PyErr_CheckSignals() < 0) goto done;
         signum = PyObject_GetAttr(stop, signum_name);
-        if (signum == NULL) goto error;
+        if (signum == NULL) goto done;
         stopping = PyObject_IsTrue(signum);
         Py_DECREF(signum);
-        if (stopping < 0) goto error;
+        if (stopping < 0) goto done;
         if (stopping) {
-            Py_DECREF(signum_name);
-            return serve_result(taken, ran, SERVE_STOP, Py_NewRef(Py_None));
+            out = serve_result(taken, ran, SERVE_STOP, Py_NewRef(Py_None));
+            goto done;
         }
         if (taken >= batch) {
-            Py_DECREF(signum_name);
-            return serve_result(taken, ran, SERVE_BATCH, Py_NewRef(Py_None));
+            out = serve_result(taken, ran, SERVE_BATCH, Py_NewRef(Py_None));
+            goto done;
         }
         message = PyObject_Call(get, taken ? loop_args : first_args, NULL);
-        if (message == NULL) goto error;
+        if (message == NULL) goto done;
         if (message == Py_None || !PyBytes_Check(message) || PyBytes_GET_SIZE(message) == 0) {
-            Py_DECREF(signum_name);
-            return serve_result(taken, ran, SERVE_IDLE, message);
+            out = serve_result(taken, ran, SERVE_IDLE, message);
+            goto done;
         }
         taken++;
-        opened = open_message(self, message, tasks, record);
-        if (opened == NULL) {  /* undecodable: the exception goes to the Python loop */
+        status = decode_message(self, message, tasks, record_buf, &decoded, &func);
+        if (status < 0) {  /* undecodable: the exception goes to the Python loop */
             PyObject *type, *value, *traceback;
             PyErr_Fetch(&type, &value, &traceback);
             PyErr_NormalizeException(&type, &value, &traceback);
             Py_XDECREF(type);
             Py_XDECREF(traceback);
             if (value == NULL) value = Py_NewRef(Py_None);
-            Py_DECREF(signum_name);
-            return serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, value));
+            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, value));
+            goto done;
         }
-        /* non-str keywords go to the Python loop, whose TypeError has the traceback users know */
-        if (!PyTuple_CheckExact(opened) || PyTuple_GET_ITEM(opened, 0) == Py_None ||
-            PyTuple_GET_ITEM(opened, 5) != Py_None ||
-            (PyDict_GET_SIZE(PyTuple_GET_ITEM(opened, 3)) && !PyArg_ValidateKeywordArguments(PyTuple_GET_ITEM(opened, 3)))) {
+        if (status != DECODED) {
+            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(Nl)", message, (long)status));
+            goto done;
+        }
+        call_kwargs = PyTuple_GET_ITEM(decoded, 2);
+        /* metadata, unknown tasks and non-str keywords go to the Python loop (whose TypeError
+         * has the traceback users know) */
+        if (func == NULL || PyTuple_GET_ITEM(decoded, 4) != Py_None ||
+            (PyDict_GET_SIZE(call_kwargs) && !PyArg_ValidateKeywordArguments(call_kwargs))) {
             PyErr_Clear();
-            Py_DECREF(signum_name);
-            return serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, opened));
+            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, opened_tuple(decoded, func)));
+            goto done;
         }
         Py_DECREF(message);
-        func = PyTuple_GET_ITEM(opened, 0);
-        result = PyObject_Call(func, PyTuple_GET_ITEM(opened, 2), PyDict_GET_SIZE(PyTuple_GET_ITEM(opened, 3))
-                               ? PyTuple_GET_ITEM(opened, 3) : NULL);
+        result = PyObject_Call(func, PyTuple_GET_ITEM(decoded, 1), PyDict_GET_SIZE(call_kwargs) ? call_kwargs : NULL);
         if (result == NULL) {
             PyObject *type, *value, *traceback, *failed;
             PyErr_Fetch(&type, &value, &traceback);
@@ -347,25 +381,21 @@ static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssiz
             Py_XDECREF(type);
             Py_XDECREF(traceback);
             if (value == NULL) value = Py_NewRef(Py_None);
-            failed = Py_BuildValue("(NOOO)", value, PyTuple_GET_ITEM(opened, 1), PyTuple_GET_ITEM(opened, 2),
-                                   PyTuple_GET_ITEM(opened, 3));
-            Py_DECREF(opened);
-            Py_DECREF(signum_name);
-            return serve_result(taken, ran, SERVE_FAILED, failed);
+            failed = Py_BuildValue("(NOOO)", value, PyTuple_GET_ITEM(decoded, 0), PyTuple_GET_ITEM(decoded, 1),
+                                   call_kwargs);
+            Py_DECREF(decoded);
+            out = serve_result(taken, ran, SERVE_FAILED, failed);
+            goto done;
         }
         Py_DECREF(result);
-        Py_DECREF(opened);
+        Py_DECREF(decoded);
         ran++;
-        if (record != Py_None) {
-            Py_buffer rec;
-            if (PyObject_GetBuffer(record, &rec, PyBUF_WRITABLE) < 0) goto error;
-            if (rec.len > 0) ((char *)rec.buf)[0] = 0;  /* idle */
-            PyBuffer_Release(&rec);
-        }
+        if (record_buf != NULL && record_buf->len > 0) ((char *)record_buf->buf)[0] = 0;  /* idle */
     }
-error:
+done:
+    if (record_buf != NULL) PyBuffer_Release(record_buf);
     Py_DECREF(signum_name);
-    return NULL;
+    return out;
 }
 
 static PyMethodDef Signer_methods[] = {
