@@ -22,6 +22,7 @@ import hmac
 import os
 import pickle
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Union
 
 from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
@@ -109,7 +110,7 @@ class Signer:
         self.tag = fast.tag if fast is not None else self._py_tag
         self.seal = fast.seal if fast is not None else self._py_seal
         self.seal_call = fast.seal_call if fast is not None else self._py_seal_call
-        self.open = fast.open if fast is not None else self._py_open
+        self.open = fast.open if fast is not None else _python_open(self.mac)
         #: the programmed mule's receive loop in C (``_speedups.Signer.serve``), or None
         self.serve = fast.serve if fast is not None else None
 
@@ -127,30 +128,6 @@ class Signer:
         mac.update(body)
         return PREFIX + mac.digest() + body
 
-    def _py_open(self, message: bytes, tasks: dict[str, Any], record: Any) -> int | tuple[Any, ...]:
-        if not message.startswith(PREFIX):
-            return NOT_OURS
-        if len(message) < HEADER_SIZE:
-            return BAD_TAG
-        body = memoryview(message)[HEADER_SIZE:]
-        mac = self.mac.copy()
-        mac.update(body)
-        if not hmac.compare_digest(mac.digest(), message[len(PREFIX) : HEADER_SIZE]):
-            return BAD_TAG
-        decoded = pickle.loads(body)
-        if type(decoded) is not tuple or len(decoded) != 5:
-            raise ValueError("the signed body is not a (path, args, kwargs, target, meta) tuple")
-        path, args, kwargs, target, meta = decoded
-        func = None
-        if type(path) is str and type(args) is tuple and type(kwargs) is dict and (meta is None or type(meta) is dict):
-            func = tasks.get(path)
-            if func is not None and record is not None:
-                length = min(len(message), len(record) - RECORD_HEADER)
-                if length >= 0:
-                    record[RECORD_HEADER : RECORD_HEADER + length] = memoryview(message)[:length]
-                    pack_state(record, 0, RUNNING, length)
-        return (func, path, args, kwargs, target, meta)
-
     def verified_body(self, message: bytes) -> memoryview:
         """The body of a genuine envelope; :class:`EnvelopeError` otherwise."""
         if not message.startswith(MAGIC):
@@ -162,6 +139,44 @@ class Signer:
         if not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
             raise EnvelopeError(f"envelope of {len(message)} bytes has a bad signature (not made by this instance)")
         return body
+
+
+def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
+    """``Signer.open`` in Python (what ``_speedups.Signer.open`` does), with
+    everything it uses bound as locals: it runs once per message."""
+    copy = mac.copy
+    same = hmac.compare_digest
+    loads = pickle.loads
+    prefix, tag_start, header = PREFIX, len(PREFIX), HEADER_SIZE
+    pack, running, record_header = pack_state, RUNNING, RECORD_HEADER
+
+    def open_envelope(message: bytes, tasks: dict[str, Any], record: Any) -> int | tuple[Any, ...]:
+        if not message.startswith(prefix):
+            return NOT_OURS
+        body = message[header:]
+        check = copy()
+        check.update(body)
+        if not same(check.digest(), message[tag_start:header]):  # a short message fails here too
+            return BAD_TAG
+        decoded = loads(body)
+        if type(decoded) is not tuple or len(decoded) != 5:
+            raise ValueError("the signed body is not a (path, args, kwargs, target, meta) tuple")
+        path, args, kwargs, target, meta = decoded
+        func = None
+        if type(path) is str and type(args) is tuple and type(kwargs) is dict and (meta is None or type(meta) is dict):
+            func = tasks.get(path)
+            if func is not None and record is not None:
+                length = len(message)
+                capacity = len(record) - record_header
+                if length > capacity:  # the head names the task
+                    length = capacity
+                    message = message[:length]
+                if length >= 0:
+                    record[record_header : record_header + length] = message
+                    pack(record, 0, running, length)
+        return (func, path, args, kwargs, target, meta)
+
+    return open_envelope
 
 
 @dataclass(frozen=True)
