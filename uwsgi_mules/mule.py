@@ -24,7 +24,16 @@ from .backends.selection import current_backend
 from .delivery.inflight import IDLE
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
-from .envelope import HEADER_SIZE, NOT_OURS, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, WireTarget, describe_call
+from .envelope import (
+    HEADER_SIZE,
+    NOT_OURS,
+    SERVE_FAILED,
+    SERVE_IDLE,
+    SERVE_SLOW,
+    SERVE_STOP,
+    WireTarget,
+    describe_call,
+)
 from .errors import MessageTooLarge, NotInMule
 from .instance import BACKLOG_DIR_ENV, backlog_dir
 from .registry import TASK_MODULES_ENV
@@ -161,8 +170,17 @@ class MuleServer:
         use_fast_call = self.around is None
         # the whole receive loop in C for plain tasks when the speedups are built
         serve = signer.serve if use_fast_call and not harakiri else None
+        # mule_get_msg(signals, farms, buffer_size, timeout). uWSGI 2.0 polls the
+        # signal sockets only with signals=False (and runs the handlers then);
+        # with counts to report or offloads to replay, wake up after 1 s idle
         idle_args = (False, True, buffer_size, -1)
-        busy_args = (False, True, buffer_size, 1 if note is not None else -1)
+        busy_args = (False, True, buffer_size, 1)
+        # right after a message: a non-blocking poll of the queues only. uWSGI
+        # reads its queues before its signal sockets anyway, so a signal waits no
+        # longer than in uWSGI's own loop; once the queues are empty, the loop
+        # blocks with the signal sockets polled again
+        burst_args = (True, True, buffer_size, 0) if getattr(backend, "is_real", False) else busy_args
+        bursting = False
         slow = self._handle_slow
         unreported = 0  # messages read but not yet counted (reported in batches)
         replay = self.replay
@@ -172,8 +190,9 @@ class MuleServer:
             if replaying:
                 replaying = replay.pump()
             elif serve is not None:
-                taken, ran, why, value = serve(get, busy_args if unreported else idle_args, busy_args, tasks, buf,
-                                               stop, TAKEN_BATCH)
+                first_args = burst_args if bursting else busy_args if unreported else idle_args
+                taken, ran, why, value = serve(get, first_args, burst_args, tasks, buf, stop, TAKEN_BATCH)
+                bursting = why > SERVE_STOP  # BATCH, IDLE, STOP: wait with signals polled
                 counters.ran += ran
                 if note is not None:
                     unreported += taken
@@ -191,9 +210,8 @@ class MuleServer:
                     if buf is not None:
                         buf[0] = IDLE
                 continue
-            # signals=False: uWSGI 2.0 runs signal handlers in mule_get_msg only then;
-            # with counts or replays pending, wake up after 1 s idle
-            message = get(False, True, buffer_size, 1 if unreported or replaying else -1)
+            message = get(*(burst_args if bursting else busy_args if unreported or replaying else idle_args))
+            bursting = bool(message)
             if note is not None and (unreported >= TAKEN_BATCH or (unreported and not message)):
                 note(mule_id, unreported)
                 unreported = 0
