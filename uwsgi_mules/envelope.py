@@ -109,7 +109,7 @@ class Signer:
         self.accelerated = fast is not None
         self.tag = fast.tag if fast is not None else self._py_tag
         self.seal = fast.seal if fast is not None else self._py_seal
-        self.seal_call = fast.seal_call if fast is not None else self._py_seal_call
+        self.seal_call = fast.seal_call if fast is not None else _python_seal_call(self.mac)
         self.open = fast.open if fast is not None else _python_open(self.mac)
         #: the programmed mule's receive loop in C (``_speedups.Signer.serve``), or None
         self.serve = fast.serve if fast is not None else None
@@ -122,12 +122,6 @@ class Signer:
     def _py_seal(self, body: bytes | memoryview) -> bytes:
         return PREFIX + self._py_tag(body) + bytes(body)
 
-    def _py_seal_call(self, path: Any, args: Any, kwargs: Any, target: Any, meta: Any) -> bytes:
-        body = pickle.dumps((path, args, kwargs, target, meta), PROTOCOL)
-        mac = self.mac.copy()
-        mac.update(body)
-        return PREFIX + mac.digest() + body
-
     def verified_body(self, message: bytes) -> memoryview:
         """The body of a genuine envelope; :class:`EnvelopeError` otherwise."""
         if not message.startswith(MAGIC):
@@ -139,6 +133,21 @@ class Signer:
         if not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
             raise EnvelopeError(f"envelope of {len(message)} bytes has a bad signature (not made by this instance)")
         return body
+
+
+def _python_seal_call(mac: Any) -> Callable[..., bytes]:
+    """``Signer.seal_call`` in Python, with what it uses bound as locals."""
+    copy = mac.copy
+    dumps = pickle.dumps
+    prefix, protocol = PREFIX, PROTOCOL
+
+    def seal_call(path: Any, args: Any, kwargs: Any, target: Any, meta: Any) -> bytes:
+        body = dumps((path, args, kwargs, target, meta), protocol)
+        tag = copy()
+        tag.update(body)
+        return prefix + tag.digest() + body
+
+    return seal_call
 
 
 def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
