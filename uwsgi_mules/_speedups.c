@@ -287,6 +287,17 @@ static PyObject *serve_result(Py_ssize_t taken, Py_ssize_t ran, int kind, PyObje
     return out;
 }
 
+/* The pending exception as an object (its traceback attached), cleared; a new reference. */
+static PyObject *take_exception(void) {
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (value != NULL && traceback != NULL) PyException_SetTraceback(value, traceback);
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value != NULL ? value : Py_NewRef(Py_None);
+}
+
 /* serve(get, first_args, args, tasks, record, stop, batch) -> (taken, ran, why, value)
  *
  * The programmed mule's receive loop for the common case: calls
@@ -349,13 +360,7 @@ static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssiz
         taken++;
         status = decode_message(self, message, tasks, record_buf, &decoded, &func);
         if (status < 0) {  /* undecodable: the exception goes to the Python loop */
-            PyObject *type, *value, *traceback;
-            PyErr_Fetch(&type, &value, &traceback);
-            PyErr_NormalizeException(&type, &value, &traceback);
-            Py_XDECREF(type);
-            Py_XDECREF(traceback);
-            if (value == NULL) value = Py_NewRef(Py_None);
-            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, value));
+            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, take_exception()));
             goto done;
         }
         if (status != DECODED) {
@@ -374,15 +379,8 @@ static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssiz
         Py_DECREF(message);
         result = PyObject_Call(func, PyTuple_GET_ITEM(decoded, 1), PyDict_GET_SIZE(call_kwargs) ? call_kwargs : NULL);
         if (result == NULL) {
-            PyObject *type, *value, *traceback, *failed;
-            PyErr_Fetch(&type, &value, &traceback);
-            PyErr_NormalizeException(&type, &value, &traceback);
-            if (value != NULL && traceback != NULL) PyException_SetTraceback(value, traceback);
-            Py_XDECREF(type);
-            Py_XDECREF(traceback);
-            if (value == NULL) value = Py_NewRef(Py_None);
-            failed = Py_BuildValue("(NOOO)", value, PyTuple_GET_ITEM(decoded, 0), PyTuple_GET_ITEM(decoded, 1),
-                                   call_kwargs);
+            PyObject *failed = Py_BuildValue("(NOOO)", take_exception(), PyTuple_GET_ITEM(decoded, 0),
+                                             PyTuple_GET_ITEM(decoded, 1), call_kwargs);
             Py_DECREF(decoded);
             out = serve_result(taken, ran, SERVE_FAILED, failed);
             goto done;
