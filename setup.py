@@ -12,7 +12,7 @@ setup(
         Extension(
             "uwsgi_mules._speedups",
             sources=["uwsgi_mules/_speedups.c"],
-            depends=["uwsgi_mules/_blake2b.h"],
+            depends=["uwsgi_mules/_blake2b.h", "uwsgi_mules/_queue_writer.h"],
             optional=True,
         )
     ]
