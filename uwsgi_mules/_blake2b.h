@@ -26,7 +26,8 @@ static const uint64_t blake2b_iv[8] = {
     0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
 };
 
-static const uint8_t blake2b_sigma[12][16] = {
+/* RFC 7693, 2.7: rounds 10 and 11 use rows 0 and 1 again */
+static const uint8_t blake2b_sigma[10][16] = {
     {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
     {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
     {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
@@ -37,8 +38,6 @@ static const uint8_t blake2b_sigma[12][16] = {
     {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
     {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
     {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
-    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
-    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
 };
 
 static inline uint64_t blake2b_load64(const uint8_t *p) {
@@ -62,14 +61,14 @@ static inline uint64_t blake2b_rotr(uint64_t x, int n) { return (x >> n) | (x <<
 
 #define BLAKE2B_ROUND(r)                                                                 \
     do {                                                                                 \
-        BLAKE2B_G(0, 4, 8, 12, m[blake2b_sigma[r][0]], m[blake2b_sigma[r][1]]);          \
-        BLAKE2B_G(1, 5, 9, 13, m[blake2b_sigma[r][2]], m[blake2b_sigma[r][3]]);          \
-        BLAKE2B_G(2, 6, 10, 14, m[blake2b_sigma[r][4]], m[blake2b_sigma[r][5]]);         \
-        BLAKE2B_G(3, 7, 11, 15, m[blake2b_sigma[r][6]], m[blake2b_sigma[r][7]]);         \
-        BLAKE2B_G(0, 5, 10, 15, m[blake2b_sigma[r][8]], m[blake2b_sigma[r][9]]);         \
-        BLAKE2B_G(1, 6, 11, 12, m[blake2b_sigma[r][10]], m[blake2b_sigma[r][11]]);       \
-        BLAKE2B_G(2, 7, 8, 13, m[blake2b_sigma[r][12]], m[blake2b_sigma[r][13]]);        \
-        BLAKE2B_G(3, 4, 9, 14, m[blake2b_sigma[r][14]], m[blake2b_sigma[r][15]]);        \
+        BLAKE2B_G(0, 4, 8, 12, m[blake2b_sigma[(r) % 10][0]], m[blake2b_sigma[(r) % 10][1]]);          \
+        BLAKE2B_G(1, 5, 9, 13, m[blake2b_sigma[(r) % 10][2]], m[blake2b_sigma[(r) % 10][3]]);          \
+        BLAKE2B_G(2, 6, 10, 14, m[blake2b_sigma[(r) % 10][4]], m[blake2b_sigma[(r) % 10][5]]);         \
+        BLAKE2B_G(3, 7, 11, 15, m[blake2b_sigma[(r) % 10][6]], m[blake2b_sigma[(r) % 10][7]]);         \
+        BLAKE2B_G(0, 5, 10, 15, m[blake2b_sigma[(r) % 10][8]], m[blake2b_sigma[(r) % 10][9]]);         \
+        BLAKE2B_G(1, 6, 11, 12, m[blake2b_sigma[(r) % 10][10]], m[blake2b_sigma[(r) % 10][11]]);       \
+        BLAKE2B_G(2, 7, 8, 13, m[blake2b_sigma[(r) % 10][12]], m[blake2b_sigma[(r) % 10][13]]);        \
+        BLAKE2B_G(3, 4, 9, 14, m[blake2b_sigma[(r) % 10][14]], m[blake2b_sigma[(r) % 10][15]]);        \
     } while (0)
 
 /* RFC 7693, 3.2: compress one 128-byte block; t is the byte count so far

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -40,12 +39,11 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_NO_METRICS = 0, 1, 2, 3
 
 def _envelope_code() -> str:
     """Which implementation signs and opens envelopes here."""
-    from .envelope import PURE_PYTHON_ENV, speedups
+    from .envelope import PURE_PYTHON_ENV, pure_python_forced, speedups
 
     if speedups() is not None:
         return "C speedups"
-    return f"pure Python: {PURE_PYTHON_ENV} is set" if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0") \
-        else "pure Python: the C speedups are not built"
+    return f"pure Python: {PURE_PYTHON_ENV} is set" if pure_python_forced() else "pure Python: the C speedups are not built"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Any, Union
 
 from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
-from .delivery.inflight import RUNNING, pack_state
+from .delivery.inflight import mark_running
 from .errors import NotOffloadable
 
 MAGIC = b"\x00uwsgi-mules\x00"
@@ -57,11 +57,16 @@ SERVE_BATCH, SERVE_IDLE, SERVE_STOP, SERVE_SLOW, SERVE_FAILED = range(5)
 PURE_PYTHON_ENV = "UWSGIMULES_PURE_PYTHON"
 
 
+def pure_python_forced() -> bool:
+    """True when ``UWSGIMULES_PURE_PYTHON`` asks for the Python implementation."""
+    return os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0")
+
+
 def speedups() -> Any:
     """The compiled ``uwsgi_mules._speedups`` module, or None (not built, or
     ``UWSGIMULES_PURE_PYTHON=1``). Both implementations give the same bytes
     and the same outcomes."""
-    if os.environ.get(PURE_PYTHON_ENV, "") not in ("", "0"):
+    if pure_python_forced():
         return None
     try:
         from . import _speedups
@@ -77,8 +82,8 @@ class Signer:
     """Signs and opens envelopes with one instance key.
 
     The per-message operations are attributes bound at construction to the C
-    speedups when they are compiled, else to the Python implementations below
-    (``_py_*``), so that hot paths call them without an extra Python frame:
+    speedups when they are compiled, else to the Python implementations of
+    this module, so that hot paths call them without an extra Python frame:
 
     - ``tag(body)``: the 16-byte keyed BLAKE2b tag;
     - ``seal(body)``: ``PREFIX + tag + body``;
@@ -157,7 +162,7 @@ def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
     same = hmac.compare_digest
     loads = pickle.loads
     prefix, tag_start, header = PREFIX, len(PREFIX), HEADER_SIZE
-    pack, running, record_header = pack_state, RUNNING, RECORD_HEADER
+    record_running = mark_running
 
     def open_envelope(message: bytes, tasks: dict[str, Any], record: Any) -> int | tuple[Any, ...]:
         if not message.startswith(prefix):
@@ -175,14 +180,7 @@ def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
         if type(path) is str and type(args) is tuple and type(kwargs) is dict and (meta is None or type(meta) is dict):
             func = tasks.get(path)
             if func is not None and record is not None:
-                length = len(message)
-                capacity = len(record) - record_header
-                if length > capacity:  # the head names the task
-                    length = capacity
-                    message = message[:length]
-                if length >= 0:
-                    record[record_header : record_header + length] = message
-                    pack(record, 0, running, length)
+                record_running(record, message)
         return (func, path, args, kwargs, target, meta)
 
     return open_envelope

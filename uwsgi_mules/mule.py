@@ -32,7 +32,6 @@ from .envelope import (
     SERVE_SLOW,
     SERVE_STOP,
     WireTarget,
-    describe_call,
 )
 from .errors import MessageTooLarge, NotInMule
 from .instance import BACKLOG_DIR_ENV, backlog_dir
@@ -165,7 +164,6 @@ class MuleServer:
         buf = record.buffer if record is not None else None
         harakiri = dispatcher.harakiri
         set_harakiri = backend.set_user_harakiri
-        report = backend.report_task_error
         counters = dispatcher.counters
         use_fast_call = self.around is None
         # the whole receive loop in C for plain tasks when the speedups are built
@@ -205,8 +203,7 @@ class MuleServer:
                     exc, path, args, kwargs = value
                     if isinstance(exc, SimulatedCrash):
                         raise exc
-                    counters.failed += 1
-                    report(exc, describe_call(path, args, kwargs))
+                    dispatcher.failed(exc, path, args, kwargs)
                     if buf is not None:
                         buf[0] = IDLE
                 continue
@@ -236,8 +233,7 @@ class MuleServer:
             except SimulatedCrash:
                 raise
             except BaseException as exc:  # noqa: BLE001 - no task may kill the mule
-                counters.failed += 1
-                report(exc, describe_call(path, args, kwargs))
+                dispatcher.failed(exc, path, args, kwargs)
             if harakiri:
                 set_harakiri(0)
             if buf is not None:

@@ -157,8 +157,8 @@ class Dispatcher:
 
     def handle(self, message: bytes) -> Outcome:
         """Verify and run one message; never raises (the signal-only hook and the
-        fake's step mode: the checks of :meth:`decode` and :meth:`run` in one
-        pass of :meth:`~uwsgi_mules.envelope.Signer.open`)."""
+        fake's step mode: verified, decoded and recorded in one pass of
+        :meth:`~uwsgi_mules.envelope.Signer.open`)."""
         mule_id = self.backend.mule_id()
         record = self._records.get(mule_id) or self.record(mule_id)
         try:
@@ -202,19 +202,6 @@ class Dispatcher:
         self.lookup(path)  # counts and logs the unregistered task
         return Outcome.UNREGISTERED
 
-    def run(self, call: Envelope, message: bytes) -> Outcome:
-        """Run a verified call as the current mule, recording it while it runs."""
-        func = self.lookup(call.path)
-        if func is None:
-            return Outcome.UNREGISTERED
-        record = self.record(self.backend.mule_id())
-        if record is not None:
-            record.begin(message)
-        ok = self.call(func, call.path, call.args, call.kwargs, call.meta)
-        if record is not None:
-            record.end()  # not reached when the process dies: the record names the task
-        return Outcome.RAN if ok else Outcome.FAILED
-
     def lookup(self, path: str) -> Callable[..., Any] | None:
         func = self.registry.tasks.get(path) if isinstance(path, str) else None
         if func is None:
@@ -249,14 +236,18 @@ class Dispatcher:
         except SimulatedCrash:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
-            self.counters.failed += 1
             if result_key is not None:
                 self._store(result_key, meta, exc=exc)
-            self.backend.report_task_error(exc, envelope.describe_call(path, args, kwargs))
+            self.failed(exc, path, args, kwargs)
             return False
         finally:
             if harakiri:
                 self.backend.set_user_harakiri(0)
+
+    def failed(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Count and report a task that raised."""
+        self.counters.failed += 1
+        self.backend.report_task_error(exc, envelope.describe_call(path, args, kwargs))
 
     def _store(self, key: object, meta: dict[str, Any] | None, *, value: Any = None,
                exc: BaseException | None = None) -> None:
