@@ -21,12 +21,11 @@ import hashlib
 import hmac
 import os
 import pickle
-from dataclasses import dataclass
+import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Union
 
-from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
-from .delivery.inflight import mark_running
 from .errors import NotOffloadable
 
 MAGIC = b"\x00uwsgi-mules\x00"
@@ -53,6 +52,33 @@ NOT_OURS = 0
 BAD_TAG = 1
 #: why ``Signer.serve`` returned (the C receive loop; see the mule's loop)
 SERVE_BATCH, SERVE_IDLE, SERVE_STOP, SERVE_SLOW, SERVE_FAILED = range(5)
+
+# The in-flight record (:mod:`uwsgi_mules.mule.delivery.inflight`) is written
+# here, by ``Signer.open`` (and by the C speedups) right before a task runs:
+#: state byte, 3 pad bytes, message length
+RECORD_STATE = struct.Struct("=BxxxI")
+#: the crash counters after the state (crashed, requeued, dead)
+RECORD_COUNTERS = struct.Struct("=QQQ")
+#: bytes before the recorded message
+RECORD_HEADER = RECORD_STATE.size + RECORD_COUNTERS.size
+RECORD_IDLE = 0
+RECORD_RUNNING = 1
+
+
+def mark_running(buffer: Any, message: bytes) -> None:
+    """Record ``message`` as running in a record's buffer (a message over the
+    capacity keeps its head): the message first, then the state. The C
+    speedups write the same bytes (``uwsgi_mules/_speedups.c``)."""
+    length = len(message)
+    capacity = len(buffer) - RECORD_HEADER
+    if length > capacity:  # the head names the task
+        length = capacity
+        message = message[:length]
+    if length >= 0:
+        buffer[RECORD_HEADER : RECORD_HEADER + length] = message
+        RECORD_STATE.pack_into(buffer, 0, RECORD_RUNNING, length)
+
+
 #: set to 1 to run the Python implementation even when the C speedups are compiled
 PURE_PYTHON_ENV = "UWSGIMULES_PURE_PYTHON"
 
@@ -97,7 +123,7 @@ class Signer:
       written to it and marked running. An undecodable signed body raises.
 
     With the speedups, ``serve`` is the programmed mule's receive loop in C
-    (see :meth:`uwsgi_mules.mule.MuleServer.serve`); None without them.
+    (see :meth:`uwsgi_mules.mule.server.MuleServer.serve`); None without them.
     """
 
     __slots__ = ("accelerated", "key", "mac", "open", "seal", "seal_call", "serve", "tag")
@@ -129,15 +155,25 @@ class Signer:
 
     def verified_body(self, message: bytes) -> memoryview:
         """The body of a genuine envelope; :class:`EnvelopeError` otherwise."""
-        if not message.startswith(MAGIC):
-            raise EnvelopeError("not an uwsgi-mules envelope")
-        if len(message) < HEADER_SIZE or message[len(MAGIC)] != VERSION:
-            raise EnvelopeError(f"envelope of {len(message)} bytes has no valid version {VERSION} header")
         view = memoryview(message)
         body = view[HEADER_SIZE:]
-        if not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
-            raise EnvelopeError(f"envelope of {len(message)} bytes has a bad signature (not made by this instance)")
+        if not _header_ok(message) or not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
+            raise EnvelopeError(rejection_reason(message))
         return body
+
+
+def _header_ok(message: bytes) -> bool:
+    return message.startswith(MAGIC) and len(message) >= HEADER_SIZE and message[len(MAGIC)] == VERSION
+
+
+def rejection_reason(message: bytes) -> str:
+    """Why a message :meth:`Signer.open` refused (not ours, or a bad tag) is not
+    a genuine envelope, read from its header alone (nothing verified again)."""
+    if not message.startswith(MAGIC):
+        return "not an uwsgi-mules envelope"
+    if not _header_ok(message):
+        return f"envelope of {len(message)} bytes has no valid version {VERSION} header"
+    return f"envelope of {len(message)} bytes has a bad signature (not made by this instance)"
 
 
 def _python_seal_call(mac: Any) -> Callable[..., bytes]:

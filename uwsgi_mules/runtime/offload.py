@@ -10,12 +10,12 @@ from .. import envelope
 from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
-from .dispatch import ensure_hook
+from ..mule.dispatch import ensure_hook
 from .results import make_submit
 from .routing import route_table, send_unbacked
 from .sender import prepare_route, send_routed
 from .state import runtime_state
-from .targets import Target, farm_target, mule_target
+from .targets import Addressee, Target, farm_target, mule_target
 
 if TYPE_CHECKING:
     from .mules import Farm, Mule
@@ -27,14 +27,10 @@ TypeMuleFarm = Union[str, int, "Mule", "Farm", None]
 def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
     """uwsgiconf's rules: None -> mule 1; int -> that mule (0: the shared queue,
     any mule); str -> a farm; Mule / Farm objects."""
-    from .mules import Farm, Mule
-
     if mule_or_farm is None:
         return mule_target(1)
-    if isinstance(mule_or_farm, Mule):
-        return mule_target(mule_or_farm.id)
-    if isinstance(mule_or_farm, Farm):
-        return farm_target(mule_or_farm.name)
+    if isinstance(mule_or_farm, Addressee):
+        return mule_or_farm.offload_target()
     if isinstance(mule_or_farm, (str, bytes)):
         return farm_target(mule_or_farm)
     if isinstance(mule_or_farm, int) and not isinstance(mule_or_farm, bool):

@@ -67,6 +67,18 @@ def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: floa
     )
 
 
+def send_once(backend: Backend, payload: bytes, route: Route) -> bool:
+    """Try once, without waiting: True if queued, False if the queue is full.
+    :class:`MessageTooLarge`, :class:`UnknownMule` or :class:`UnknownFarm`
+    when it can never be sent there."""
+    if len(payload) > route.limit:
+        raise MessageTooLarge(size_error(len(payload), route.target, route.limit))
+    waited = backend.send_wait(payload, route.raw, 0.0)  # the plugin: no "queue full" log line
+    if waited is not None:
+        return waited
+    return _raw_send(backend, payload, route)
+
+
 def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
         raw = 0 if route.raw is None else route.raw  # uwsgi.mule_msg takes 0, not None, for the shared queue

@@ -34,6 +34,17 @@ class Target:
         return "the shared mule queue"
 
 
+class Addressee:
+    """Something an offload can name as its destination (:class:`~uwsgi_mules.Mule`,
+    :class:`~uwsgi_mules.Farm`)."""
+
+    __slots__ = ()
+
+    def offload_target(self) -> Target:
+        """Where an offload to this goes."""
+        raise NotImplementedError
+
+
 def mule_target(mule_id: int) -> Target:
     if isinstance(mule_id, bool) or not isinstance(mule_id, int):
         raise UnknownMule(f"mule id must be an int, got {mule_id!r}")

@@ -17,7 +17,7 @@ from ... import envelope
 from ...backends.selection import current_backend
 from ...errors import NotOffloadable
 from ...registry import ORIGINAL_ATTR
-from ...runtime.dispatch import ensure_hook
+from ...mule.dispatch import ensure_hook
 from ...runtime.offload import TypeMuleFarm, mule_offload
 from ...runtime.sender import send_bytes
 from ...runtime.targets import Target
