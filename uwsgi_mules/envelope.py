@@ -24,7 +24,7 @@ import pickle
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, NamedTuple, Union
 
 from .errors import NotOffloadable
 
@@ -44,6 +44,18 @@ WireTarget = Union[int, bytes]
 
 class EnvelopeError(ValueError):
     """Bytes that start like an envelope but cannot be trusted or decoded."""
+
+
+class Opened(NamedTuple):
+    """What ``Signer.open`` returns for a genuine envelope (the C speedups
+    return a plain tuple of the same fields, in this order)."""
+
+    func: Callable[..., Any] | None  #: the registered task, None if unregistered or a field has a wrong type
+    path: Any
+    args: Any
+    kwargs: Any
+    target: Any
+    meta: Any
 
 
 #: what :meth:`Signer.open` returns for a message that is not an envelope of this format
@@ -116,14 +128,16 @@ class Signer:
     - ``seal_call(path, args, kwargs, target, meta)``: the signed envelope of
       a call (whatever pickle raises propagates: see :func:`encode`);
     - ``open(message, tasks, record)``: :data:`NOT_OURS`, :data:`BAD_TAG`, or
-      ``(func, path, args, kwargs, target, meta)`` for a genuine envelope,
-      ``func`` being ``tasks[path]`` when the fields have the right types and
+      :class:`Opened` ``(func, path, args, kwargs, target, meta)`` for a
+      genuine envelope, ``func`` being ``tasks[path]`` when the fields have the right types and
       the task is registered (else None). When ``func`` is found and
       ``record`` (an in-flight record's buffer) is not None, the message is
       written to it and marked running. An undecodable signed body raises.
 
     With the speedups, ``serve`` is the programmed mule's receive loop in C
-    (see :meth:`uwsgi_mules.mule.server.MuleServer.serve`); None without them.
+    (see :meth:`uwsgi_mules.mule.server.MuleServer.serve`): it hands back
+    what it does not run as ``(message, what open returned or raised)``;
+    None without the speedups.
     """
 
     __slots__ = ("accelerated", "key", "mac", "open", "seal", "seal_call", "serve", "tag")
@@ -199,6 +213,7 @@ def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
     loads = pickle.loads
     prefix, tag_start, header = PREFIX, len(PREFIX), HEADER_SIZE
     record_running = mark_running
+    opened = Opened
 
     def open_envelope(message: bytes, tasks: dict[str, Any], record: Any) -> int | tuple[Any, ...]:
         if not message.startswith(prefix):
@@ -217,7 +232,7 @@ def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
             func = tasks.get(path)
             if func is not None and record is not None:
                 record_running(record, message)
-        return (func, path, args, kwargs, target, meta)
+        return opened(func, path, args, kwargs, target, meta)
 
     return open_envelope
 

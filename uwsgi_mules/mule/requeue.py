@@ -12,7 +12,7 @@ from collections.abc import Callable
 from ..backends.base import Backend
 from ..envelope import WireTarget
 from ..runtime.sender import prepare_route, send_bytes, send_once
-from ..runtime.targets import from_wire
+from ..runtime.targets import Target
 
 
 def send_now(backend: Backend) -> Callable[[WireTarget, bytes], None]:
@@ -20,7 +20,7 @@ def send_now(backend: Backend) -> Callable[[WireTarget, bytes], None]:
     offload; a failure is logged, never silent."""
 
     def send(target: WireTarget, message: bytes) -> None:
-        resolved = from_wire(target)
+        resolved = Target.from_wire(target)
         try:
             send_bytes(backend, message, resolved)
         except Exception as exc:  # noqa: BLE001 - say it, never lose it silently
@@ -35,6 +35,6 @@ def send_nowait(backend: Backend) -> Callable[[bytes, WireTarget], bool]:
     it can never be sent there (the replay queue keeps it then)."""
 
     def send(message: bytes, target: WireTarget) -> bool:
-        return send_once(backend, message, prepare_route(backend, from_wire(target)))
+        return send_once(backend, message, prepare_route(backend, Target.from_wire(target)))
 
     return send
