@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..envelope import Signer
 from ..topology import Topology
@@ -53,6 +54,8 @@ class Backend(ABC):
 
     #: short name used in logs and reprs ("uwsgi", "fake")
     name = "backend"
+    #: True for a real uWSGI process, False for the fake (and test doubles)
+    is_real: bool = False
 
     # -- identity ---------------------------------------------------------
 
@@ -153,6 +156,27 @@ class Backend(ABC):
         return False
 
     # -- optional capabilities (the plugin, the fake) -------------------------------
+
+    @property
+    def plugin(self) -> Any:
+        """The uwsgi-mules C plugin's bridge where it is loaded (real uWSGI), else None."""
+        return None
+
+    def receiver(self) -> Callable[[bool, bool, int, float], bytes | None]:
+        """The fastest ``mule_get_msg(signals, farms, buffer_size, timeout)``
+        (the C function itself on real uWSGI), for the mule's loop."""
+        return self.mule_get_msg
+
+    def counts_taken(self) -> bool:
+        """Whether :meth:`note_taken` counts anything (the plugin, the fake):
+        without it the mule's loop skips the call."""
+        return False
+
+    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
+        """Where to report a mule this backend saw die mid-task and respawned
+        in the same process (the fake's step mode): ``handler(mule_id)``.
+        uWSGI respawns a mule as a new process, which finds the task in its
+        in-flight record: the real backend has nothing to report."""
 
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
         """The fastest ``send(message, target) -> bool`` for ``target`` (True:

@@ -259,6 +259,12 @@ class RealBackend(Backend):
         plugin = self.plugin
         return plugin.stats() if plugin is not None else None
 
+    def receiver(self) -> Any:
+        return self.raw_mule_get_msg
+
+    def counts_taken(self) -> bool:
+        return self.plugin is not None
+
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         plugin = self.plugin
         if plugin is not None:

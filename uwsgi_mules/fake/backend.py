@@ -483,6 +483,12 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         queues.update({f"farm:{n}": q.counters() for n, q in self._farm_queues.items()})
         return BackendStats(queues)
 
+    def counts_taken(self) -> bool:
+        return True
+
+    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
+        self.crash_handler = handler
+
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         with self._cond:
             self.taken[mule_id] = self.taken.get(mule_id, 0) + count

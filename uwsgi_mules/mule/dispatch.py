@@ -356,8 +356,7 @@ def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
             found = _dispatchers.get(backend)
             if found is None:
                 found = Dispatcher(backend, harakiri=backend.mule_harakiri())
-                if hasattr(backend, "crash_handler"):  # the fake's step mode reports crashes here
-                    backend.crash_handler = found.respawned
+                backend.set_crash_handler(found.respawned)  # the fake's step mode reports crashes here
                 _dispatchers[backend] = found
     return found
 

@@ -146,12 +146,10 @@ class MuleServer:
 
     def _loop(self) -> None:
         backend = self.backend
-        # the loop calls uWSGI's C function directly when the backend has it
-        get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
+        get = backend.receiver()  # uWSGI's C function itself on real uWSGI
         # counting needs the plugin on real uWSGI: skip the call per message without it
-        note = backend.note_taken if getattr(backend, "plugin", True) is not None else None
-        taken = TakenReport(note, self.mule_id)
-        args = GetArgs(self.buffer_size, getattr(backend, "is_real", False))
+        taken = TakenReport(backend.note_taken if backend.counts_taken() else None, self.mule_id)
+        args = GetArgs(self.buffer_size, backend.is_real)
         stop = self.stop_signals
         deliver = self.dispatcher.deliver
         replay = self.replay
@@ -216,7 +214,7 @@ class MuleServer:
         mode = self.stop_signals.mode
         name = signal.Signals(signum).name if signum else "stop"
         backend.log(f"uwsgi-mules: mule {self.mule_id} told to stop ({name}): saving queued offloads")
-        get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
+        get = backend.receiver()
         buffer_size = self.buffer_size
         dispatcher = self.dispatcher
 
