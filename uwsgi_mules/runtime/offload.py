@@ -114,7 +114,8 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
         offloaded.task_path = path  # type: ignore[attr-defined]
         offloaded.offload_target = target  # type: ignore[attr-defined]
         offloaded.retries = retries  # type: ignore[attr-defined]
-        offloaded.submit = make_submit(path, target)  # type: ignore[attr-defined]
+        # every way of sending installs the hook a signal-only mule runs offloads with
+        offloaded.submit = make_submit(path, target, ensure_hook)  # type: ignore[attr-defined]
         return offloaded  # type: ignore[return-value]
 
     return decorate

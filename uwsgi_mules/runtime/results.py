@@ -223,9 +223,14 @@ def check_results_cache(backend: Backend, cache: str) -> None:
     _checked[backend] = True
 
 
-def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LocalResult:
-    """Send a call to a local mule and return a handle on its result."""
+def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 prepare: Callable[[Backend], None] | None = None) -> LocalResult:
+    """Send a call to a local mule and return a handle on its result;
+    ``prepare(backend)`` runs first (the offload decorator installs the
+    mule's message hook there, as a plain call does)."""
     backend = current_backend()
+    if prepare is not None:
+        prepare(backend)
     settings = _settings
     check_results_cache(backend, settings.cache)
     key = f"uwsgi-mules:{uuid.uuid4().hex}"
@@ -235,8 +240,9 @@ def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     return LocalResult(key, backend, settings.cache)
 
 
-def make_submit(path: str, target: Target) -> Callable[..., ResultHandle]:
-    """The ``submit`` attribute of an offload wrapper."""
+def make_submit(path: str, target: Target,
+                prepare: Callable[[Backend], None] | None = None) -> Callable[..., ResultHandle]:
+    """The ``submit`` attribute of an offload wrapper (``prepare``: see :func:`submit_local`)."""
 
     def submit(*args: Any, **kwargs: Any) -> ResultHandle:
         """Offload the call and return a handle on its result
@@ -244,6 +250,6 @@ def make_submit(path: str, target: Target) -> Callable[..., ResultHandle]:
         remote = route_table().lookup(target)
         if remote is not None:
             return remote.submit(path, args, kwargs)
-        return submit_local(target, path, args, kwargs)
+        return submit_local(target, path, args, kwargs, prepare)
 
     return submit
