@@ -34,7 +34,7 @@ from .envelope import (
     WireTarget,
 )
 from .errors import MessageTooLarge, NotInMule
-from .instance import BACKLOG_DIR_ENV, backlog_dir
+from .instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from .registry import TASK_MODULES_ENV
 from .runtime.dispatch import HOOK_MARKER, Dispatcher, Outcome, dispatcher_for
 from .runtime.sender import prepare_route
@@ -108,6 +108,7 @@ class MuleServer:
             lambda message, target: send_nowait_to_wire_target(backend, message, target),
             backend.log,
             self._save_dir(),
+            self.dispatcher.registry.is_registered,
         )
         # a task the previous process of this mule died in goes to the replay queue
         self.dispatcher.on_requeue = self.replay.add_sealed
@@ -289,14 +290,12 @@ class MuleServer:
         drained, why = drain_until_senders_gone(
             receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
         )
-        # what was not replayed yet joins what was drained
-        for target, message in self.replay.pending:
-            drained.entries.append((target, bytes(memoryview(message)[HEADER_SIZE:])))
-            drained.paths["(replay)"] += 1
-        self.replay.pending.clear()
-        self.replay.save_rest("the mule is stopping")
+        # what was not replayed yet joins what was drained; the files it came
+        # from are deleted only once the new backlog file is written
+        drained.add_saved(self.replay.take_unsent(), "(replay)")
         configured = backend.getenv(BACKLOG_DIR_ENV)
         if mode == "stop" and not configured:
+            self.replay.release_sources()
             if drained.entries:
                 backend.log(
                     f"uwsgi-mules: ERROR mule {self.mule_id} discarded {len(drained.entries)} queued offload(s) at "
@@ -305,12 +304,14 @@ class MuleServer:
         else:
             try:
                 where = persist(drained, self._save_dir(), f"mule{self.mule_id}")
-            except OSError as exc:
+            except (OSError, ValueError, InsecureDirectory) as exc:
+                self.replay.keep_sources()  # with their progress: the next start replays what they still owe
                 backend.log(
                     f"uwsgi-mules: ERROR mule {self.mule_id} could not save {len(drained.entries)} queued "
                     f"offload(s) ({drained.summary()}): {exc}"
                 )
             else:
+                self.replay.release_sources()
                 if where is not None:
                     backend.log(
                         f"uwsgi-mules: mule {self.mule_id} saved {len(drained.entries)} queued offload(s) "

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import envelope
-from ..delivery.backlog import claim, load, save
+from ..delivery.backlog import BacklogError, SavedOffload, claim, load, save, set_aside
 from ..delivery.stopping import Drained
 from ..envelope import EnvelopeError, WireTarget
 from .queues import message_cost
@@ -36,11 +36,12 @@ def drain_offloads(fake: FakeUwsgi) -> Drained:
     return drained
 
 
-def send_entries(fake: FakeUwsgi, entries: list[tuple[WireTarget, bytes]]) -> int:
+def send_entries(fake: FakeUwsgi, entries: list[SavedOffload]) -> int:
     """Seal and queue saved offloads again (as the next mules replay them)."""
     signer = fake.signer()
     sent = 0
-    for target, body in entries:
+    for entry in entries:
+        target, body = entry.target, entry.body
         raw: int | bytes | None = target if isinstance(target, bytes) else (int(target) or None)
         queue = fake.queue(raw)
         message = signer.seal(body)
@@ -80,8 +81,18 @@ def replay_backlog(fake: FakeUwsgi) -> int:
         return 0
     sent = 0
     for path in claim(Path(fake.backlog_dir)):
-        sent += send_entries(fake, load(path))
-        path.unlink()
+        try:
+            loaded = load(path)
+        except (BacklogError, OSError) as exc:
+            fake.log(f"uwsgi-mules: backlog file {path.name} not replayed: {exc}; moved aside as "
+                     f"{set_aside(path).name}")
+            continue
+        sent += send_entries(fake, loaded.entries)
+        if loaded.damage:
+            fake.log(f"uwsgi-mules: backlog file {path.name} is damaged ({loaded.damage}): its "
+                     f"{len(loaded.entries)} intact entrie(s) replayed; moved aside as {set_aside(path).name}")
+        else:
+            path.unlink()
     if sent:
         fake.log(f"uwsgi-mules: replayed {sent} saved offload(s)")
     return sent
