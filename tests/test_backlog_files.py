@@ -325,3 +325,34 @@ def test_a_stopping_mule_writes_its_backlog_before_deleting_the_files_it_claimed
     assert list(backlog_dir.glob("*.claimed-*")) == [], "and is deleted afterwards"
     (kept,) = backlog_dir.glob("*.backlog")
     assert [e.body for e in load(kept).entries] == [e.body for e in offloads(range(6))]
+
+
+def test_the_data_key_of_a_directory_others_can_write_is_refused(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o777)
+    with pytest.raises(OSError, match="writable by other users"):
+        data_key(shared)
+
+
+def write_queued(directory: Path, key: bytes, messages: list[bytes]) -> None:
+    entries = b"".join(struct.pack("!BiI", 0, 1, len(m)) + m for m in messages)
+    path = directory / f"{time.time_ns():020d}-1-master.queued"
+    path.write_bytes(QUEUED_MAGIC + key + entries)
+    os.chmod(path, 0o600)
+
+
+def test_queued_files_are_replayed_only_with_a_key_a_mule_of_the_directory_used(tmp_path: Path) -> None:
+    previous, stranger = b"p" * 32, b"s" * 32
+    backlog.trust_instance_key(tmp_path, previous)  # a mule of the instance that wrote it recorded its key
+
+    def sealed(key: bytes, ids: range) -> list[bytes]:
+        return [Signer(key).seal(envelope.pack(TASK, (i,), {}, 1)) for i in ids]
+
+    write_queued(tmp_path, INSTANCE_KEY, sealed(INSTANCE_KEY, range(0, 2)))  # this instance (a reload)
+    write_queued(tmp_path, previous, sealed(previous, range(2, 4)))  # a stopped instance of this directory
+    write_queued(tmp_path, stranger, sealed(stranger, range(4, 6)))  # anyone else
+    lines: list[str] = []
+    assert replay(tmp_path, lines).ids == collections.Counter(range(4))
+    assert visible(tmp_path) == [f"master.queued{CORRUPT_SUFFIX}"]
+    assert any("signed with a key no mule of this backlog directory used" in line for line in lines), lines
