@@ -32,6 +32,7 @@ from uwsgi_mules.delivery.backlog import (
 )
 from uwsgi_mules.delivery.recovery import ReplayQueue
 from uwsgi_mules.envelope import Signer
+from tests import fake_delivery_tasks  # noqa: F401 - registers TASK
 from uwsgi_mules.errors import UnknownMule
 
 TASK = "tests.fake_delivery_tasks:work"
@@ -356,3 +357,23 @@ def test_queued_files_are_replayed_only_with_a_key_a_mule_of_the_directory_used(
     assert replay(tmp_path, lines).ids == collections.Counter(range(4))
     assert visible(tmp_path) == [f"master.queued{CORRUPT_SUFFIX}"]
     assert any("signed with a key no mule of this backlog directory used" in line for line in lines), lines
+
+
+def test_a_mule_parks_saved_offloads_for_a_mule_the_layout_no_longer_has(tmp_path: Path) -> None:
+    """The mule's own send path (not a stand-in) refuses mule 3 of a one-mule layout."""
+    from uwsgi_mules import mule
+    from uwsgi_mules.fake import FakeUwsgi
+
+    directory = tmp_path / "backlog"
+    save(directory, offloads(range(2), target=3) + offloads(range(2, 4), target=1))
+    with FakeUwsgi(mules=["uwsgi_mules.mule:run"], backlog_dir=None) as fake:
+        fake.backlog_dir = directory  # read by the mule itself, as on real uWSGI
+        with fake.as_mule(1):
+            server = mule.MuleServer(fake)
+            server.start()
+            while server.replay.pump():
+                pass
+        assert server.replay.sent == 2 and server.replay.parked == 2
+        lines = list(fake.log_lines)
+    assert any("2 saved offload(s) can never be sent (UnknownMule" in line for line in lines), lines
+    assert visible(directory) == [f"parked{PARKED_SUFFIX}"]

@@ -63,21 +63,26 @@ def manage_spool_request(vars: dict[Any, Any]) -> int:  # noqa: A002 - original 
 
 def _unsigned_arguments(decoded: dict[Any, Any]) -> str:
     """Why the pickled arguments of a task cannot be trusted ("" when they can)."""
-    parts = [decoded.get(k) for k in ("ud_spool_func", "ud_spool_ret", "args", "kwargs")]
-    if not all(isinstance(p, bytes) for p in parts[2:]):
+    func, ret, args, kwargs, signature = (
+        _as_bytes(decoded.get(k)) for k in ("ud_spool_func", "ud_spool_ret", "args", "kwargs", SIGNATURE_KEY)
+    )
+    if args is None or kwargs is None:
         return "args or kwargs missing"
-    signature = decoded.get(SIGNATURE_KEY)
     if signature is None:
         return f"no {SIGNATURE_KEY} (not spooled by uwsgi-mules' @spool, or by an older version)"
     try:
         signer = spool_signer(current_backend())
     except OSError as exc:
         return f"the spool key cannot be read ({exc})"
-    func, ret, args, kwargs = (p if isinstance(p, bytes) else b"" if p is None else str(p).encode() for p in parts)
-    if not verify(signer, signature if isinstance(signature, bytes) else str(signature).encode(), func, ret, args,
-                  kwargs):
+    if not verify(signer, signature, func or b"", ret or b"", args, kwargs):
         return f"{SIGNATURE_KEY} does not verify with the spool key (forged or altered)"
     return ""
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode()
 
 
 def _read_spool_key() -> None:
