@@ -80,3 +80,22 @@ def test_crash_names_the_task_and_retries_rerun_it() -> None:
     assert "died while running tests.fake_delivery_tasks:crash_no_retries(*(7,)" in log
     assert "the task is lost" in log
     assert log.count("DEAD task tests.fake_delivery_tasks:always_crash(*(9,)") == 1
+
+
+def test_a_truncated_backlog_file_at_start_replays_its_intact_entries_once(tmp_path: Path) -> None:
+    """tests/real/test_security_data.py runs the same on real uWSGI."""
+    from uwsgi_mules import envelope
+    from uwsgi_mules.delivery.backlog import SavedOffload, save
+
+    backlog = tmp_path / "backlog"
+    work = "tests.fake_delivery_tasks:work"
+    path = save(backlog, [SavedOffload(1, envelope.pack(work, (i,), {}, 1), work) for i in range(199)])
+    assert path is not None
+    path.write_bytes(path.read_bytes()[:-3])
+    with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
+        fake.run_pending()
+        lines = list(fake.log_lines)
+    assert lost_and_duplicated(198) == ([], [])
+    assert 198 not in tasks.DONE
+    assert any("is damaged" in line and "198 intact" in line for line in lines), lines
+    assert [p.name.endswith(".corrupt") for p in backlog.iterdir() if not p.name.startswith(".")] == [True]

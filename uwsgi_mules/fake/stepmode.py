@@ -9,7 +9,6 @@ queues, the lock and the per-thread state these methods use.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable
 from typing import Any
 
