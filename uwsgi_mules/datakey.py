@@ -39,7 +39,7 @@ def data_key(directory: Path) -> bytes:
     info = os.stat(directory)
     if info.st_uid != os.getuid():
         raise DataKeyError(f"{directory} belongs to uid {info.st_uid}, not to this user ({os.getuid()})")
-    if info.st_mode & 0o022 and not info.st_mode & stat.S_ISVTX:
+    if info.st_mode & 0o022:
         raise DataKeyError(f"{directory} is writable by other users (mode {oct(info.st_mode & 0o777)})")
     path = directory / KEY_NAME
     try:
