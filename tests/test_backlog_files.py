@@ -377,3 +377,33 @@ def test_a_mule_parks_saved_offloads_for_a_mule_the_layout_no_longer_has(tmp_pat
         lines = list(fake.log_lines)
     assert any("2 saved offload(s) can never be sent (UnknownMule" in line for line in lines), lines
     assert visible(directory) == [f"parked{PARKED_SUFFIX}"]
+
+
+def test_processes_creating_the_data_key_at_once_all_read_the_same_bytes(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = "import sys; from pathlib import Path; from uwsgi_mules.datakey import data_key; " \
+           "print(data_key(Path(sys.argv[1])).hex())"
+    children = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+                for _ in range(6)]
+    keys = {child.communicate(timeout=60)[0].strip() for child in children}
+    assert len(keys) == 1 and len(next(iter(keys))) == 64
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_NAME], "no temporary file left"
+
+
+def test_a_backlog_whose_data_key_was_deleted_is_refused_not_run(tmp_path: Path) -> None:
+    save(tmp_path, offloads(range(3)))
+    os.unlink(tmp_path / KEY_NAME)
+    lines: list[str] = []
+    assert replay(tmp_path, lines).ids == collections.Counter()
+    assert visible(tmp_path) == [f"mule.backlog{CORRUPT_SUFFIX}"]
+
+
+def test_a_queued_message_another_key_signed_is_dropped_with_a_log_line(tmp_path: Path) -> None:
+    messages = [Signer(INSTANCE_KEY).seal(envelope.pack(TASK, (i,), {}, 1)) for i in range(2)]
+    messages.insert(1, Signer(b"s" * 32).seal(envelope.pack(TASK, (9,), {}, 1)))
+    write_queued(tmp_path, INSTANCE_KEY, messages)
+    lines: list[str] = []
+    assert replay(tmp_path, lines).ids == collections.Counter(range(2))
+    assert any("1 message(s) of" in line and "dropped" in line for line in lines), lines
