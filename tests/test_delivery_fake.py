@@ -99,3 +99,19 @@ def test_a_truncated_backlog_file_at_start_replays_its_intact_entries_once(tmp_p
     assert 198 not in tasks.DONE
     assert any("is damaged" in line and "198 intact" in line for line in lines), lines
     assert [p.name.endswith(".corrupt") for p in backlog.iterdir() if not p.name.startswith(".")] == [True]
+
+
+def test_saved_offloads_for_a_mule_the_layout_no_longer_has_are_parked(tmp_path: Path) -> None:
+    """As a real mule does (tests/test_backlog_files.py runs the mule's own send path)."""
+    from uwsgi_mules import envelope
+    from uwsgi_mules.delivery.backlog import SavedOffload, save
+
+    backlog = tmp_path / "backlog"
+    work = "tests.fake_delivery_tasks:work"
+    save(backlog, [SavedOffload(t, envelope.pack(work, (i,), {}, t), work) for i, t in enumerate([1, 3, 1, 3])])
+    with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
+        fake.run_pending()
+        lines = list(fake.log_lines)
+    assert dict(tasks.DONE) == {0: 1, 2: 1}
+    assert any("2 saved offload(s) can never be sent" in line for line in lines), lines
+    assert [p.suffix for p in backlog.iterdir() if not p.name.startswith(".")] == [".parked"]

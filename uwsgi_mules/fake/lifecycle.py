@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import envelope
-from ..delivery.backlog import BacklogError, SavedOffload, claim, load, save, set_aside
+from ..delivery.backlog import PARKED_SUFFIX, BacklogError, SavedOffload, claim, load, save, set_aside
 from ..delivery.stopping import Drained
 from ..envelope import EnvelopeError, WireTarget
 from .queues import message_cost
@@ -87,7 +87,13 @@ def replay_backlog(fake: FakeUwsgi) -> int:
             fake.log(f"uwsgi-mules: backlog file {path.name} not replayed: {exc}; moved aside as "
                      f"{set_aside(path).name}")
             continue
-        sent += send_entries(fake, loaded.entries)
+        sendable: list[SavedOffload] = []
+        unsendable: list[SavedOffload] = []
+        for entry in loaded.entries:
+            (sendable if _has_queue(fake, entry.target) else unsendable).append(entry)
+        sent += send_entries(fake, sendable)
+        if unsendable:
+            _park(fake, Path(fake.backlog_dir), unsendable)
         if loaded.damage:
             fake.log(f"uwsgi-mules: backlog file {path.name} is damaged ({loaded.damage}): its "
                      f"{len(loaded.entries)} intact entrie(s) replayed; moved aside as {set_aside(path).name}")
@@ -96,3 +102,19 @@ def replay_backlog(fake: FakeUwsgi) -> int:
     if sent:
         fake.log(f"uwsgi-mules: replayed {sent} saved offload(s)")
     return sent
+
+
+def _has_queue(fake: FakeUwsgi, target: WireTarget) -> bool:
+    raw: int | bytes | None = target if isinstance(target, bytes) else (int(target) or None)
+    try:
+        fake.queue(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def _park(fake: FakeUwsgi, directory: Path, entries: list[SavedOffload]) -> None:
+    """Saved offloads for a mule or farm this layout does not have: parked, as a real mule does."""
+    where = save(directory, entries, label="parked", suffix=PARKED_SUFFIX)
+    fake.log(f"uwsgi-mules: {len(entries)} saved offload(s) can never be sent (no such mule or farm in this "
+             f"layout); parked in {where} (rename it to *.backlog to replay it)")
