@@ -50,7 +50,7 @@ def test_stop_and_start_with_a_backlog_dir(tmp_path: Path) -> None:
     with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
         fake.run_pending()
     assert lost_and_duplicated(250) == ([], [])
-    assert not list(backlog.iterdir()), "the replayed file is removed"
+    assert not [p for p in backlog.iterdir() if not p.name.startswith(".")], "the replayed file is removed"
 
 
 def test_stop_without_a_backlog_dir_logs_what_it_discarded() -> None:
@@ -80,3 +80,38 @@ def test_crash_names_the_task_and_retries_rerun_it() -> None:
     assert "died while running tests.fake_delivery_tasks:crash_no_retries(*(7,)" in log
     assert "the task is lost" in log
     assert log.count("DEAD task tests.fake_delivery_tasks:always_crash(*(9,)") == 1
+
+
+def test_a_truncated_backlog_file_at_start_replays_its_intact_entries_once(tmp_path: Path) -> None:
+    """tests/real/test_security_data.py runs the same on real uWSGI."""
+    from uwsgi_mules import envelope
+    from uwsgi_mules.mule.delivery.backlog import SavedOffload, save
+
+    backlog = tmp_path / "backlog"
+    work = "tests.fake_delivery_tasks:work"
+    path = save(backlog, [SavedOffload(1, envelope.pack(work, (i,), {}, 1), work) for i in range(199)])
+    assert path is not None
+    path.write_bytes(path.read_bytes()[:-3])
+    with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
+        fake.run_pending()
+        lines = list(fake.log_lines)
+    assert lost_and_duplicated(198) == ([], [])
+    assert 198 not in tasks.DONE
+    assert any("is damaged" in line and "198 intact" in line for line in lines), lines
+    assert [p.name.endswith(".corrupt") for p in backlog.iterdir() if not p.name.startswith(".")] == [True]
+
+
+def test_saved_offloads_for_a_mule_the_layout_no_longer_has_are_parked(tmp_path: Path) -> None:
+    """As a real mule does (tests/test_backlog_files.py runs the mule's own send path)."""
+    from uwsgi_mules import envelope
+    from uwsgi_mules.mule.delivery.backlog import SavedOffload, save
+
+    backlog = tmp_path / "backlog"
+    work = "tests.fake_delivery_tasks:work"
+    save(backlog, [SavedOffload(t, envelope.pack(work, (i,), {}, t), work) for i, t in enumerate([1, 3, 1, 3])])
+    with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
+        fake.run_pending()
+        lines = list(fake.log_lines)
+    assert dict(tasks.DONE) == {0: 1, 2: 1}
+    assert any("2 saved offload(s) can never be sent" in line for line in lines), lines
+    assert [p.suffix for p in backlog.iterdir() if not p.name.startswith(".")] == [".parked"]

@@ -19,7 +19,7 @@ from .errors import (
 )
 from .locks import Lock, LockError
 from .runtime.mules import Farm, Mule
-from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, configure_results
+from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, UntrustedResult, configure_results
 from .runtime.offload import TypeMuleFarm, mule_offload
 from .runtime.state import Settings, configure, reset_runtime
 from .signals import (
@@ -78,6 +78,7 @@ __all__ = [
     "ResultsUnavailable",
     "Settings",
     "TopologyError",
+    "UntrustedResult",
     "TypeMuleFarm",
     "UnknownFarm",
     "UnknownMule",

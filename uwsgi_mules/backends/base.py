@@ -274,6 +274,11 @@ class Backend(ABC):
         """``uwsgi.spool``: bytes keys and values; returns the task path."""
         raise self._missing("spool")
 
+    def spool_key_dir(self) -> Path | None:
+        """The spool directory whose data key signs spooled arguments (the
+        first ``spooler``); None when tasks are kept in memory (the fake)."""
+        return None
+
     def get_spooler(self) -> Callable[[dict[bytes, bytes]], object] | None:
         """The ``uwsgi.spooler`` callable of this process."""
         raise self._missing("the spooler")

@@ -339,6 +339,17 @@ class RealBackend(Backend):
     def spool(self, *args: Any, **kwargs: Any) -> bytes:
         return self._uwsgi.spool(*args, **kwargs)
 
+    def spool_key_dir(self) -> Path | None:
+        opt = getattr(self._uwsgi, "opt", {}) or {}
+        for name in ("spooler", "spooler-external"):
+            value = opt.get(name, opt.get(name.encode(), None))
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value:
+                text = value.decode(errors="surrogateescape") if isinstance(value, bytes) else str(value)
+                return Path(os.path.abspath(text))
+        return None
+
     def get_spooler(self) -> Any:
         return getattr(self._uwsgi, "spooler", None)
 

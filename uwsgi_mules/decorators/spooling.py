@@ -10,12 +10,13 @@ from typing import Any
 
 from ..backends.selection import current_backend
 from ..spooler import SPOOL_OK, SPOOL_RETRY, SpoolError, SpoolKeyCollision, encode_strict_args
+from .spool_signing import SIGNATURE_KEY, reset_spool_signers, sign, spool_signer, verify
 from .state import spooler_functions
 
 #: keyword arguments that ``pass_arguments=True`` hands to uWSGI, not to the function
 SPOOLER_ARGS = ("message_dict", "spooler", "priority", "at", "body")
 #: keys the decorators write themselves
-INTERNAL_KEYS = ("ud_spool_func", "ud_spool_ret", "args", "kwargs")
+INTERNAL_KEYS = ("ud_spool_func", "ud_spool_ret", "args", "kwargs", SIGNATURE_KEY)
 
 _previous_spooler: Callable[[dict[Any, Any]], Any] | None = None
 
@@ -23,6 +24,7 @@ _previous_spooler: Callable[[dict[Any, Any]], Any] | None = None
 def reset_spooling() -> None:
     global _previous_spooler
     _previous_spooler = None
+    reset_spool_signers()
 
 
 def _decode1(value: Any) -> Any:
@@ -39,16 +41,57 @@ def manage_spool_request(vars: dict[Any, Any]) -> int:  # noqa: A002 - original 
     decoded = {_decode1(k): v for k, v in vars.items()}
     if "ud_spool_func" not in decoded and _previous_spooler is not None:
         return _previous_spooler(vars)  # type: ignore[return-value]
-    if "args" in decoded:
+    # the function is looked up, and the pickles verified, before anything is unpickled
+    func = spooler_functions[_decode1(decoded["ud_spool_func"])]
+    if "args" in decoded or "kwargs" in decoded:
+        refused = _unsigned_arguments(decoded)
+        if refused:
+            current_backend().log(
+                f"uwsgi-mules: spooler task {_decode1(decoded.get('spooler_task_name', b'?'))!s} of "
+                f"{func.__name__} refused and deleted: {refused}; its arguments were never unpickled"
+            )
+            return int(SPOOL_OK)
         for key in ("args", "kwargs"):
             decoded[key] = pickle.loads(decoded.pop(key))
     decoded = {k: _decode1(v) for k, v in decoded.items()}
-    func = spooler_functions[decoded["ud_spool_func"]]
     if "args" in decoded:
         ret = func(*decoded["args"], **decoded["kwargs"])
     else:
         ret = func(decoded)
     return int(decoded.get("ud_spool_ret", ret))
+
+
+def _unsigned_arguments(decoded: dict[Any, Any]) -> str:
+    """Why the pickled arguments of a task cannot be trusted ("" when they can)."""
+    func, ret, args, kwargs, signature = (
+        _as_bytes(decoded.get(k)) for k in ("ud_spool_func", "ud_spool_ret", "args", "kwargs", SIGNATURE_KEY)
+    )
+    if args is None or kwargs is None:
+        return "args or kwargs missing"
+    if signature is None:
+        return f"no {SIGNATURE_KEY} (not spooled by uwsgi-mules' @spool, or by an older version)"
+    try:
+        signer = spool_signer(current_backend())
+    except OSError as exc:
+        return f"the spool key cannot be read ({exc})"
+    if not verify(signer, signature, func or b"", ret or b"", args, kwargs):
+        return f"{SIGNATURE_KEY} does not verify with the spool key (forged or altered)"
+    return ""
+
+
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None or isinstance(value, bytes):
+        return value
+    return str(value).encode()
+
+
+def _read_spool_key() -> None:
+    """Read the spool key at decoration (in the master before fork, where a
+    relative spool directory still resolves); a failure shows at spool time."""
+    try:
+        spool_signer(current_backend())
+    except OSError:
+        pass
 
 
 def _install_spooler() -> None:
@@ -84,6 +127,8 @@ class _spoolraw:  # noqa: N801
         f.spool = self.__call__  # type: ignore[attr-defined]
         self.pass_arguments = pass_arguments
         self.base_dict: dict[str, Any] = {"ud_spool_func": name}
+        if pass_arguments:
+            _read_spool_key()
         functools.update_wrapper(self, f)
 
     def __call__(self, *args: Any, **kwargs: Any) -> bytes:
@@ -103,7 +148,11 @@ class _spoolraw:  # noqa: N801
             for key in SPOOLER_ARGS:
                 if key in kwargs:
                     user.append((key, kwargs.pop(key)))
-            own += [("args", pickle.dumps(args)), ("kwargs", pickle.dumps(kwargs))]
+            pickled_args, pickled_kwargs = pickle.dumps(args), pickle.dumps(kwargs)
+            ret = b"" if self.ret is None else str(self.ret).encode()
+            signature = sign(spool_signer(current_backend()), self.base_dict["ud_spool_func"].encode(), ret,
+                             pickled_args, pickled_kwargs)
+            own += [("args", pickled_args), ("kwargs", pickled_kwargs), (SIGNATURE_KEY, signature)]
         for key, _ in user:
             if _text_key(key) in INTERNAL_KEYS:
                 raise SpoolKeyCollision(

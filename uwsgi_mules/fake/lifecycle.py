@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import envelope
-from ..mule.delivery.backlog import claim, load, save
+from ..mule.delivery.backlog import PARKED_SUFFIX, BacklogError, SavedOffload, claim, load, save, set_aside
 from ..mule.delivery.stopping import Drained
 from ..envelope import EnvelopeError, WireTarget
 from .queues import message_cost
@@ -36,14 +36,13 @@ def drain_offloads(fake: FakeUwsgi) -> Drained:
     return drained
 
 
-def send_entries(fake: FakeUwsgi, entries: list[tuple[WireTarget, bytes]]) -> int:
+def send_entries(fake: FakeUwsgi, entries: list[SavedOffload]) -> int:
     """Seal and queue saved offloads again (as the next mules replay them)."""
     signer = fake.signer()
     sent = 0
-    for target, body in entries:
-        raw: int | bytes | None = target if isinstance(target, bytes) else (int(target) or None)
-        queue = fake.queue(raw)
-        message = signer.seal(body)
+    for entry in entries:
+        queue = fake.queue(_queue_key(entry.target))
+        message = signer.seal(entry.body)
         queue.messages.append(message)  # they were queued before: no capacity check
         queue.used += message_cost(len(message))
         sent += 1
@@ -80,8 +79,44 @@ def replay_backlog(fake: FakeUwsgi) -> int:
         return 0
     sent = 0
     for path in claim(Path(fake.backlog_dir)):
-        sent += send_entries(fake, load(path))
-        path.unlink()
+        try:
+            loaded = load(path)
+        except (BacklogError, OSError) as exc:
+            fake.log(f"uwsgi-mules: backlog file {path.name} not replayed: {exc}; moved aside as "
+                     f"{set_aside(path).name}")
+            continue
+        sendable: list[SavedOffload] = []
+        unsendable: list[SavedOffload] = []
+        for entry in loaded.entries:
+            (sendable if _has_queue(fake, entry.target) else unsendable).append(entry)
+        sent += send_entries(fake, sendable)
+        if unsendable:
+            _park(fake, Path(fake.backlog_dir), unsendable)
+        if loaded.damage:
+            fake.log(f"uwsgi-mules: backlog file {path.name} is damaged ({loaded.damage}): its "
+                     f"{len(loaded.entries)} intact entrie(s) replayed; moved aside as {set_aside(path).name}")
+        else:
+            path.unlink()
     if sent:
         fake.log(f"uwsgi-mules: replayed {sent} saved offload(s)")
     return sent
+
+
+def _queue_key(target: WireTarget) -> int | bytes | None:
+    """The fake's queue key of a wire target (None: the shared queue)."""
+    return target if isinstance(target, bytes) else (int(target) or None)
+
+
+def _has_queue(fake: FakeUwsgi, target: WireTarget) -> bool:
+    try:
+        fake.queue(_queue_key(target))
+    except ValueError:
+        return False
+    return True
+
+
+def _park(fake: FakeUwsgi, directory: Path, entries: list[SavedOffload]) -> None:
+    """Saved offloads for a mule or farm this layout does not have: parked, as a real mule does."""
+    where = save(directory, entries, label="parked", suffix=PARKED_SUFFIX)
+    fake.log(f"uwsgi-mules: {len(entries)} saved offload(s) can never be sent (no such mule or farm in this "
+             f"layout); parked in {where} (rename it to *.backlog to replay it)")

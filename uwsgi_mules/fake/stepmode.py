@@ -9,7 +9,6 @@ lock and the poll order are its :class:`~uwsgi_mules.fake.queues.MuleQueues`.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +124,9 @@ class FakeStepMode:
 def import_program(program: str) -> Callable[[], object]:
     """The callable a ``"pkg.module:attr"`` mule program names."""
     module_name, _, attr = program.partition(":")
-    module = sys.modules.get(module_name) or importlib.import_module(module_name)
+    # import_module, not sys.modules.get: a module another thread is still
+    # importing is in sys.modules half initialised; import_module waits for it
+    module = importlib.import_module(module_name)
     target: Any = module
     for part in attr.split("."):
         target = getattr(target, part)

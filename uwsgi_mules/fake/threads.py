@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import SimulatedCrash
-from ..topology import DEFAULT_RECV_SIZE, MuleSpec
+from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, MuleSpec, is_entry_script
 from .queues import MessageQueue, MuleQueues
 from .stepmode import import_program
 
@@ -145,6 +145,10 @@ class FakeReceiving:
         with self.queues.cond:
             if self._threads:
                 return
+        self._import_programs()
+        with self.queues.cond:
+            if self._threads:
+                return
             self._stopped = False
             for mule in range(1, self.mule_count + 1):
                 thread = threading.Thread(
@@ -153,6 +157,22 @@ class FakeReceiving:
                 self._threads.append(thread)
         for thread in self._threads:
             thread.start()
+
+    def _import_programs(self) -> None:
+        """Import every ``pkg.module:callable`` mule program in this thread,
+        before any mule thread runs (two threads importing one module at once
+        could see it half initialised). An import error is left to the mule
+        thread, which reports it as uWSGI would."""
+        for spec in self._topology.mules:
+            program = spec.program or ""
+            if spec.kind == "script" and is_entry_script(program):
+                program = ENTRY_POINT
+            elif spec.kind != "callable":
+                continue
+            try:
+                import_program(program)
+            except Exception:  # noqa: BLE001 - reported by the mule thread that runs it
+                pass
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop mule threads (they leave any blocking receive at once)."""

@@ -23,7 +23,7 @@ from ..backends.base import Backend
 from ..backends.selection import current_backend
 from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_STOP, WireTarget
 from ..errors import NotInMule
-from ..instance import BACKLOG_DIR_ENV, backlog_dir
+from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..registry import TASK_MODULES_ENV
 from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
 from .delivery.recovery import ReplayQueue
@@ -105,9 +105,12 @@ class MuleServer:
         self.buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
         self.label = label
         self.stop_signals = StopSignals()
-        self.replay = ReplayQueue(backend.signer(), send_nowait(backend), backend.log, self._save_dir())
+        shared = dispatcher_for(backend)
+        # saved offloads of a task this mule does not know are parked, never unpickled
+        self.replay = ReplayQueue(backend.signer(), send_nowait(backend), backend.log, self._save_dir(),
+                                  shared.registry.is_registered)
         # a task the previous process of this mule died in goes to the replay queue
-        self.dispatcher: Dispatcher = dispatcher_for(backend).sharing(around=around, on_requeue=self.replay.add_sealed)
+        self.dispatcher: Dispatcher = shared.sharing(around=around, on_requeue=self.replay.add_sealed)
         self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
 
     # -- start ------------------------------------------------------------------------------
@@ -230,14 +233,12 @@ class MuleServer:
         drained, why = drain_until_senders_gone(
             receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
         )
-        # what was not replayed yet joins what was drained
-        for target, message in self.replay.pending:
-            drained.entries.append((target, bytes(memoryview(message)[HEADER_SIZE:])))
-            drained.paths["(replay)"] += 1
-        self.replay.pending.clear()
-        self.replay.save_rest("the mule is stopping")
+        # what was not replayed yet joins what was drained; the files it came
+        # from are deleted only once the new backlog file is written
+        drained.add_saved(self.replay.take_unsent(), "(replay)")
         configured = backend.getenv(BACKLOG_DIR_ENV)
         if mode == "stop" and not configured:
+            self.replay.release_sources()
             if drained.entries:
                 backend.log(
                     f"uwsgi-mules: ERROR mule {self.mule_id} discarded {len(drained.entries)} queued offload(s) at "
@@ -246,12 +247,14 @@ class MuleServer:
         else:
             try:
                 where = persist(drained, self._save_dir(), f"mule{self.mule_id}")
-            except OSError as exc:
+            except (OSError, ValueError, InsecureDirectory) as exc:
+                self.replay.keep_sources()  # with their progress: the next start replays what they still owe
                 backend.log(
                     f"uwsgi-mules: ERROR mule {self.mule_id} could not save {len(drained.entries)} queued "
                     f"offload(s) ({drained.summary()}): {exc}"
                 )
             else:
+                self.replay.release_sources()
                 if where is not None:
                     backend.log(
                         f"uwsgi-mules: mule {self.mule_id} saved {len(drained.entries)} queued offload(s) "

@@ -87,8 +87,9 @@ class Offloading:
         self.retries = retries
         #: the envelope metadata of every call (None: none)
         self.meta: dict[str, Any] | None = {"retries": retries} if retries else None
-        #: offload a call for its result: a handle (``.id``, ``.ready()``, ``.result(timeout=...)``)
-        self.submit: Callable[..., ResultHandle] = make_submit(path, target)
+        #: offload a call for its result: a handle (``.id``, ``.ready()``, ``.result(timeout=...)``);
+        #: like a plain call it installs the hook a signal-only mule runs offloads with
+        self.submit: Callable[..., ResultHandle] = make_submit(path, target, ensure_hook)
 
     def encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
         """The unsigned body of a call (:class:`~uwsgi_mules.errors.NotOffloadable` if it cannot be pickled)."""

@@ -26,6 +26,7 @@ from ..backends.base import Backend
 from ..backends.selection import current_backend
 from ..caches import RESULTS_CACHE
 from ..errors import MulesError
+from .result_records import UnsignedResult, open_result, seal_result
 from .routing import ResultHandle, route_table
 from .sender import send_bytes
 from .targets import Target
@@ -50,6 +51,11 @@ class RemoteTaskError(MulesError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.remote_type, self.remote_message, self.remote_traceback))
+
+
+class UntrustedResult(MulesError, ValueError):
+    """The cache holds, under a result's key, bytes this instance did not
+    sign for that key (a forgery, a value of another instance): never unpickled."""
 
 
 class ResultTimeout(MulesError, TimeoutError):
@@ -129,14 +135,15 @@ def store_result(
             record = pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL)
         except Exception as error:
             record = _error_record(error, f"the result of the task cannot be pickled: {error}")
+    record = seal_result(backend.signer(), key, record)
     if backend.cache_update(key, record, expires, settings.cache):
         return True
-    small = _error_record(
+    small = seal_result(backend.signer(), key, _error_record(
         None,
         f"the result ({len(record)} bytes) was refused by the uWSGI cache {settings.cache!r}: "
         "larger than its blocksize, or the cache is full. Return a reference (a file, a database id), "
         "raise blocksize/items in Section.set_results_cache(), or read results sooner",
-    )
+    ))
     stored = bool(backend.cache_update(key, small, expires, settings.cache))
     backend.log(f"uwsgi-mules: result {key} of {len(record)} bytes not stored in cache {settings.cache!r}"
                 + ("" if stored else " (and not even the error: the cache is full)"))
@@ -196,7 +203,11 @@ class LocalResult:
         while True:
             raw = get(self.id, self._cache)
             if raw is not None:
-                return pickle.loads(raw)
+                try:
+                    record = open_result(self._backend.signer(), self.id, raw)
+                except UnsignedResult as exc:
+                    raise UntrustedResult(f"{exc}; it was not unpickled") from exc
+                return pickle.loads(record)
             if deadline is not None and time.monotonic() >= deadline:
                 raise ResultTimeout(f"no result for {self.id} within {timeout}s (the task may still be running)")
             wait = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
@@ -223,9 +234,14 @@ def check_results_cache(backend: Backend, cache: str) -> None:
     _checked[backend] = True
 
 
-def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> LocalResult:
-    """Send a call to a local mule and return a handle on its result."""
+def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                 prepare: Callable[[Backend], None] | None = None) -> LocalResult:
+    """Send a call to a local mule and return a handle on its result;
+    ``prepare(backend)`` runs first (the offload decorator installs the
+    mule's message hook there, as a plain call does)."""
     backend = current_backend()
+    if prepare is not None:
+        prepare(backend)
     settings = _settings
     check_results_cache(backend, settings.cache)
     key = f"uwsgi-mules:{uuid.uuid4().hex}"
@@ -234,8 +250,9 @@ def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     return LocalResult(key, backend, settings.cache)
 
 
-def make_submit(path: str, target: Target) -> Callable[..., ResultHandle]:
-    """The ``submit`` attribute of an offload wrapper."""
+def make_submit(path: str, target: Target,
+                prepare: Callable[[Backend], None] | None = None) -> Callable[..., ResultHandle]:
+    """The ``submit`` attribute of an offload wrapper (``prepare``: see :func:`submit_local`)."""
 
     def submit(*args: Any, **kwargs: Any) -> ResultHandle:
         """Offload the call and return a handle on its result
@@ -243,6 +260,6 @@ def make_submit(path: str, target: Target) -> Callable[..., ResultHandle]:
         remote = route_table().lookup(target)
         if remote is not None:
             return remote.submit(path, args, kwargs)
-        return submit_local(target, path, args, kwargs)
+        return submit_local(target, path, args, kwargs, prepare)
 
     return submit

@@ -1,13 +1,39 @@
 """Offloads saved to disk at a reload or a stop, replayed by the next mules.
 
-A backlog file holds verified envelope bodies with their targets. It is
-written durably (temporary file, fsync, rename, fsync of the directory) into
-a directory that belongs to the instance's user and that no other user can
-write (files are 0600): that ownership is what makes the bodies trusted on
-replay, where they are signed again with the then current instance key.
+A backlog file (``*.backlog``) is :data:`FILE_MAGIC`, a random 16-byte
+file nonce, then entries::
+
+    kind (1 byte: 0 mule, 1 farm) | task path length (2) | farm name length (2)
+    | mule id (4) | body length (4) | task path | farm name | body | tag (16)
+
+all integers unsigned, big-endian. ``tag`` is a keyed BLAKE2b of the file
+nonce, the entry's index in the file and everything before the tag in the
+entry (an entry copied to another place or file does not verify), with the
+*data key* of the directory
+(:mod:`uwsgi_mules.datakey`: a key file next to the backlog files, which
+outlives the instance). A file is written durably (temporary file, fsync,
+rename, fsync of the directory) into a directory that belongs to the
+instance's user and that no other user can write (files are 0600).
+
+Reading never trusts a field: every length is checked against what is left
+of the file, kinds and ids against their ranges, and every entry's tag
+before its body is used (bodies are never unpickled here; the task path is
+readable without unpickling). Reading stops at the first entry that is cut
+or does not verify: the entries before it (the intact prefix) are returned
+with the reason, the rest is not trusted.
+
+The C plugin's master writes ``*.queued`` files at its exit: whole envelopes
+signed with the instance key, which the file carries. Such a key is trusted
+only when a mule of that instance recorded it in the directory
+(:func:`trust_instance_key`).
 
 A file is claimed by renaming it (``*.claimed-<pid>``), so exactly one
-process replays it; the claim of a process that died is taken over.
+process replays it; the claim of a process that died is taken over, and
+:class:`Progress` (``.progress-<file>``) tells how many of its entries were
+already handled, so a replay cut by a crash goes on where it stopped. A file
+that is damaged is moved aside once (``*.corrupt``), after its intact prefix
+was replayed; entries that can never be sent are parked (``*.parked``, never
+claimed: rename one to ``*.backlog`` to replay it).
 """
 
 from __future__ import annotations
@@ -17,48 +43,100 @@ import struct
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from ...datakey import TAG_SIZE, DataSigner, data_key
 from ...envelope import WireTarget
 from ...instance import secure_dir
 
-FILE_MAGIC = b"UWSGIMULES-BACKLOG-1\n"
+FILE_MAGIC = b"UWSGIMULES-BACKLOG-2\n"
+#: the unsigned format of older versions: refused (moved aside), never replayed
+OLD_MAGIC = b"UWSGIMULES-BACKLOG-1\n"
 SUFFIX = ".backlog"
 #: written by the C plugin's master: raw queued messages and the key that signed them
 QUEUED_MAGIC = b"UWSGIMULES-QUEUED-1\n"
 QUEUED_SUFFIX = ".queued"
 KEY_SIZE = 32
 CLAIMED = ".claimed-"
-_KIND_MULE = 0
-_KIND_FARM = 1
-_ENTRY = struct.Struct("!BiI")  # kind, mule id or farm-name length, body length
+CORRUPT_SUFFIX = ".corrupt"
+PARKED_SUFFIX = ".parked"
+PROGRESS_PREFIX = ".progress-"
+#: MACs (with the data key) of the instance keys mules of this directory used
+INSTANCE_KEYS = ".uwsgi-mules-instance-keys"
+KIND_MULE = 0
+KIND_FARM = 1
+MAX_PATH = 4096
+MAX_FARM_NAME = 4096
+MAX_MULE_ID = 1 << 20
+_HEADER = struct.Struct("!BHHII")  # kind, path length, farm name length, mule id, body length
+#: entries of a ``.queued`` file (the plugin's layout): kind, mule id or farm-name length, message length
+_QUEUED = struct.Struct("!BiI")
+_PROGRESS = struct.Struct("!Q")
+_INDEX = struct.Struct("!I")
+NONCE_SIZE = 16
+#: bytes before the first entry of a backlog file
+FILE_HEADER_SIZE = len(FILE_MAGIC) + NONCE_SIZE
 
-Entry = tuple[WireTarget, bytes]
+
+@dataclass(frozen=True)
+class SavedOffload:
+    """One offload kept on disk: where it was sent, its verified envelope body
+    (pickled, not signed), and its task path ("" when unknown)."""
+
+    target: WireTarget
+    body: bytes
+    path: str = ""
+
+
+@dataclass
+class LoadedFile:
+    """What a backlog file holds: its intact entries, and why reading stopped
+    early ("" when the whole file was read)."""
+
+    entries: list[SavedOffload] = field(default_factory=list)
+    damage: str = ""
 
 
 class BacklogError(RuntimeError):
-    """A backlog file that is not ours or is damaged."""
+    """A backlog file that is not ours or cannot be trusted at all."""
 
 
-def save(directory: Path, entries: Iterable[Entry], *, label: str = "") -> Path | None:
-    """Write ``entries`` durably into a new file of ``directory``; None if there were none."""
-    chunks = [FILE_MAGIC]
-    count = 0
-    for target, body in entries:
+# -- writing ------------------------------------------------------------------------------
+
+
+def encode_entries(signer: DataSigner, nonce: bytes, entries: Iterable[SavedOffload]) -> list[bytes]:
+    """The signed bytes of ``entries`` of the file with ``nonce`` (without the file header)."""
+    chunks = []
+    for index, entry in enumerate(entries):
+        path = entry.path.encode("utf-8", "surrogateescape")
+        target = entry.target
         if isinstance(target, bytes):
-            chunks.append(_ENTRY.pack(_KIND_FARM, len(target), len(body)) + target)
+            kind, farm, mule = KIND_FARM, target, 0
         else:
-            chunks.append(_ENTRY.pack(_KIND_MULE, int(target), len(body)))
-        chunks.append(bytes(body))
-        count += 1
-    if not count:
-        return None
+            kind, farm, mule = KIND_MULE, b"", int(target)
+        if len(path) > MAX_PATH or len(farm) > MAX_FARM_NAME or not 0 <= mule <= MAX_MULE_ID or (
+            kind == KIND_FARM and not farm
+        ):
+            raise ValueError(f"cannot save an offload of {entry.path!r} to {target!r}: a field is out of range")
+        head = _HEADER.pack(kind, len(path), len(farm), mule, len(entry.body))
+        tag = signer.tag(nonce, _INDEX.pack(index), head, path, farm, entry.body)
+        chunks.append(head + path + farm + entry.body + tag)
+    return chunks
+
+
+def save(directory: Path, entries: Iterable[SavedOffload], *, label: str = "", suffix: str = SUFFIX) -> Path | None:
+    """Write ``entries`` durably into a new file of ``directory``; None if there were none."""
     secure_dir(directory)
-    name = f"{time.time_ns():020d}-{os.getpid()}-{label or 'mule'}{SUFFIX}"
+    nonce = os.urandom(NONCE_SIZE)
+    chunks = encode_entries(DataSigner(data_key(directory)), nonce, entries)
+    if not chunks:
+        return None
+    name = f"{time.time_ns():020d}-{os.getpid()}-{label or 'mule'}{suffix}"
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".writing-")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(b"".join(chunks))
+            fh.write(FILE_MAGIC + nonce + b"".join(chunks))
             fh.flush()
             os.fsync(fh.fileno())
         final = directory / name
@@ -69,57 +147,150 @@ def save(directory: Path, entries: Iterable[Entry], *, label: str = "") -> Path 
         except OSError:
             pass
         raise
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return final
 
 
-def load(path: Path) -> list[Entry]:
-    """The entries of a backlog file (verified bodies); :class:`BacklogError`
-    if it is not trustworthy."""
-    data = _read_private(path)
+# -- reading ------------------------------------------------------------------------------
+
+
+def parse(data: bytes, signer: DataSigner) -> LoadedFile:
+    """The intact, verified entries of a backlog file's bytes (magic
+    included). Never raises on any input and always ends: every step moves
+    forward by at least a header."""
+    loaded = LoadedFile()
+    if not data.startswith(FILE_MAGIC) or len(data) < FILE_HEADER_SIZE:
+        loaded.damage = "no backlog file header"
+        return loaded
+    nonce = data[len(FILE_MAGIC) : FILE_HEADER_SIZE]
+    offset = FILE_HEADER_SIZE
+    size = len(data)
+    view = memoryview(data)
+    while offset < size:
+        if size - offset < _HEADER.size:
+            loaded.damage = f"truncated entry header at byte {offset}"
+            break
+        kind, path_len, farm_len, mule, body_len = _HEADER.unpack_from(data, offset)
+        if kind not in (KIND_MULE, KIND_FARM) or path_len > MAX_PATH or farm_len > MAX_FARM_NAME or (
+            mule > MAX_MULE_ID
+        ) or (kind == KIND_FARM) != (farm_len > 0) or (kind == KIND_FARM and mule):
+            loaded.damage = f"invalid entry header at byte {offset}"
+            break
+        start = offset + _HEADER.size
+        end = start + path_len + farm_len + body_len
+        if end + TAG_SIZE > size:
+            loaded.damage = f"entry at byte {offset} is cut ({end + TAG_SIZE - size} bytes missing)"
+            break
+        path = view[start : start + path_len]
+        farm = view[start + path_len : start + path_len + farm_len]
+        body = view[start + path_len + farm_len : end]
+        index = _INDEX.pack(len(loaded.entries))
+        if signer.tag(nonce, index, view[offset:start], path, farm, body) != data[end : end + TAG_SIZE]:
+            loaded.damage = f"entry at byte {offset} does not verify with the data key (damaged or forged)"
+            break
+        task = bytes(path).decode("utf-8", "surrogateescape")  # any bytes decode so
+        target: WireTarget = bytes(farm) if kind == KIND_FARM else mule
+        loaded.entries.append(SavedOffload(target, bytes(body), task))
+        offset = end + TAG_SIZE
+    return loaded
+
+
+def load(path: Path) -> LoadedFile:
+    """The verified entries of a backlog file (an intact prefix when it is
+    damaged); :class:`BacklogError` when nothing of it can be trusted."""
+    data = read_private(path)
+    if data.startswith(OLD_MAGIC):
+        raise BacklogError(f"{path.name} is an unsigned backlog file of an older uwsgi-mules version")
     if not data.startswith(FILE_MAGIC):
-        raise BacklogError(f"{path} is not a backlog file")
-    return _entries(path, data, len(FILE_MAGIC))
+        raise BacklogError(f"{path.name} is not a backlog file")
+    return parse(data, DataSigner(data_key(path.parent)))
 
 
-def load_queued(path: Path) -> tuple[bytes, list[Entry]]:
-    """``(key, entries)`` of a file the plugin's master wrote: whole messages,
-    NOT verified yet, and the key that must verify them."""
-    data = _read_private(path)
+def parse_queued(data: bytes, offset: int) -> LoadedFile:
+    """The whole messages of a ``.queued`` file's bytes (NOT verified), each
+    as a :class:`SavedOffload` whose body is the message. Never raises on any
+    input and always ends."""
+    loaded = LoadedFile()
+    size = len(data)
+    while offset < size:
+        if size - offset < _QUEUED.size:
+            loaded.damage = f"truncated entry header at byte {offset}"
+            break
+        kind, value, length = _QUEUED.unpack_from(data, offset)
+        farm_len = value if kind == KIND_FARM else 0
+        if kind not in (KIND_MULE, KIND_FARM) or not 0 <= value <= (MAX_FARM_NAME if farm_len else MAX_MULE_ID) or (
+            kind == KIND_FARM and not value
+        ):
+            loaded.damage = f"invalid entry header at byte {offset}"
+            break
+        start = offset + _QUEUED.size
+        end = start + farm_len + length
+        if end > size:
+            loaded.damage = f"entry at byte {offset} is cut ({end - size} bytes missing)"
+            break
+        target: WireTarget = data[start : start + farm_len] if kind == KIND_FARM else value
+        loaded.entries.append(SavedOffload(target, data[start + farm_len : end]))
+        offset = end
+    return loaded
+
+
+def load_queued(path: Path) -> tuple[bytes, LoadedFile]:
+    """``(key, loaded)`` of a file the plugin's master wrote: whole messages,
+    NOT verified yet, and the key that must verify them (see
+    :func:`instance_key_trusted`)."""
+    data = read_private(path)
     if not data.startswith(QUEUED_MAGIC) or len(data) < len(QUEUED_MAGIC) + KEY_SIZE:
-        raise BacklogError(f"{path} is not a queued-messages file")
+        raise BacklogError(f"{path.name} is not a queued-messages file")
     start = len(QUEUED_MAGIC)
-    return data[start : start + KEY_SIZE], _entries(path, data, start + KEY_SIZE)
+    return data[start : start + KEY_SIZE], parse_queued(data, start + KEY_SIZE)
 
 
-def _read_private(path: Path) -> bytes:
-    with open(path, "rb") as fh:
+def read_private(path: Path) -> bytes:
+    """The bytes of a file of this user that no one else can write (not a symlink)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise BacklogError(f"{path.name} cannot be opened: {exc}") from exc
+    with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
         if info.st_uid != os.getuid() or info.st_mode & 0o022:
-            raise BacklogError(f"{path} is not owned by this user or is writable by others")
+            raise BacklogError(f"{path.name} is not owned by this user or is writable by others")
         return fh.read()
 
 
-def _entries(path: Path, data: bytes, offset: int) -> list[Entry]:
-    entries: list[Entry] = []
-    while offset < len(data):
-        try:
-            kind, value, length = _ENTRY.unpack_from(data, offset)
-        except struct.error as exc:
-            raise BacklogError(f"{path} is truncated at byte {offset}") from exc
-        offset += _ENTRY.size
-        target: WireTarget
-        if kind == _KIND_FARM:
-            target = data[offset : offset + value]
-            offset += value
-        else:
-            target = value
-        body = data[offset : offset + length]
-        if len(body) != length:
-            raise BacklogError(f"{path} is truncated at byte {offset}")
-        offset += length
-        entries.append((target, body))
-    return entries
+# -- instance keys of the plugin's files ----------------------------------------------------
+
+
+def trust_instance_key(directory: Path, instance_key: bytes) -> None:
+    """Record (a MAC of) ``instance_key`` as used by mules of ``directory``'s
+    instance, so that the plugin's ``.queued`` files signed with it are replayed."""
+    secure_dir(directory)
+    mark = DataSigner(data_key(directory)).tag(b"instance-key:", instance_key)
+    path = directory / INSTANCE_KEYS
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise BacklogError(f"{path} must belong to this user with mode 0600")
+        known = os.pread(fd, info.st_size, 0)
+        marks = {known[i : i + TAG_SIZE] for i in range(0, len(known) - TAG_SIZE + 1, TAG_SIZE)}
+        if mark not in marks:
+            os.write(fd, mark)  # O_APPEND: one atomic write
+    finally:
+        os.close(fd)
+
+
+def instance_key_trusted(directory: Path, instance_key: bytes) -> bool:
+    """Whether a mule of ``directory`` recorded ``instance_key`` (:func:`trust_instance_key`)."""
+    mark = DataSigner(data_key(directory)).tag(b"instance-key:", instance_key)
+    try:
+        known = read_private(directory / INSTANCE_KEYS)
+    except BacklogError:
+        return False
+    return any(known[i : i + TAG_SIZE] == mark for i in range(0, len(known) - TAG_SIZE + 1, TAG_SIZE))
+
+
+# -- claiming, progress, setting aside --------------------------------------------------------
 
 
 def claim(directory: Path) -> list[Path]:
@@ -130,8 +301,10 @@ def claim(directory: Path) -> list[Path]:
     secure_dir(directory)
     mine = f"{CLAIMED}{os.getpid()}"
     claimed = []
-    for path in sorted(directory.iterdir()):
-        name = path.name
+    names = sorted(p.name for p in directory.iterdir())
+    for name in names:
+        if name.startswith("."):  # keys, progress records, files being written
+            continue
         if name.endswith(SUFFIX) or name.endswith(QUEUED_SUFFIX):
             base = name
         elif CLAIMED in name and not _alive(name.rsplit(CLAIMED, 1)[1]):
@@ -140,11 +313,62 @@ def claim(directory: Path) -> list[Path]:
             continue
         target = directory / (base + mine)
         try:
-            os.rename(path, target)
+            os.rename(directory / name, target)
         except FileNotFoundError:  # another process claimed it first
             continue
         claimed.append(target)
+    _remove_orphan_progress(directory, names)
     return claimed
+
+
+def base_name(path: Path) -> str:
+    """The name a claimed file had before it was claimed."""
+    return path.name.rsplit(CLAIMED, 1)[0]
+
+
+def set_aside(path: Path) -> Path:
+    """Move a claimed file aside for good (``<name>.corrupt``: never claimed again)."""
+    final = path.with_name(base_name(path) + CORRUPT_SUFFIX)
+    os.rename(path, final)
+    return final
+
+
+def _remove_orphan_progress(directory: Path, names: list[str]) -> None:
+    bases = {n.rsplit(CLAIMED, 1)[0] for n in names}
+    for name in names:
+        if name.startswith(PROGRESS_PREFIX) and name[len(PROGRESS_PREFIX) :] not in bases:
+            try:
+                os.unlink(directory / name)
+            except OSError:
+                pass
+
+
+class Progress:
+    """How many entries of a claimed file were handled (sent or parked),
+    kept in ``.progress-<file>`` next to it: written after each entry (no
+    fsync: it survives the death of the process, as the page cache does)."""
+
+    def __init__(self, claimed: Path) -> None:
+        self.path = claimed.with_name(PROGRESS_PREFIX + base_name(claimed))
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        info = os.fstat(self._fd)
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            os.close(self._fd)
+            raise BacklogError(f"{self.path.name} must belong to this user with mode 0600")
+        raw = os.pread(self._fd, _PROGRESS.size, 0)
+        #: entries of the file handled so far (by this process and the ones before)
+        self.done = _PROGRESS.unpack(raw)[0] if len(raw) == _PROGRESS.size else 0
+
+    def advance(self, done: int) -> None:
+        self.done = done
+        os.pwrite(self._fd, _PROGRESS.pack(done), 0)
+
+    def remove(self) -> None:
+        os.close(self._fd)
+        self.path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        os.close(self._fd)
 
 
 def _alive(pid_text: str) -> bool:
@@ -163,7 +387,7 @@ def _alive(pid_text: str) -> bool:
     return True
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:

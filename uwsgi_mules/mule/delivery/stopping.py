@@ -15,10 +15,12 @@ the request; the task being run finishes):
 2. while workers are being stopped, keeps reading until every worker has
    exited (no sender is left), bounded by the mercy; when no worker stops
    within a second it is a mules-only reload and it goes on at once;
-3. saves what it read to the backlog (``UWSGIMULES_BACKLOG_DIR``, else the
-   instance's runtime directory, which survives a reload), durably, for the
-   next mules to replay; on a stop with no backlog directory it logs, at
-   error level, how many offloads of which tasks were discarded.
+3. saves what it read, with the saved offloads it had not replayed yet, to
+   the backlog (``UWSGIMULES_BACKLOG_DIR``, else the instance's runtime
+   directory, which survives a reload), durably, for the next mules to
+   replay, and only then deletes the backlog files it had claimed; on a stop
+   with no backlog directory it logs, at error level, how many offloads of
+   which tasks were discarded.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...envelope import MAGIC, WireTarget
-from .backlog import save
+from .backlog import SavedOffload, save
 
 #: signals uWSGI sends a mule to stop it, and whether the instance is going away
 STOP_SIGNALS = {signal.SIGHUP: "reload", signal.SIGTERM: "reload", signal.SIGINT: "stop"}
@@ -68,7 +70,7 @@ class StopSignals:
 class Drained:
     """What a stopping mule read from its queues."""
 
-    entries: list[tuple[WireTarget, bytes]] = field(default_factory=list)
+    entries: list[SavedOffload] = field(default_factory=list)
     paths: collections.Counter[str] = field(default_factory=collections.Counter)
     other: int = 0  #: messages that were not offloads (not ours to keep)
     rejected: int = 0
@@ -82,8 +84,14 @@ class Drained:
             self.rejected += 1
             return
         target, body, path = found
-        self.entries.append((target, body))
+        self.entries.append(SavedOffload(target, body, path))
         self.paths[path] += 1
+
+    def add_saved(self, saved: list[SavedOffload], label: str) -> None:
+        """Offloads read earlier (saved ones not replayed yet), counted under ``label``."""
+        self.entries.extend(saved)
+        if saved:
+            self.paths[label] += len(saved)
 
     def summary(self) -> str:
         return ", ".join(f"{path} x{count}" for path, count in self.paths.most_common()) or "none"
