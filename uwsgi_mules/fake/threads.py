@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import SimulatedCrash
-from ..topology import DEFAULT_RECV_SIZE, MuleSpec
+from ..layout.topology import DEFAULT_RECV_SIZE, MuleSpec
 from .queues import MessageQueue, MuleQueues
 from .stepmode import import_program
 
