@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..envelope import Signer
-from ..topology import Topology
+from ..layout.topology import Topology
 
 MuleTarget = int | bytes | str | None
 MessageHook = Callable[[bytes], object]

@@ -27,11 +27,11 @@ from typing import Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
-from ..caches import CacheSpec
+from ..layout.caches import CacheSpec
 from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
-from ..topology import FarmSpec, MuleSpec, Topology
+from ..layout.topology import FarmSpec, MuleSpec, Topology
 from .cache import FakeCacheApi, FakeCaches
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
@@ -166,7 +166,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
     @classmethod
     def from_ini(cls, path: str | Path, section: str = "uwsgi", **kwargs: Any) -> FakeUwsgi:
         """A fake with the layout of a uWSGI INI file."""
-        from ..uwsgi_args import options_from_ini
+        from ..layout.uwsgi_args import options_from_ini
 
         options = options_from_ini(str(path), section)
         topology = Topology.from_options(options, source=str(path))

@@ -3,7 +3,7 @@
 Each real queue is a non-blocking ``SOCK_SEQPACKET`` socketpair; the kernel
 charges every queued message its size in socket buffer and accepts a write
 while the charged total is below the buffer size (see
-:mod:`uwsgi_mules.msgpipe` for the exact model). Reads return one whole
+:mod:`uwsgi_mules.layout.msgpipe` for the exact model). Reads return one whole
 message, truncated to the reader's buffer.
 
 :class:`MuleQueues` owns every queue of a fake instance, the lock and the
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import MuleTarget, QueueCounters
-from ..msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD, max_message, message_cost
-from ..topology import Topology
+from ..layout.msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD, max_message, message_cost
+from ..layout.topology import Topology
 
 __all__ = ["MessageQueue", "MuleQueues", "message_cost", "queued_cost"]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends.base import SimulatedCrash
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, Topology, is_entry_script
+from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, Topology, is_entry_script
 from .queues import MuleQueues
 
 #: attribute of a programmed-mule callable that handles one message, used in

@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import SimulatedCrash
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, MuleSpec, is_entry_script
+from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, MuleSpec, is_entry_script
 from .queues import MessageQueue, MuleQueues
 from .stepmode import import_program
 

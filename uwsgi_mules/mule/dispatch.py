@@ -29,7 +29,7 @@ from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
-from ..topology import DEFAULT_RECV_SIZE
+from ..layout.topology import DEFAULT_RECV_SIZE
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished
 from .requeue import send_now

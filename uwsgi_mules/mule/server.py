@@ -25,7 +25,7 @@ from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_
 from ..errors import NotInMule
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..registry import TASK_MODULES_ENV
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
+from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
 from .dispatch import Dispatcher, dispatcher_for

@@ -1,8 +1,12 @@
-"""Test tooling: one reset for every piece of module state.
+"""Test tooling: the pytest plugin, the drop-in ``uwsgi`` module and one reset.
 
-The pytest plugin's fixtures and the project's own test suite call
-:func:`reset_state` around each test, so settings, routes and backends set
-by one test never leak into the next.
+- :mod:`.pytest_plugin`: the ``uwsgi_fake`` and ``uwsgi_dropin`` fixtures
+  (registered through the ``pytest11`` entry point);
+- :mod:`.dropin`: the fake installed as importable ``uwsgi`` and
+  ``uwsgidecorators`` modules (also importable as ``uwsgi_mules.dropin``);
+- :func:`reset_state`: one reset for every piece of module state, called
+  around each test, so settings, routes and backends set by one test never
+  leak into the next.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from .fake import FakeUwsgi
-from .testing import reset_state
+from ..fake import FakeUwsgi
+from . import reset_state
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def uwsgi_fake(uwsgi_fake_options: dict[str, Any]) -> Iterator[FakeUwsgi]:
 def uwsgi_dropin(uwsgi_fake_options: dict[str, Any]) -> Iterator[Any]:
     """The fake installed as importable ``uwsgi`` and ``uwsgidecorators``
     modules (for code that does ``import uwsgi`` at module top); yields a
-    :class:`~uwsgi_mules.dropin.DropIn` (``.fake``, ``.uwsgi``). Options come
+    :class:`~uwsgi_mules.testing.dropin.DropIn` (``.fake``, ``.uwsgi``). Options come
     from ``uwsgi_fake_options``. Removed cleanly after the test."""
     from .dropin import install_dropin
 

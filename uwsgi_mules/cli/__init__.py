@@ -1,4 +1,6 @@
-"""Command line: ``uwsgi-mules demo`` and ``uwsgi-mules stats``."""
+"""Command line: ``uwsgi-mules demo`` and ``uwsgi-mules stats``
+(``python -m uwsgi_mules.cli``); :mod:`.stats_address` reads a running
+uWSGI's stats server, :mod:`.stats_view` renders its mule and farm queues."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from . import __version__
+from .. import __version__
 
 if TYPE_CHECKING:
     from .stats_address import StatsAddress
@@ -39,7 +41,7 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_NO_METRICS = 0, 1, 2, 3
 
 def _envelope_code() -> str:
     """Which implementation signs and opens envelopes here."""
-    from .envelope import PURE_PYTHON_ENV, pure_python_forced, speedups
+    from ..envelope import PURE_PYTHON_ENV, pure_python_forced, speedups
 
     if speedups() is not None:
         return "C speedups"
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.watch is not None and args.watch <= 0:
             parser.error("--watch takes a positive number of seconds")
         return show_stats(args.address, watch=args.watch, count=args.count, timeout=args.timeout)
-    from .demo.runner import run_demo
+    from ..demo.runner import run_demo
 
     return run_demo(timeout=args.timeout, verbose=args.verbose, stats=args.stats)
 
@@ -136,6 +138,3 @@ def _show(parsed: StatsAddress, watch: float | None, count: int, timeout: float)
             return EXIT_OK
         time.sleep(watch)
 
-
-if __name__ == "__main__":
-    sys.exit(main())
