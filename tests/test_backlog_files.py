@@ -100,9 +100,9 @@ def test_the_data_key_outlives_the_instance_and_is_checked(tmp_path: Path) -> No
 def test_a_crafted_queued_entry_with_a_negative_length_does_not_loop() -> None:
     """The measured hang: farm kind, name length -9, body length 0."""
     data = QUEUED_MAGIC + b"K" * 32 + struct.pack("!BiI", 1, -9, 0) * 3
-    started = time.monotonic()
+    started = time.thread_time()
     loaded = parse_queued(data, len(QUEUED_MAGIC) + 32)
-    assert time.monotonic() - started < 1
+    assert time.thread_time() - started < 1
     assert loaded.entries == [] and "invalid entry header" in loaded.damage
 
 
@@ -223,17 +223,19 @@ def test_fuzzed_backlog_files_never_hang_never_raise_and_replay_the_intact_prefi
         ends.append(position)
     slowest = 0.0
     started = time.monotonic()
+    # the bound is on this thread's CPU time: a loop that never ends burns it,
+    # while a busy machine only stretches the wall clock (a flaky bound)
     for _ in range(10_000):
         mutated, changed_at = mutate(rng, data)
-        begin = time.monotonic()
+        begin = time.thread_time()
         loaded = parse(mutated, signer)  # must not raise
-        slowest = max(slowest, time.monotonic() - begin)
+        slowest = max(slowest, time.thread_time() - begin)
         intact = sum(1 for end in ends if end <= changed_at)
         # every intact entry, once; nothing after the damage
         assert loaded.entries == entries[:intact]
         if loaded.damage == "":  # read to its end: a cut between entries looks like a shorter file
             assert len(mutated) == ([backlog.FILE_HEADER_SIZE] + ends)[len(loaded.entries)]
-    print(f"\n10000 mutated files in {time.monotonic() - started:.2f}s, slowest {slowest * 1000:.1f} ms")
+    print(f"\n10000 mutated files in {time.monotonic() - started:.2f}s, slowest {slowest * 1000:.1f} ms of CPU")
     assert slowest < 1.0
 
 
@@ -243,9 +245,9 @@ def test_fuzzed_queued_files_never_hang_or_raise() -> None:
     data = QUEUED_MAGIC + b"K" * 32 + body
     for _ in range(2_000):
         mutated, _ = mutate(rng, data)
-        begin = time.monotonic()
+        begin = time.thread_time()
         parse_queued(mutated, len(QUEUED_MAGIC) + 32)
-        assert time.monotonic() - begin < 1.0
+        assert time.thread_time() - begin < 1.0
 
 
 def test_fuzzed_files_on_disk_replay_each_intact_entry_once(tmp_path: Path) -> None:
@@ -268,11 +270,11 @@ def test_fuzzed_files_on_disk_replay_each_intact_entry_once(tmp_path: Path) -> N
         intact = sum(1 for end in ends if end <= changed_at)
         sent = Sent(signer)
         queue = ReplayQueue(signer, sent, [].append, directory)
-        begin = time.monotonic()
+        begin = time.thread_time()
         queue.claim([directory])
         while queue.pump():
             pass
-        assert time.monotonic() - begin < 1.0
+        assert time.thread_time() - begin < 1.0
         assert sent.ids == collections.Counter(range(intact))
         leftovers = [p.name for p in directory.iterdir() if not p.name.startswith(".")]
         assert all(name.endswith(CORRUPT_SUFFIX) for name in leftovers), leftovers
