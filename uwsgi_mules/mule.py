@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -326,9 +327,38 @@ class MuleServer:
         os._exit(0)
 
 
+#: seconds between two start attempts of a mule whose runtime directory or key is unusable
+START_RETRY_SECONDS = 5.0
+
+
+def start_when_possible(make: Callable[[], MuleServer], backend: Backend, *,
+                        retry_seconds: float = START_RETRY_SECONDS) -> MuleServer:
+    """``make()``, retried every ``retry_seconds`` while it raises ``OSError``
+    (:class:`~uwsgi_mules.instance.InsecureDirectory` is one: a runtime
+    directory another user owns or can change, a bad key file). Each new
+    reason is logged once as an ERROR line; the mule runs nothing meanwhile
+    (what is queued stays queued) and uWSGI's stop signals end it as usual,
+    instead of a crash and a respawn in a loop."""
+    reason = ""
+    while True:
+        try:
+            server = make()
+        except OSError as exc:
+            if str(exc) != reason:
+                reason = str(exc)
+                backend.log(f"uwsgi-mules: ERROR mule {backend.mule_id()} cannot start: {reason}; it runs no "
+                            f"offload until this is fixed (retrying every {retry_seconds:g} s)")
+            time.sleep(retry_seconds)
+            continue
+        if reason:
+            backend.log(f"uwsgi-mules: mule {backend.mule_id()} starts: its runtime directory is usable now")
+        return server
+
+
 def run() -> None:
     """Serve offloaded calls until uWSGI stops the mule (uWSGI respawns it if it exits)."""
-    server = MuleServer(current_backend())
+    backend = current_backend()
+    server = start_when_possible(lambda: MuleServer(backend), backend)
     server.start()
     server.serve()
 
