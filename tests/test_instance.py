@@ -63,14 +63,25 @@ def test_every_created_level_is_owner_only_whatever_the_umask(tmp_path: Path) ->
         assert level.stat().st_mode & 0o777 == 0o700, level
 
 
-@pytest.mark.parametrize("mode", [0o755, 0o750, 0o701, 0o770])
-def test_a_pre_created_directory_with_group_or_other_bits_is_refused(tmp_path: Path, mode: int) -> None:
+@pytest.mark.parametrize("mode", [0o775, 0o777, 0o770, 0o730, 0o703])
+def test_a_pre_created_directory_others_can_write_is_refused(tmp_path: Path, mode: int) -> None:
     base = tmp_path / "base"
     base.mkdir()
     base.chmod(mode)
     with pytest.raises(InsecureDirectory, match=f"open to other users \\(mode {oct(mode)}\\).*chmod 700"):
         secure_dir(base / "123-456", private_from=base)
     assert not (base / "123-456").exists(), "nothing is created under a refused level"
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o750, 0o705, 0o711])
+def test_a_directory_of_this_user_only_it_can_write_is_made_private(tmp_path: Path, mode: int) -> None:
+    """What older versions left (levels made with the umask's mode): nobody
+    else could have written there, so the mode is tightened to 0700."""
+    base = tmp_path / "base"
+    base.mkdir()
+    base.chmod(mode)
+    load_or_create_key(base / "123-456", private_from=base)
+    assert base.stat().st_mode & 0o777 == 0o700
 
 
 def test_a_level_above_that_others_can_write_is_refused_unless_sticky(tmp_path: Path) -> None:

@@ -17,7 +17,9 @@ compute another directory than the master's).
 Every level uwsgi-mules creates is created owner-only (0700) and every
 level it relies on is checked with ``lstat`` (:func:`secure_dir`): its own
 levels (the base, the runtime directory, ``backlog/``) must be directories,
-not links, owned by this user with no group or other permission bits; the
+not links, owned by this user with no group or other permission bits (one
+of this user's that nobody else can write, like the 0755 levels older
+versions made, is set to 0700 first); the
 levels above must belong to root or this user and not be writable by others
 unless sticky (like ``/tmp``). Files in it are opened with ``O_NOFOLLOW``
 relative to a descriptor of the checked directory. It holds:
@@ -140,7 +142,8 @@ def check_ancestor(path: Path, info: os.stat_result) -> None:
 def secure_dir(path: Path, *, private_from: Path | None = None) -> Path:
     """Create ``path`` and its missing parents owner-only (0700) and check
     every level: the levels from ``private_from`` (default: ``path`` itself)
-    down, and every level created here, must be private (:func:`check_private`);
+    down, and every level created here, must be private (:func:`check_private`;
+    one of this user's that others cannot write is set to 0700 first);
     the levels above must not be changeable by others (:func:`check_ancestor`).
     Raises :class:`InsecureDirectory` (an ``OSError``) with the reason."""
     path = Path(os.path.abspath(path))
@@ -160,12 +163,30 @@ def secure_dir(path: Path, *, private_from: Path | None = None) -> Path:
             check_private(level, info)
             continue
         if level == private or private in level.parents:
+            if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and info.st_mode & 0o077:
+                info = _tighten(level)
             check_private(level, info)
         elif stat.S_ISLNK(info.st_mode):
             check_ancestor(level, os.stat(level))  # a link above (/var/run): where it leads is checked
         else:
             check_ancestor(level, info)
     return path
+
+
+def _tighten(level: Path) -> os.stat_result:
+    """Mode 0700 for a directory of this user that nobody else can write
+    (an older version created its levels with the umask's mode, 0755): only
+    this user could have put anything in it. A directory others can write
+    to is left as it is, for :func:`check_private` to refuse."""
+    fd = os.open(level, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW)
+    try:
+        info = os.fstat(fd)
+        if info.st_uid == os.getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            os.fchmod(fd, 0o700)
+            info = os.fstat(fd)
+        return info
+    finally:
+        os.close(fd)
 
 
 def open_private_dir(path: Path, *, private_from: Path | None = None) -> int:

@@ -28,7 +28,7 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
 def test_a_refused_runtime_directory_is_logged_once_and_the_mule_waits_for_it(workdir: Path) -> None:
     runtime = workdir / "runtime"
     runtime.mkdir()
-    runtime.chmod(0o755)  # pre-created, open to other users
+    runtime.chmod(0o775)  # pre-created, writable by the group
     server = make_server(workdir)
     with server:
         assert wait_for(lambda: "cannot start" in server.log_text(), 20), server.log_text()[-3000:]
@@ -44,7 +44,7 @@ def test_a_refused_runtime_directory_is_logged_once_and_the_mule_waits_for_it(wo
     print(f"\nrefused runtime directory: {len(errors)} error line(s) while refused; then 20 sent, "
           f"{sum(count(workdir).values())} executed")
     assert len(errors) == 1, errors
-    assert f"{runtime} is open to other users (mode 0o755)" in errors[0]
+    assert f"{runtime} is open to other users (mode 0o775)" in errors[0]
     assert "chmod 700" in errors[0]
     assert "Traceback" not in log and log.count("spawned uWSGI mule 1") == 1, log[-3000:]
     assert sorted(count(workdir)) == list(range(20)) and max(count(workdir).values()) == 1
