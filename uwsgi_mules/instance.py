@@ -31,7 +31,7 @@ relative to a descriptor of the checked directory. It holds:
 
 A directory that fails a check raises :class:`InsecureDirectory`, an
 ``OSError``: what handles file errors handles it (a mule that cannot load
-the key logs it and retries, see :func:`uwsgi_mules.mule.run`).
+the key logs it and retries, see :func:`uwsgi_mules.mule.start_when_possible`).
 """
 
 from __future__ import annotations

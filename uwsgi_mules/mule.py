@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
 from .backends.base import Backend, SimulatedCrash
 from .backends.selection import current_backend
@@ -83,6 +83,36 @@ def send_nowait_to_wire_target(backend: Backend, message: bytes, target: WireTar
     return backend.mule_msg(message, route.raw)
 
 
+#: seconds between two start attempts of a mule whose runtime directory or key is unusable
+START_RETRY_SECONDS = 5.0
+
+_Made = TypeVar("_Made")
+
+
+def start_when_possible(make: Callable[[], _Made], backend: Backend, *,
+                        retry_seconds: float = START_RETRY_SECONDS) -> _Made:
+    """``make()``, retried every ``retry_seconds`` while it raises ``OSError``
+    (:class:`~uwsgi_mules.instance.InsecureDirectory` is one: a runtime
+    directory another user owns or can change, a bad key file). Each new
+    reason is logged once as an ERROR line; the mule runs nothing meanwhile
+    (what is queued stays queued) and uWSGI's stop signals end it as usual,
+    instead of a crash and a respawn in a loop."""
+    reason = ""
+    while True:
+        try:
+            made = make()
+        except OSError as exc:
+            if str(exc) != reason:
+                reason = str(exc)
+                backend.log(f"uwsgi-mules: ERROR mule {backend.mule_id()} cannot start: {reason}; it runs no "
+                            f"offload until this is fixed (retrying every {retry_seconds:g} s)")
+            time.sleep(retry_seconds)
+            continue
+        if reason:
+            backend.log(f"uwsgi-mules: mule {backend.mule_id()} starts: its runtime directory is usable now")
+        return made
+
+
 class MuleServer:
     """One programmed mule: start-up recovery, the serving loop, the stop protocol.
 
@@ -98,7 +128,8 @@ class MuleServer:
             raise NotInMule("mule messages can only be received in a mule")
         topology = backend.topology()
         self.buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
-        self.dispatcher: Dispatcher = dispatcher_for(backend)
+        # the instance key: a refused runtime directory is logged and waited for, not a crash loop
+        self.dispatcher: Dispatcher = start_when_possible(lambda: dispatcher_for(backend), backend)
         if around is not None:
             self.dispatcher.around = around
         self.around = around
@@ -327,38 +358,9 @@ class MuleServer:
         os._exit(0)
 
 
-#: seconds between two start attempts of a mule whose runtime directory or key is unusable
-START_RETRY_SECONDS = 5.0
-
-
-def start_when_possible(make: Callable[[], MuleServer], backend: Backend, *,
-                        retry_seconds: float = START_RETRY_SECONDS) -> MuleServer:
-    """``make()``, retried every ``retry_seconds`` while it raises ``OSError``
-    (:class:`~uwsgi_mules.instance.InsecureDirectory` is one: a runtime
-    directory another user owns or can change, a bad key file). Each new
-    reason is logged once as an ERROR line; the mule runs nothing meanwhile
-    (what is queued stays queued) and uWSGI's stop signals end it as usual,
-    instead of a crash and a respawn in a loop."""
-    reason = ""
-    while True:
-        try:
-            server = make()
-        except OSError as exc:
-            if str(exc) != reason:
-                reason = str(exc)
-                backend.log(f"uwsgi-mules: ERROR mule {backend.mule_id()} cannot start: {reason}; it runs no "
-                            f"offload until this is fixed (retrying every {retry_seconds:g} s)")
-            time.sleep(retry_seconds)
-            continue
-        if reason:
-            backend.log(f"uwsgi-mules: mule {backend.mule_id()} starts: its runtime directory is usable now")
-        return server
-
-
 def run() -> None:
     """Serve offloaded calls until uWSGI stops the mule (uWSGI respawns it if it exits)."""
-    backend = current_backend()
-    server = start_when_possible(lambda: MuleServer(backend), backend)
+    server = MuleServer(current_backend())
     server.start()
     server.serve()
 
