@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from uwsgi_mules.instance import InsecureDirectory, load_or_create_key, master_start_time, secure_dir, sweep_stale
+from uwsgi_mules.instance import (
+    InsecureDirectory,
+    default_runtime_dir,
+    load_or_create_key,
+    master_start_time,
+    open_private_dir,
+    runtime_base,
+    secure_dir,
+    sweep_stale,
+)
 
 
 def test_key_is_created_once_and_shared(tmp_path: Path) -> None:
@@ -42,15 +58,6 @@ def test_stale_runtime_dirs_are_swept_unless_they_hold_saved_offloads(tmp_path: 
 
 
 # -- every level owner-only and checked ---------------------------------------------------------
-
-import contextlib  # noqa: E402
-import pwd  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import uuid  # noqa: E402
-from collections.abc import Iterator  # noqa: E402
-
-from uwsgi_mules.instance import default_runtime_dir, open_private_dir, runtime_base  # noqa: E402
 
 
 def test_every_created_level_is_owner_only_whatever_the_umask(tmp_path: Path) -> None:
@@ -171,8 +178,6 @@ def as_user(user: pwd.struct_passwd, script: str) -> None:
 def shared_tmp(other_user: pwd.struct_passwd) -> Iterator[Path]:
     """A sticky directory every user can create entries in, like /tmp (pytest's
     own temporary directories are private to this user)."""
-    import tempfile
-
     path = Path(tempfile.mkdtemp(prefix="uwsgi-mules-test-"))
     try:
         path.chmod(0o1777)
