@@ -282,6 +282,7 @@ int mules_plugin_send_wait(int kind, int id, const char *msg, size_t len, double
 	if (slot < 0)
 		return MP_ERR_TARGET;
 	int fd = mp_writer[slot];
+	/* NaN and negative timeouts mean "do not wait"; inf waits forever */
 	double deadline = mp_now() + (timeout > 0 ? timeout : 0);
 	int result = 0;
 
@@ -295,11 +296,12 @@ int mules_plugin_send_wait(int kind, int id, const char *msg, size_t len, double
 			continue;
 		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			double remaining = deadline - mp_now();
-			if (remaining <= 0)
+			if (!(remaining > 0))
 				break;
-			int wait_ms = (int) (remaining * 1000) + 1;
-			if (wait_ms > MP_POLL_SLICE_MS)
-				wait_ms = MP_POLL_SLICE_MS;
+			/* compared as a double first: a remaining time of inf or
+			 * over INT_MAX ms must not be cast (a negative poll
+			 * timeout blocks until POLLOUT, which needs 3/4 free) */
+			int wait_ms = remaining * 1000.0 >= MP_POLL_SLICE_MS ? MP_POLL_SLICE_MS : (int) (remaining * 1000.0) + 1;
 			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
 			poll(&pfd, 1, wait_ms);	/* woken early when room appears */
 			continue;
@@ -467,6 +469,8 @@ static void mp_register_metrics(void) {
 #define MP_QUEUED_MAGIC "UWSGIMULES-QUEUED-1\n"
 #define MP_KEY_SIZE 32
 
+/* the first non-empty of TMPDIR, TEMP, TMP, else /tmp: the rule of
+ * uwsgi_mules.instance.temp_dir (not tempfile.gettempdir()) */
 static void mp_tempdir(char *out, size_t size) {
 	const char *names[] = { "TMPDIR", "TEMP", "TMP" };
 	size_t i;
@@ -480,15 +484,11 @@ static void mp_tempdir(char *out, size_t size) {
 	snprintf(out, size, "/tmp");
 }
 
-/* the runtime directory uwsgi_mules.instance computes for this master */
-static int mp_runtime_dir(char *out, size_t size) {
-	char *configured = getenv("UWSGIMULES_RUNTIME_DIR");
-	if (configured && *configured) {
-		snprintf(out, size, "%s", configured);
-		return 0;
-	}
+/* field 22 of /proc/self/stat (the start time in clock ticks), parsed by
+ * hand after the last ')' (the command name may hold spaces) */
+static int mp_start_time(char *out, size_t size) {
 	char stat[1024] = { 0 };
-	int fd = open("/proc/self/stat", O_RDONLY);
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	ssize_t len = read(fd, stat, sizeof(stat) - 1);
@@ -498,16 +498,141 @@ static int mp_runtime_dir(char *out, size_t size) {
 	char *p = strrchr(stat, ')');
 	if (!p)
 		return -1;
-	/* after ") " come fields 3..: the start time is field 22 */
-	int field = 2;
-	char *token = strtok(p + 1, " ");
-	while (token && ++field < 22)
-		token = strtok(NULL, " ");
-	if (!token)
+	p++;
+	int field;
+	/* after ") " come fields 3, 4, ...: skip to the start of field 22 */
+	for (field = 2; field < 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -1;
+		if (field == 21)
+			break;
+		while (*p && *p != ' ')
+			p++;
+	}
+	size_t n = strcspn(p, " \n");
+	if (n == 0 || n >= size)
 		return -1;
-	char tmp[PATH_MAX];
-	mp_tempdir(tmp, sizeof(tmp));
-	snprintf(out, size, "%s/uwsgi-mules-%d/%d-%s", tmp, (int) getuid(), (int) getpid(), token);
+	memcpy(out, p, n);
+	out[n] = 0;
+	return 0;
+}
+
+/* refuse what is not a private directory of this user (uwsgi_mules.instance.check_private) */
+static int mp_check_private(int fd, const char *path) {
+	struct stat st;
+	if (fstat(fd, &st)) {
+		uwsgi_error("mules_plugin: fstat() of the runtime directory");
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0077)) {
+		uwsgi_log("mules_plugin: ERROR %s is not a private directory of uid %d (uid %d, mode %o): refused\n",
+			  path, (int) getuid(), (int) st.st_uid, (unsigned) (st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}
+
+/* open `name` (relative to dirfd, or a path) as a checked private directory:
+ * O_NOFOLLOW, so a symbolic link put in its place is refused; -1 (logged) */
+static int mp_open_private(int dirfd, const char *name, const char *shown, int create) {
+	if (create && mkdirat(dirfd, name, 0700) && errno != EEXIST) {
+		uwsgi_log("mules_plugin: ERROR mkdir() of %s: %s\n", shown, strerror(errno));
+		return -1;
+	}
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && !create)
+			return -2;	/* not there: the caller decides whether that is worth a line */
+		uwsgi_log("mules_plugin: ERROR cannot open %s: %s%s\n", shown, strerror(errno),
+			  errno == ELOOP || errno == ENOTDIR ? " (a symbolic link or not a directory: refused)" : "");
+		return -1;
+	}
+	if (mp_check_private(fd, shown)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* the runtime directory uwsgi_mules.instance computes for this master, opened
+ * and checked level by level (its base too when it is the default location):
+ * a descriptor, -2 when it does not exist, -1 (logged) when refused */
+static int mp_open_runtime_dir(char *shown, size_t size) {
+	char *configured = getenv("UWSGIMULES_RUNTIME_DIR");
+	if (configured && *configured) {
+		snprintf(shown, size, "%s", configured);
+		return mp_open_private(AT_FDCWD, configured, shown, 0);
+	}
+	char base[PATH_MAX + 32], start[64];
+	char *xdg = getenv("XDG_RUNTIME_DIR");
+	int len;
+	if (xdg && xdg[0] == '/') {
+		len = snprintf(base, sizeof(base), "%s/uwsgi-mules", xdg);
+	}
+	else {
+		char tmp[PATH_MAX];
+		mp_tempdir(tmp, sizeof(tmp));
+		len = snprintf(base, sizeof(base), "%s/uwsgi-mules-%d", tmp, (int) getuid());
+	}
+	if (len < 0 || len >= PATH_MAX) {
+		snprintf(shown, size, "(a path over PATH_MAX)");
+		uwsgi_log("mules_plugin: ERROR the runtime directory's path is too long\n");
+		return -1;
+	}
+	if (mp_start_time(start, sizeof(start))) {
+		uwsgi_log("mules_plugin: ERROR cannot read this master's start time from /proc/self/stat\n");
+		return -1;
+	}
+	int basefd = mp_open_private(AT_FDCWD, base, base, 0);
+	if (basefd < 0) {
+		snprintf(shown, size, "%s", base);
+		return basefd;
+	}
+	char name[96];
+	snprintf(name, sizeof(name), "%d-%s", (int) getpid(), start);
+	snprintf(shown, size, "%s/%s", base, name);
+	int fd = mp_open_private(basefd, name, shown, 0);
+	close(basefd);
+	return fd;
+}
+
+/* the instance key, read with O_NOFOLLOW from the checked runtime directory:
+ * 0, or -1 with the reason in `why` */
+static int mp_read_key(int runfd, unsigned char *key, char *why, size_t size) {
+	int kfd = openat(runfd, "key", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (kfd < 0) {
+		if (errno == ENOENT)
+			snprintf(why, size, "there is no key file (no process of this instance signed an envelope)");
+		else
+			snprintf(why, size, "the key file cannot be opened (%s%s)", strerror(errno),
+				 errno == ELOOP ? ": a symbolic link, refused" : "");
+		return -1;
+	}
+	struct stat st;
+	if (fstat(kfd, &st) || !S_ISREG(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0077)) {
+		close(kfd);
+		snprintf(why, size, "the key file is not a file of uid %d with mode 0600", (int) getuid());
+		return -1;
+	}
+	unsigned char extra[MP_KEY_SIZE + 1];
+	size_t got = 0;
+	while (got < sizeof(extra)) {
+		ssize_t n = read(kfd, extra + got, sizeof(extra) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += n;
+	}
+	close(kfd);
+	if (got != MP_KEY_SIZE) {
+		snprintf(why, size, "the key file holds %s%d bytes, not %d", got > MP_KEY_SIZE ? "more than " : "",
+			 (int) (got > MP_KEY_SIZE ? MP_KEY_SIZE : got), MP_KEY_SIZE);
+		return -1;
+	}
+	memcpy(key, extra, MP_KEY_SIZE);
 	return 0;
 }
 
@@ -525,50 +650,90 @@ static int mp_write_all(int fd, const void *data, size_t len) {
 	return 0;
 }
 
-static void mp_master_cleanup(void) {
-	if (!mp_ready || mp_mules < 1)
-		return;
-	char runtime[PATH_MAX], keypath[PATH_MAX + 8], dir[PATH_MAX + 16];
-	if (mp_runtime_dir(runtime, sizeof(runtime)))
-		return;
-	snprintf(keypath, sizeof(keypath), "%s/key", runtime);
-	unsigned char key[MP_KEY_SIZE];
-	int kfd = open(keypath, O_RDONLY);
-	if (kfd < 0)
-		return;		/* no process of this instance ever signed an envelope */
-	ssize_t klen = read(kfd, key, sizeof(key));
-	close(kfd);
-	if (klen != MP_KEY_SIZE)
-		return;
-	char *configured = getenv("UWSGIMULES_BACKLOG_DIR");
-	int reloading = uwsgi_instance_is_reloading;
-	if (reloading || !configured || !*configured)
-		snprintf(dir, sizeof(dir), "%s/backlog", runtime);
-	else
-		snprintf(dir, sizeof(dir), "%s", configured);
-	mkdir(dir, 0700);
+/* 1 when any queue holds a message (an empty one included), without taking it */
+static int mp_anything_queued(void) {
+	char dummy;
+	int slot;
+	for (slot = 0; slot < mp_slots; slot++) {
+		if (mp_reader[slot] >= 0 && recv(mp_reader[slot], &dummy, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT) >= 0)
+			return 1;
+	}
+	return 0;
+}
 
+/* read and drop what is queued (uWSGI drops it anyway); returns how many */
+static int64_t mp_drop_all(char *buf, int64_t size) {
+	int64_t dropped = 0;
+	int slot;
+	for (slot = 0; slot < mp_slots; slot++) {
+		int64_t guard = 0;
+		while (mp_reader[slot] >= 0 && guard++ < MP_MAX_COUNT && recv(mp_reader[slot], buf, size, MSG_DONTWAIT) >= 0)
+			dropped++;
+	}
+	return dropped;
+}
+
+static void mp_master_cleanup(void) {
+	if (!mp_ready || mp_mules < 1 || !mp_anything_queued())
+		return;
 	int64_t size = mules_plugin_socket_buffer();
 	if (size < 65536)
 		size = 65536;
 	char *buf = uwsgi_malloc(size);
-	char tmp[PATH_MAX + 64];
-	snprintf(tmp, sizeof(tmp), "%s/.writing-master-%d", dir, (int) getpid());
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		uwsgi_error("mules_plugin: open() of the backlog file");
+	char runtime[PATH_MAX + 128], why[2 * PATH_MAX + 512], dir[PATH_MAX + 256];
+	unsigned char key[MP_KEY_SIZE];
+	int runfd = mp_open_runtime_dir(runtime, sizeof(runtime));
+	int dirfd = -1;
+	if (runfd == -2)
+		snprintf(why, sizeof(why), "the runtime directory %s does not exist (no process of this instance signed an envelope)", runtime);
+	else if (runfd < 0)
+		snprintf(why, sizeof(why), "the runtime directory %s is refused (see above)", runtime);
+	else if (mp_read_key(runfd, key, why, sizeof(why)) == 0) {
+		char *configured = getenv("UWSGIMULES_BACKLOG_DIR");
+		if (uwsgi_instance_is_reloading || !configured || !*configured) {
+			snprintf(dir, sizeof(dir), "%s/backlog", runtime);
+			dirfd = mp_open_private(runfd, "backlog", dir, 1);
+		}
+		else {
+			snprintf(dir, sizeof(dir), "%s", configured);
+			dirfd = mp_open_private(AT_FDCWD, configured, dir, 1);
+		}
+		if (dirfd < 0)
+			snprintf(why, sizeof(why), "the backlog directory %s is refused (see above)", dir);
+	}
+	if (runfd >= 0)
+		close(runfd);
+	if (dirfd < 0) {
+		int64_t dropped = mp_drop_all(buf, size);
 		free(buf);
+		uwsgi_log("mules_plugin: ERROR %lld message(s) left in the mule queues are dropped: %s\n",
+			  (long long) dropped, why);
 		return;
 	}
-	int count = 0, failed = mp_write_all(fd, MP_QUEUED_MAGIC, strlen(MP_QUEUED_MAGIC)) || mp_write_all(fd, key, MP_KEY_SIZE);
+
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".writing-master-%d", (int) getpid());
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		uwsgi_log("mules_plugin: ERROR open() of %s/%s: %s\n", dir, tmp, strerror(errno));
+		free(buf);
+		close(dirfd);
+		return;
+	}
+	int count = 0, empty = 0, failed = mp_write_all(fd, MP_QUEUED_MAGIC, strlen(MP_QUEUED_MAGIC)) || mp_write_all(fd, key, MP_KEY_SIZE);
 	int slot;
 	for (slot = 0; slot < mp_slots && !failed; slot++) {
 		if (mp_reader[slot] < 0)
 			continue;
-		for (;;) {
+		int64_t guard = 0;
+		while (guard++ < MP_MAX_COUNT) {
 			ssize_t n = recv(mp_reader[slot], buf, size, MSG_DONTWAIT);
-			if (n <= 0)
-				break;
+			if (n < 0)
+				break;	/* EAGAIN: this queue is empty */
+			if (n == 0) {
+				empty++;	/* a zero-length message: not an offload, the drain goes on */
+				continue;
+			}
 			unsigned char kind = slot <= mp_mules ? 0 : 1;
 			const char *farm = slot > mp_mules ? uwsgi.farms[slot - mp_mules - 1].name : NULL;
 			uint32_t value = htonl(kind ? (uint32_t) strlen(farm) : (uint32_t) slot);
@@ -582,25 +747,33 @@ static void mp_master_cleanup(void) {
 		}
 	}
 	free(buf);
+	if (empty)
+		uwsgi_log("mules_plugin: dropped %d empty message(s) left in the mule queues (not offloads)\n", empty);
 	if (failed || fsync(fd)) {
 		uwsgi_error("mules_plugin: writing the backlog file");
 		close(fd);
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
+		close(dirfd);
 		return;
 	}
 	close(fd);
 	if (count == 0) {
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
+		close(dirfd);
 		return;
 	}
-	char final[PATH_MAX + 96];
-	snprintf(final, sizeof(final), "%s/%020lld-%d-master.queued", dir, (long long) (uwsgi_micros() * 1000), (int) getpid());
-	if (rename(tmp, final)) {
+	char final[96];
+	snprintf(final, sizeof(final), "%020lld-%d-master.queued", (long long) (uwsgi_micros() * 1000), (int) getpid());
+	if (renameat(dirfd, tmp, dirfd, final)) {
 		uwsgi_error("mules_plugin: rename() of the backlog file");
-		unlink(tmp);
+		unlinkat(dirfd, tmp, 0);
+		close(dirfd);
 		return;
 	}
-	uwsgi_log("mules_plugin: saved %d message(s) left in the mule queues to %s\n", count, final);
+	if (fsync(dirfd))	/* the rename itself is durable only once the directory is */
+		uwsgi_error("mules_plugin: fsync() of the backlog directory");
+	close(dirfd);
+	uwsgi_log("mules_plugin: saved %d message(s) left in the mule queues to %s/%s\n", count, dir, final);
 }
 
 /* -- plugin hooks ---------------------------------------------------------------- */

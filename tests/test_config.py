@@ -446,3 +446,17 @@ def test_section_renders_backlog_dir_and_task_modules(tmp_path) -> None:
 
     with pytest.raises(TopologyError):
         section.set_task_modules("not a module")
+
+
+def test_pyuwsgi_interpreter_renders_binary_path_without_resolving_it(tmp_path: Path) -> None:
+    import sys
+
+    venv_python = tmp_path / "venv" / "bin" / "python"
+    venv_python.parent.mkdir(parents=True)
+    venv_python.symlink_to(sys.executable)
+    section = Section().set_pyuwsgi_interpreter(venv_python)
+    assert f"binary-path = {venv_python}\n" in section.as_ini()  # the link, not its target
+    assert f"binary-path = {sys.executable}\n" in Section().set_pyuwsgi_interpreter().as_ini()
+    with pytest.raises(TopologyError, match="absolute path"):
+        Section().set_pyuwsgi_interpreter("venv/bin/python")
+    assert Section.from_ini(section.write_ini(tmp_path / "x.ini")).options.get("binary-path") == [str(venv_python)]

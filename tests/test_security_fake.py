@@ -215,7 +215,7 @@ def test_instance_key_is_private_and_stable(tmp_path: Path) -> None:
     shared = tmp_path / "shared"
     shared.mkdir(mode=0o777)
     shared.chmod(0o777)
-    with pytest.raises(InsecureDirectory, match="writable by other users"):
+    with pytest.raises(InsecureDirectory, match="open to other users"):
         load_or_create_key(shared)
 
 

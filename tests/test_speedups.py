@@ -295,3 +295,66 @@ def test_queue_writers_refuse_a_full_queue_and_count_every_send(speedups: Module
     with pytest.raises(OSError) as info:
         writer.send(b"after close")
     assert info.value.errno == errno.EBADF
+
+
+def test_a_signer_made_without_init_refuses_every_operation(speedups: ModuleType) -> None:
+    bare = speedups.Signer.__new__(speedups.Signer)
+    message = envelope.Signer(KEY).seal(b"body")
+    calls = [
+        lambda: bare.tag(b""),
+        lambda: bare.seal(b"body"),
+        lambda: bare.seal_call(PATH, (1,), {}, 0, None),
+        lambda: bare.verified_body(message),
+        lambda: bare.open(message, {}, None),
+        lambda: bare.serve(lambda: None, (), (), {}, None, SimpleNamespace(signum=0), 1),
+    ]
+    for call in calls:
+        with pytest.raises(ValueError, match="Signer was not initialised"):
+            call()
+    bare.__init__(KEY)  # initialising it later makes it usable
+    assert bare.tag(b"data") == hashlib.blake2b(b"data", key=KEY, digest_size=envelope.TAG_SIZE).digest()
+
+
+def test_a_queue_writer_made_without_init_writes_nothing(speedups: ModuleType) -> None:
+    bare = speedups.QueueWriter.__new__(speedups.QueueWriter)
+    assert bare.fd == -1  # not 0: nothing may reach standard input
+    with pytest.raises(ValueError, match="QueueWriter was not initialised"):
+        bare.send(b"message")
+    with pytest.raises(ValueError, match="QueueWriter was not initialised"):
+        bare.flush()
+    with pytest.raises(ValueError, match="fd must be an open descriptor"):
+        speedups.QueueWriter(-1, lambda n: None)
+
+
+def test_the_compiled_blake2b_passes_its_import_time_self_check(speedups: ModuleType) -> None:
+    from uwsgi_mules.speedups_check import DATA_SIZES, KEY_SIZES, first_mismatch
+
+    assert first_mismatch(speedups, envelope.TAG_SIZE) is None
+    assert 128 in DATA_SIZES and 129 in DATA_SIZES and 64 in KEY_SIZES
+
+
+def test_a_blake2b_that_disagrees_with_hashlib_disables_the_speedups_loudly(
+    speedups: ModuleType, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import uwsgi_mules
+
+    class WrongOnTwoBlocks:
+        """The compiled Signer with a one-bit error on data of 129 bytes."""
+
+        def __init__(self, key: bytes) -> None:
+            self._real = speedups.Signer(key)
+
+        def tag(self, data: bytes) -> bytes:
+            tag = self._real.tag(data)
+            return bytes([tag[0] ^ 1]) + tag[1:] if len(data) == 129 else tag
+
+    broken = SimpleNamespace(**{name: getattr(speedups, name) for name in dir(speedups) if name.isupper()})
+    broken.Signer = WrongOnTwoBlocks
+    monkeypatch.delenv(envelope.PURE_PYTHON_ENV, raising=False)
+    monkeypatch.setitem(__import__("sys").modules, "uwsgi_mules._speedups", broken)
+    monkeypatch.setattr(uwsgi_mules, "_speedups", broken, raising=False)
+    with pytest.warns(RuntimeWarning, match="disagrees with hashlib .*data of 129 bytes"):
+        signer = envelope.Signer(KEY)
+    assert not signer.accelerated and signer.serve is None
+    assert "C speedups are disabled" in caplog.text
+    assert envelope.decode(signer, signer.seal_call(PATH, (1, 2), {}, 0, None)).args == (1, 2)

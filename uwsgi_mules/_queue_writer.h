@@ -18,7 +18,7 @@
  * is a second old, and on flush(). The same as backends.real.QueueWriter. */
 typedef struct {
     PyObject_HEAD
-    int fd;
+    int fd; /* -1 until __init__ (tp_new sets it): never write to a descriptor nobody gave */
     Py_ssize_t batch;
     Py_ssize_t unreported;
     double flushed_at;
@@ -31,6 +31,20 @@ static double monotonic_seconds(void) {
     return (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 }
 
+static PyObject *QueueWriter_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    QueueWriterObject *self = (QueueWriterObject *)type->tp_alloc(type, 0);
+    if (self != NULL) self->fd = -1;
+    return (PyObject *)self;
+}
+
+/* Every method that writes or reports starts here (an object made by
+ * QueueWriter.__new__ without __init__ has no queue and no counter). */
+static int queue_writer_ready(QueueWriterObject *self) {
+    if (self->fd >= 0 && self->count != NULL) return 1;
+    PyErr_SetString(PyExc_ValueError, "QueueWriter was not initialised: call QueueWriter(fd, count)");
+    return 0;
+}
+
 static int QueueWriter_init(QueueWriterObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"fd", "count", "batch", NULL};
     PyObject *count;
@@ -39,6 +53,10 @@ static int QueueWriter_init(QueueWriterObject *self, PyObject *args, PyObject *k
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO|n:QueueWriter", kwlist, &fd, &count, &batch)) return -1;
     if (!PyCallable_Check(count)) {
         PyErr_SetString(PyExc_TypeError, "QueueWriter(): count must be callable");
+        return -1;
+    }
+    if (fd < 0) {
+        PyErr_SetString(PyExc_ValueError, "QueueWriter(): fd must be an open descriptor (>= 0)");
         return -1;
     }
     self->fd = fd;
@@ -56,6 +74,7 @@ static void QueueWriter_dealloc(QueueWriterObject *self) {
 
 static PyObject *QueueWriter_flush(QueueWriterObject *self, PyObject *unused) {
     Py_ssize_t count = self->unreported;
+    if (!queue_writer_ready(self)) return NULL;
     self->unreported = 0;
     self->flushed_at = monotonic_seconds();
     if (count) {
@@ -69,6 +88,7 @@ static PyObject *QueueWriter_flush(QueueWriterObject *self, PyObject *unused) {
 static PyObject *QueueWriter_send(QueueWriterObject *self, PyObject *const *args, Py_ssize_t nargs) {
     Py_buffer view;
     ssize_t written;
+    if (!queue_writer_ready(self)) return NULL;
     if (nargs < 1 || nargs > 2) {
         PyErr_SetString(PyExc_TypeError, "send(message, target=None)");
         return NULL;
@@ -117,7 +137,7 @@ static PyTypeObject QueueWriterType = {
     .tp_dealloc = (destructor)QueueWriter_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "QueueWriter(fd, count, batch=64): writes messages straight to a queue socket, counting them.",
-    .tp_new = PyType_GenericNew,
+    .tp_new = QueueWriter_new,
     .tp_init = (initproc)QueueWriter_init,
     .tp_methods = QueueWriter_methods,
     .tp_getset = QueueWriter_getset,

@@ -39,7 +39,16 @@ static PyObject *pickle_protocol = NULL;
 typedef struct {
     PyObject_HEAD
     blake2b_keyed state;
+    int ready; /* 1 once __init__ absorbed a key: tp_new alone gives a zeroed, unusable state */
 } SignerObject;
+
+/* Every method starts here: an object made by Signer.__new__ without
+ * __init__ has no key and must not tag anything. */
+static int signer_ready(SignerObject *self) {
+    if (self->ready) return 1;
+    PyErr_SetString(PyExc_ValueError, "Signer was not initialised: call Signer(key)");
+    return 0;
+}
 
 static int Signer_init(SignerObject *self, PyObject *args, PyObject *kwds) {
     static char *kwlist[] = {"key", NULL};
@@ -52,6 +61,7 @@ static int Signer_init(SignerObject *self, PyObject *args, PyObject *kwds) {
     }
     blake2b_keyed_init(&self->state, (const uint8_t *)key.buf, (size_t)key.len, TAG_SIZE);
     PyBuffer_Release(&key);
+    self->ready = 1;
     return 0;
 }
 
@@ -66,6 +76,7 @@ static int tags_equal(const uint8_t *a, const uint8_t *b) {
 static PyObject *Signer_tag(SignerObject *self, PyObject *data) {
     Py_buffer view;
     uint8_t out[TAG_SIZE];
+    if (!signer_ready(self)) return NULL;
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) return NULL;
     blake2b_keyed_tag(&self->state, (const uint8_t *)view.buf, (size_t)view.len, out);
     PyBuffer_Release(&view);
@@ -87,6 +98,7 @@ static PyObject *seal_buffer(SignerObject *self, const char *body, Py_ssize_t si
 static PyObject *Signer_seal(SignerObject *self, PyObject *body) {
     Py_buffer view;
     PyObject *out;
+    if (!signer_ready(self)) return NULL;
     if (PyObject_GetBuffer(body, &view, PyBUF_SIMPLE) < 0) return NULL;
     out = seal_buffer(self, (const char *)view.buf, view.len);
     PyBuffer_Release(&view);
@@ -99,6 +111,7 @@ static PyObject *Signer_seal_call(SignerObject *self, PyObject *const *args, Py_
     PyObject *call, *body, *out;
     PyObject *dump_args[2];
     Py_ssize_t i;
+    if (!signer_ready(self)) return NULL;
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "seal_call(path, args, kwargs, target, meta)");
         return NULL;
@@ -130,6 +143,7 @@ static PyObject *Signer_verified_body(SignerObject *self, PyObject *message) {
     Py_buffer view;
     uint8_t tag[TAG_SIZE];
     PyObject *out = NULL;
+    if (!signer_ready(self)) return NULL;
     if (PyObject_GetBuffer(message, &view, PyBUF_SIMPLE) < 0) return NULL;
     if (view.len >= HEADER_SIZE && memcmp(view.buf, PREFIX, PREFIX_SIZE) == 0) {
         const uint8_t *p = (const uint8_t *)view.buf;
@@ -250,6 +264,7 @@ static PyObject *open_message(SignerObject *self, PyObject *message, PyObject *t
 }
 
 static PyObject *Signer_open(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (!signer_ready(self)) return NULL;
     if (nargs != 3) {
         PyErr_SetString(PyExc_TypeError, "open(message, tasks, record)");
         return NULL;
@@ -306,6 +321,7 @@ static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssiz
     PyObject *get, *first_args, *loop_args, *tasks, *record, *stop, *signum_name, *out = NULL;
     Py_buffer record_view, *record_buf = NULL;
     Py_ssize_t batch, taken = 0, ran = 0;
+    if (!signer_ready(self)) return NULL;
     if (nargs != 7) {
         PyErr_SetString(PyExc_TypeError, "serve(get, first_args, args, tasks, record, stop, batch)");
         return NULL;

@@ -7,77 +7,49 @@ the data it protects: the file :data:`KEY_NAME` in the backlog directory or in
 the spool directory, created on first use with mode 0600 (atomically: every
 process of every instance reads the same bytes) and checked at every read (a
 regular file, not a symlink, owned by this user, no group or other bits, 32
-bytes). Whoever deletes the key makes the data signed with it unreadable
-(refused with a log line, never unpickled); whoever can read it can forge
-data, exactly like the instance key.
+bytes): the same creation and checks as the instance key's
+(:mod:`uwsgi_mules.instance`). Whoever deletes the key makes the data signed
+with it unreadable (refused with a log line, never unpickled); whoever can
+read it can forge data, exactly like the instance key.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import stat
 from pathlib import Path
 
-from .errors import MulesError
+from .instance import KEY_SIZE, check_owned_dir, create_key_file, read_key_file
 
 #: the name of the key file in a backlog or spool directory
 KEY_NAME = ".uwsgi-mules-data.key"
-KEY_SIZE = 32
 TAG_SIZE = 16
 
-
-class DataKeyError(MulesError, OSError):
-    """The data key file cannot be trusted (owner, mode, type, size) or created."""
+__all__ = ["KEY_NAME", "KEY_SIZE", "TAG_SIZE", "DataSigner", "data_key"]
 
 
 def data_key(directory: Path) -> bytes:
     """The data key of ``directory``, created when missing.
 
-    :raises DataKeyError: the key file or the directory cannot be trusted.
+    The directory is opened once and checked through its descriptor (a
+    directory of this user that no other user can write:
+    :func:`~uwsgi_mules.instance.check_owned_dir`); the key file is read and
+    created relative to it, as the instance key is
+    (:func:`~uwsgi_mules.instance.read_key_file`).
+
+    :raises InsecureDirectory: (an ``OSError``) the key file or the directory
+        cannot be trusted.
     """
-    info = os.stat(directory)
-    if info.st_uid != os.getuid():
-        raise DataKeyError(f"{directory} belongs to uid {info.st_uid}, not to this user ({os.getuid()})")
-    if info.st_mode & 0o022:
-        raise DataKeyError(f"{directory} is writable by other users (mode {oct(info.st_mode & 0o777)})")
-    path = directory / KEY_NAME
+    directory = Path(directory)
+    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return _read(path)
-    except FileNotFoundError:
-        pass
-    tmp = directory / f".{KEY_NAME}-{os.getpid()}-{os.urandom(4).hex()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    try:
-        os.write(fd, os.urandom(KEY_SIZE))
-        os.fsync(fd)
-        os.close(fd)
+        check_owned_dir(directory, os.fstat(dir_fd))
         try:
-            os.link(tmp, path)  # atomic, never replaces: the first process wins
-        except FileExistsError:
-            pass
+            return read_key_file(directory, dir_fd, KEY_NAME)
+        except FileNotFoundError:
+            return create_key_file(directory, dir_fd, KEY_NAME)
     finally:
-        os.unlink(tmp)
-    return _read(path)
-
-
-def _read(path: Path) -> bytes:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise DataKeyError(f"cannot open the data key {path}: {exc}") from exc
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-            raise DataKeyError(f"{path} must be a regular file of this user with mode 0600")
-        key = os.read(fd, KEY_SIZE + 1)
-    finally:
-        os.close(fd)
-    if len(key) != KEY_SIZE:
-        raise DataKeyError(f"{path} holds {len(key)} bytes, not a {KEY_SIZE} bytes key")
-    return key
+        os.close(dir_fd)
 
 
 class DataSigner:

@@ -320,6 +320,16 @@ def test_command_writes_and_checks(tmp_path: Path) -> None:
     assert render("--section", "site").startswith("[site]\n")
 
 
+def test_command_renders_the_pyuwsgi_interpreter_on_request() -> None:
+    import sys
+
+    assert "binary-path" not in render()
+    assert f"binary-path = {sys.executable}\n" in render("--pyuwsgi")
+    assert "binary-path = /srv/venv/bin/python\n" in render("--pyuwsgi", "/srv/venv/bin/python")
+    with pytest.raises(CommandError, match="absolute path"):
+        render("--pyuwsgi", "venv/bin/python")
+
+
 def test_rendered_ini_has_the_settings_layout() -> None:
     text = render()
     assert text.count(f"mule = {DJANGO_ENTRY_POINT}\n") == 2

@@ -213,3 +213,29 @@ def test_overhead_is_measured(server: PluginServer) -> None:
     assert costs["accepted"] == {"ctypes_send": count, "send_wait": count, "mule_msg": count}
     assert costs["ctypes_noop"] < 1e-3
     assert costs["send_wait"] < 5e-3
+
+
+@pytest.mark.parametrize("timeout", ["inf", "3e6", "1e300"])
+def test_send_wait_with_an_endless_timeout_takes_the_first_room(server: PluginServer, timeout: str) -> None:
+    """A timeout of inf or over ~2.1e6 s (INT_MAX ms) waits, retrying every
+    slice: once the mule reads one message the send goes in, long before
+    the queue is 3/4 free (when poll() alone would report room)."""
+    server.wait_for_log("mules_plugin: ready")
+    _wait(lambda: server.read("mule1.json"), 20, "mule 1 started")
+    filled = server.call("fill_raw", target=1, size=SIZE)["accepted"]
+    outcome: dict[str, Any] = {}
+    waiter = threading.Thread(
+        target=lambda: outcome.update(server.call("send_wait", target=1, size=SIZE, timeout=timeout)),
+        daemon=True,
+    )
+    waiter.start()
+    time.sleep(0.7)
+    assert waiter.is_alive(), f"send_wait(timeout={timeout}) returned while the queue was full: {outcome}"
+    (server.workdir / "take1").write_text("1")  # room for exactly one message
+    _wait(lambda: server.read("taken1") == "1", 20, "mule 1 took one message")
+    waiter.join(10)
+    assert not waiter.is_alive(), f"send_wait(timeout={timeout}) missed the room of one message"
+    assert outcome["result"] is True
+    q = server.call("queue", target=1)
+    assert (q["depth_messages"], q["sent"], q["refused"]) == (filled, 1, 0)
+    server.open_gate(1)  # let the mule drain so the server stops promptly

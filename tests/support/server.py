@@ -72,6 +72,7 @@ class UwsgiServer:
         start_timeout: float = 30.0,
         cwd: Path | None = None,
         die_on_term: bool = True,
+        venv_site_on_path: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.cwd = Path(cwd) if cwd is not None else self.workdir
@@ -82,6 +83,9 @@ class UwsgiServer:
         self.env = dict(env or {})
         self.start_timeout = start_timeout
         self.die_on_term = die_on_term
+        #: put this environment's site-packages on PYTHONPATH (see start());
+        #: False runs pyuwsgi as a user's virtualenv does, with nothing added
+        self.venv_site_on_path = venv_site_on_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -109,8 +113,10 @@ class UwsgiServer:
         # uWSGI reads UWSGI_* environment variables as options: pass none through
         env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
         # pyuwsgi's binary reload re-executes the base interpreter, which does
-        # not know this virtual environment: give it the environment's packages
-        site = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+        # not know this virtual environment, unless binary-path names the
+        # environment's interpreter: give it the environment's packages
+        paths = sysconfig.get_paths()
+        site = [paths["purelib"], paths["platlib"]] if self.venv_site_on_path else []
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in [str(REPO_ROOT), str(self.workdir), env.get("PYTHONPATH", ""), *site] if p
         )

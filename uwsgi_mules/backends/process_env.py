@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
+from ..instance import c_getenv
 
 
 def process_getenv(name: str) -> str | None:
-    """An environment variable as the C library sees it.
+    """An environment variable as the C library sees it (None when unset or empty).
 
     uWSGI's ``env`` option calls ``setenv()`` while parsing its options; under
     pyuwsgi the interpreter (and ``os.environ``) already exists by then, so
-    only the C environment has the value.
+    only the C environment has the value. One reader for the whole package:
+    :func:`uwsgi_mules.instance.c_getenv`, which also computes the runtime
+    directory as the C plugin of the master does.
     """
-    value = os.environ.get(name)
-    if value is not None:
-        return value
-    try:
-        libc = ctypes.CDLL(None)
-    except OSError:  # pragma: no cover - no C library to ask
-        return None
-    getenv = libc.getenv
-    getenv.restype = ctypes.c_char_p
-    getenv.argtypes = [ctypes.c_char_p]
-    raw = getenv(name.encode())
-    return raw.decode(errors="surrogateescape") if raw else None
+    return c_getenv(name) or None

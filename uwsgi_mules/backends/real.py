@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from ..envelope import Signer, speedups
-from ..instance import default_runtime_dir, load_or_create_key
+from ..instance import RUNTIME_DIR_ENV, c_getenv, default_runtime_dir, load_or_create_key, runtime_base
 from ..layout.topology import TOPOLOGY_ENV, Topology
 from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
 from .process_env import process_getenv
@@ -177,17 +177,18 @@ class RealBackend(Backend):
     def runtime_dir(self) -> Path:
         if self._runtime_dir is None:
             master = int(self._uwsgi.masterpid()) if hasattr(self._uwsgi, "masterpid") else 0
-            configured = process_getenv("UWSGIMULES_RUNTIME_DIR")
-            self._runtime_dir = Path(configured) if configured else default_runtime_dir(master or os.getpid())
+            self._runtime_dir = default_runtime_dir(master or os.getpid())  # the plugin's rule
         return self._runtime_dir
 
     def signer(self) -> Signer:
         if self._signer is None:
             with self._lock:
                 if self._signer is None:
-                    configured = process_getenv("UWSGIMULES_RUNTIME_DIR")
-                    sweep = None if configured else self.log  # only the default location is swept
-                    self._signer = Signer(load_or_create_key(self.runtime_dir(), log=sweep))
+                    if c_getenv(RUNTIME_DIR_ENV):  # configured: only that directory must be private
+                        key = load_or_create_key(self.runtime_dir())
+                    else:  # the default location: private from its base down, and swept
+                        key = load_or_create_key(self.runtime_dir(), log=self.log, private_from=runtime_base())
+                    self._signer = Signer(key)
         return self._signer
 
     def getenv(self, name: str) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,6 +115,24 @@ class Section:
         self.options.set("lazy-apps", "true")
         self.options.extend("touch-chain-reload", [str(touch)])
         self.options.extend("touch-mules-reload", [str(touch)])
+        return self
+
+    def set_pyuwsgi_interpreter(self, python: str | Path | None = None) -> Section:
+        """This section is started by pyuwsgi (``pip install pyuwsgi``): keep its
+        virtualenv across graceful reloads (``binary-path = python``).
+
+        A reload (``touch-reload``, SIGHUP, ``uwsgi.reload()``) re-executes
+        uWSGI's binary path, which uWSGI reads from ``/proc/self/exe``: under
+        pyuwsgi that is the *base* interpreter the virtualenv's ``python``
+        links to, which has no ``pyuwsgi`` and stops the instance. ``python``
+        (default: ``sys.executable``, the interpreter rendering the section,
+        symlink kept) must be the virtualenv's interpreter, as an absolute
+        path that is not resolved. Do not use it for the ``uwsgi`` binary: a
+        reload would then start Python with uWSGI's options."""
+        path = os.fspath(python if python is not None else sys.executable)
+        if not path or not os.path.isabs(path):
+            raise TopologyError(f"pyuwsgi interpreter {path!r}: give the virtualenv's python as an absolute path")
+        self.options.set("binary-path", path)
         return self
 
     def set_task_modules(self, *modules: str) -> Section:

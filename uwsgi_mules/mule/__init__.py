@@ -2,7 +2,8 @@
 
 - :mod:`.server`: the programmed mule (``--mule=uwsgi_mules.mule:run``):
   start-up, the receive loop (C ``Signer.serve`` for plain tasks, else one
-  Python path), the stop protocol;
+  Python path), the stop protocol; :mod:`.startup`: a mule whose runtime
+  directory is refused waits and retries instead of crash-looping;
 - :mod:`.dispatch`: one message, one path: verify, run, report; the
   ``mule_msg_hook`` of signal-only mules;
 - :mod:`.delivery`: in-flight records, the backlog saved at a stop, replay;

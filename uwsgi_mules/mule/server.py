@@ -30,6 +30,7 @@ from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
 from .dispatch import Dispatcher, dispatcher_for
 from .requeue import send_nowait
+from .startup import start_when_possible
 
 __all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "script_path"]
 
@@ -105,7 +106,8 @@ class MuleServer:
         self.buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
         self.label = label
         self.stop_signals = StopSignals()
-        shared = dispatcher_for(backend)
+        # the instance key: a refused runtime directory is logged and waited for, not a crash loop
+        shared = start_when_possible(lambda: dispatcher_for(backend), backend)
         # saved offloads of a task this mule does not know are parked, never unpickled
         self.replay = ReplayQueue(backend.signer(), send_nowait(backend), backend.log, self._save_dir(),
                                   shared.registry.is_registered)

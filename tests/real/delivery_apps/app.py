@@ -80,6 +80,12 @@ def application(environ, start_response):  # type: ignore[no-untyped-def]
         sent = stream(int(query.get("start", "0")), int(query["n"]))
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [str(sent).encode()]
+    if query.get("task") == "empty_to_mule2":  # a zero-length raw message (the plugin drain test)
+        import uwsgi
+
+        sent = int(bool(uwsgi.mule_msg(b"", 2)))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(sent).encode()]
     task = TASKS[query.pop("task", "work")]
     start = int(query.pop("start", "0"))
     count = int(query.pop("n", "1"))

@@ -1,7 +1,8 @@
 """Mule program of the plugin tests (``--mule=.../gated_mule.py``).
 
 The mule does not read until ``$MULES_TEST_DIR/gate<id>`` exists, so the
-test can fill its queue. Then it drains its messages, reports each one to
+test can fill its queue; a ``take<id>`` file holding N makes it read just N
+messages first (then ``taken<id>`` says how many it read so far). Then it drains its messages, reports each one to
 the plugin (``received`` on the queue it was sent to, ``taken`` by this
 mule) and writes how many it read to ``drained<id>``. At start it writes
 what the bridge sees from inside a mule to ``mule<id>.json``.
@@ -41,7 +42,16 @@ def main() -> None:
     _write(f"mule{mule_id}.json", json.dumps(report))
 
     gate = os.path.join(os.environ["MULES_TEST_DIR"], f"gate{mule_id}")
+    take = os.path.join(os.environ["MULES_TEST_DIR"], f"take{mule_id}")
+    taken = 0
     while not os.path.exists(gate):
+        if os.path.exists(take):  # read just that many messages, then wait again
+            with open(take) as fh:
+                wanted = int(fh.read() or "0")
+            os.unlink(take)
+            for _ in range(wanted):
+                taken += bool(uwsgi.mule_get_msg(True, True, 65536, 1))
+            _write(f"taken{mule_id}", str(taken))
         time.sleep(0.02)
 
     drained = 0

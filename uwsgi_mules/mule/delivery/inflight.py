@@ -42,7 +42,7 @@ class InflightRecord:
         if path is None:
             self._buf: mmap.mmap | bytearray = bytearray(size)
         else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
             try:
                 if os.fstat(fd).st_size < size:
                     os.ftruncate(fd, size)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +28,17 @@ class Command(BaseCommand):
         )
         parser.add_argument("--section", default="uwsgi", help="INI section name (default: uwsgi)")
         parser.add_argument("--settings-module", help="DJANGO_SETTINGS_MODULE value to render")
+        parser.add_argument(
+            "--pyuwsgi", nargs="?", const=sys.executable, metavar="PYTHON",
+            help="the server is pyuwsgi: render binary-path = PYTHON (default: this interpreter) so that a "
+                 "graceful reload keeps the virtualenv",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             section = build_section(settings_module=options["settings_module"])
+            if options["pyuwsgi"]:
+                section.set_pyuwsgi_interpreter(options["pyuwsgi"])
         except (ImproperlyConfigured, TopologyError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         section.name = options["section"]
