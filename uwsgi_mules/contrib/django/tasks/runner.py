@@ -1,0 +1,118 @@
+"""The mule side: a registered ``@task`` runs through the one receive path.
+
+When a ``@task`` function is defined for a :class:`MulesBackend` (Django
+calls ``validate_task`` for it), a :class:`TaskRunner` is registered under
+``task:<module path>`` in the offload registry, in every process that
+imports the module (the Django mule imports every app's ``tasks.py``). The
+mule's dispatcher runs it like any offload (signed, registered, decoded
+once, in-flight record, retries); the runner records the worker, runs the
+task with Django's signals and stores its outcome.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ....backends.base import SimulatedCrash
+from ....backends.selection import current_backend
+from .compat import Task, TaskContext, normalize_json, task_backends, task_finished, task_started
+from .records import FAILED, RUNNING, SUCCESSFUL, ResultsFull, TaskRecord, worker_id
+
+if TYPE_CHECKING:
+    from .backend import MulesBackend
+
+#: registry paths of Django tasks: ``task:`` + ``Task.module_path``
+PATH_PREFIX = "task:"
+
+
+def registry_path(task: Task) -> str:
+    return PATH_PREFIX + task.module_path
+
+
+@dataclass(frozen=True)
+class TaskHeader:
+    """What a message carries besides the arguments (the envelope's first argument, as a dict)."""
+
+    id: str
+    backend: str
+    queue_name: str
+    priority: int
+    run_after: float | None
+    enqueued_at: float
+
+    def wire(self) -> dict[str, Any]:
+        return {"id": self.id, "backend": self.backend, "queue_name": self.queue_name,
+                "priority": self.priority, "run_after": self.run_after, "enqueued_at": self.enqueued_at}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> TaskHeader:
+        return cls(**data)
+
+
+class TaskRunner:
+    """Registered for one ``@task`` function; the dispatcher calls it with
+    ``(header, args, kwargs)`` from the envelope."""
+
+    __slots__ = ("task",)
+
+    def __init__(self, task: Task) -> None:
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"<TaskRunner {self.task.module_path}>"
+
+    def __call__(self, header: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+        parsed = TaskHeader.from_wire(header)
+        backend: MulesBackend = task_backends[parsed.backend]
+        run_task(backend, self.task, parsed, args, kwargs)
+
+
+def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Record the worker (RUNNING), run the task, record SUCCESSFUL or FAILED;
+    send ``task_started`` / ``task_finished``. A task that raises is recorded,
+    then its exception propagates to the dispatcher (logged, counted)."""
+    uwsgi = current_backend()
+    store = backend.result_store(uwsgi)
+    record = store.read(header.id) or TaskRecord(
+        id=header.id, task_path=task.module_path, backend=header.backend, queue_name=header.queue_name,
+        priority=header.priority, run_after=header.run_after, status=RUNNING, enqueued_at=header.enqueued_at,
+        args=args, kwargs=kwargs,
+    )
+    now = time.time()
+    record.status = RUNNING
+    record.started_at = record.started_at or now
+    record.last_attempted_at = now
+    record.worker_ids.append(worker_id(uwsgi))  # before the call: TaskContext.attempt counts this one
+    _write(store, record)
+    result = backend.to_task_result(record, task)
+    task_started.send(type(backend), task_result=result)
+    try:
+        if task.takes_context:
+            value = task.call(TaskContext(task_result=result), *args, **kwargs)
+        else:
+            value = task.call(*args, **kwargs)
+        record.return_value = normalize_json(value)
+    except SimulatedCrash:
+        raise  # the fake's simulated death: nothing is recorded, as when a real mule dies
+    except BaseException as exc:
+        kind = type(exc)
+        record.status = FAILED
+        record.finished_at = time.time()
+        record.errors.append([f"{kind.__module__}.{kind.__qualname__}", "".join(traceback.format_exception(exc))])
+        _write(store, record)
+        task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
+        raise
+    record.status = SUCCESSFUL
+    record.finished_at = time.time()
+    _write(store, record)
+    task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
+
+
+def _write(store: Any, record: TaskRecord) -> None:
+    try:
+        store.write(record)
+    except ResultsFull:
+        pass  # logged by the store; the task still runs
