@@ -15,12 +15,14 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from .backends.base import Backend, SimulatedCrash
 from .backends.selection import current_backend
+from .delivery.dead import resend_dir
 from .delivery.inflight import IDLE
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
@@ -51,12 +53,14 @@ _NOT_ENVELOPE = Outcome.NOT_ENVELOPE
 
 def handle_one(message: bytes, backend: Backend | None = None) -> bool:
     """Handle one received message; True if it was an offloaded call (run,
-    failed or refused), False if it was handed to the application's hook."""
+    failed or refused), False if it waits for its due time or was handed to
+    the application's hook."""
     if backend is None:
         backend = current_backend()
     dispatcher = dispatcher_for(backend)
-    if dispatcher.handle(message) is not _NOT_ENVELOPE:
-        return True
+    outcome = dispatcher.handle(message)
+    if outcome is not _NOT_ENVELOPE:
+        return outcome is not Outcome.WAITING
     if not message:
         return False
     hook = backend.get_msg_hook()
@@ -112,6 +116,8 @@ class MuleServer:
         # a task the previous process of this mule died in goes to the replay queue
         self.dispatcher.on_requeue = self.replay.add_sealed
         self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
+        #: calls this mule holds until they are due (read back after a crash)
+        self.waiting = self.dispatcher.deferral.room(self.mule_id)
 
     # -- start ------------------------------------------------------------------------------
 
@@ -121,7 +127,7 @@ class MuleServer:
         modules = (backend.getenv(TASK_MODULES_ENV) or "").split(",")
         for line in self.dispatcher.registry.import_modules(modules):
             backend.log(f"uwsgi-mules: mule {self.mule_id}: {line}")
-        self.replay.claim([d for d in self._backlog_dirs() if d is not None])
+        self.replay.claim([d for d in [*self._backlog_dirs(), self._resend_dir()] if d is not None])
         if threading.current_thread() is threading.main_thread():
             self.stop_signals.install()
         backend.log(
@@ -136,6 +142,11 @@ class MuleServer:
         if configured:
             dirs.append(backlog_dir(runtime, configured))
         return dirs
+
+    def _resend_dir(self) -> Any:
+        """Where ``uwsgi-mules dead`` puts dead tasks to send again."""
+        base = self.dispatcher.deferral.dead_store().base
+        return resend_dir(base) if base is not None else None
 
     def _save_dir(self) -> Any:
         return backlog_dir(self.backend.runtime_dir(), self.backend.getenv(BACKLOG_DIR_ENV))
@@ -171,7 +182,8 @@ class MuleServer:
         # mule_get_msg(signals, farms, buffer_size, timeout). uWSGI 2.0 polls the
         # signal sockets only with signals=False (and runs the handlers then);
         # with counts to report or offloads to replay, wake up after 1 s idle
-        idle_args = (False, True, buffer_size, -1)
+        # idle, wake up every second anyway: calls held until their time, dead tasks re-sent
+        idle_args = (False, True, buffer_size, 1)
         busy_args = (False, True, buffer_size, 1)
         # right after a message: a non-blocking poll of the queues only. uWSGI
         # reads its queues before its signal sockets anyway, so a signal waits no
@@ -182,8 +194,16 @@ class MuleServer:
         slow = self._handle_slow
         unreported = 0  # messages read but not yet counted (reported in batches)
         replay = self.replay
-        replaying = bool(replay.pending)  # entries only arrive at start: once empty, never checked again
+        replaying = bool(replay.pending)  # entries arrive at start and when dead tasks are re-sent
+        # calls held until their time: the heap's top is looked at between batches, not per message
+        waiting = self.waiting.calls
+        wall_time = backend.wall_time
+        run_due = self.dispatcher.run_due
+        resend = self._resend_dir()
+        next_resend_check = time.monotonic() + 1.0
         while not stop.signum:
+            if waiting and waiting[0].due <= wall_time():
+                run_due(mule_id)
             # saved offloads go back to their queues between messages
             if replaying:
                 replaying = replay.pump()
@@ -197,6 +217,9 @@ class MuleServer:
                     if unreported >= TAKEN_BATCH or (unreported and why == SERVE_IDLE):
                         note(mule_id, unreported)
                         unreported = 0
+                if why == SERVE_IDLE and resend is not None and time.monotonic() >= next_resend_check:
+                    next_resend_check = time.monotonic() + 1.0
+                    replaying = replay.claim([resend]) > 0
                 if why == SERVE_SLOW:
                     slow(*value)
                 elif why == SERVE_FAILED:
@@ -213,6 +236,9 @@ class MuleServer:
                 note(mule_id, unreported)
                 unreported = 0
             if not message:  # b"": timeout; None: a signal was handled
+                if resend is not None and time.monotonic() >= next_resend_check:
+                    next_resend_check = time.monotonic() + 1.0
+                    replaying = replay.claim([resend]) > 0
                 continue
             if note is not None:
                 unreported += 1
@@ -289,6 +315,10 @@ class MuleServer:
         drained, why = drain_until_senders_gone(
             receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
         )
+        # calls waiting for their time are saved with their due time
+        for call in self.dispatcher.deferral.take_waiting(self.mule_id):
+            drained.entries.append((call.target, call.body))
+            drained.paths["(waiting)"] += 1
         # what was not replayed yet joins what was drained
         for target, message in self.replay.pending:
             drained.entries.append((target, bytes(memoryview(message)[HEADER_SIZE:])))
@@ -302,6 +332,7 @@ class MuleServer:
                     f"uwsgi-mules: ERROR mule {self.mule_id} discarded {len(drained.entries)} queued offload(s) at "
                     f"stop ({drained.summary()}); set {BACKLOG_DIR_ENV} to keep them for the next start"
                 )
+            self.waiting.forget_file()
         else:
             try:
                 where = persist(drained, self._save_dir(), f"mule{self.mule_id}")
@@ -311,6 +342,7 @@ class MuleServer:
                     f"offload(s) ({drained.summary()}): {exc}"
                 )
             else:
+                self.waiting.forget_file()
                 if where is not None:
                     backend.log(
                         f"uwsgi-mules: mule {self.mule_id} saved {len(drained.entries)} queued offload(s) "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -173,6 +174,15 @@ class Backend(ABC):
 
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         """Called by the mule loop with how many messages it read (counters)."""
+
+    def wall_time(self) -> float:
+        """Seconds since the epoch, the clock of due times (``offload_in``,
+        retries' backoff); the fake's virtual clock on the fake."""
+        return time.time()
+
+    def note_dead(self, task: object) -> None:
+        """Called with a :class:`~uwsgi_mules.delivery.dead.DeadTask` once it
+        is recorded (the fake keeps them in ``fake.dead_letters``)."""
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
         """Called by the mule side when an offloaded task raised."""

@@ -59,8 +59,13 @@ def reload(fake: FakeUwsgi) -> int:
 
 
 def shutdown(fake: FakeUwsgi) -> int:
-    """A stop: queued offloads are saved to the backlog directory, or logged as discarded."""
+    """A stop: queued offloads, and calls waiting for their time, are saved to
+    the backlog directory, or logged as discarded."""
     drained = drain_offloads(fake)
+    if fake.waiting_source is not None:
+        for target, body in fake.waiting_source():
+            drained.entries.append((target, body))
+            drained.paths["(waiting)"] += 1
     directory = fake.backlog_dir
     if directory is None:
         if drained.entries:

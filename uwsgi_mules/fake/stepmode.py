@@ -61,6 +61,10 @@ class FakeStepMode:
         try:
             while unlimited or ran < limit:  # type: ignore[operator]
                 progressed = False
+                due_ran = self._run_due(state) if self.due_runner is not None else 0
+                if due_ran:
+                    ran += due_ran
+                    progressed = True
                 for process, queues, handler, buffer_size in handlers:
                     while True:
                         acquire()
@@ -106,6 +110,21 @@ class FakeStepMode:
                 local.process = previous
         if raise_errors and len(self.task_errors) > errors_before:
             raise self.task_errors[errors_before][1]
+        return ran
+
+    def _run_due(self, state: dict[str, Any]) -> int:
+        """Run, as each mule, the calls it holds that are due on the virtual clock."""
+        runner = self.due_runner
+        ran = 0
+        for mule in range(1, self.mule_count + 1):
+            state["process"] = ("mule", mule)
+            try:
+                ran += runner(mule)  # type: ignore[misc]
+            except SimulatedCrash:
+                self._log(f"fake mule {mule} died mid-task (simulated crash); respawned")
+                if self.crash_handler is not None:
+                    self.crash_handler(mule)
+                ran += 1
         return ran
 
     def _take_nowait(self, mule: int, buffer_size: int) -> bytes | None:

@@ -26,6 +26,8 @@ from ..delivery.inflight import InflightRecord, record_path
 from ..delivery.recovery import recover_unfinished
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..topology import DEFAULT_RECV_SIZE
+from .attempts import running_attempt
+from .deferral import DEAD, RETRY, Deferral
 from .state import runtime_state
 
 logger = logging.getLogger("uwsgi_mules")
@@ -43,6 +45,7 @@ class Outcome(enum.Enum):
     REJECTED = "rejected"  #: claimed to be an envelope, failed verification or decoding
     UNREGISTERED = "unregistered"  #: verified, but names no registered task
     NOT_ENVELOPE = "not-envelope"  #: not ours: for the application's hook
+    WAITING = "waiting"  #: not due yet: held in the mule's waiting room
 
 
 @dataclass
@@ -54,6 +57,7 @@ class DispatchCounters:
     rejected: int = 0
     unregistered: int = 0
     unhandled: int = 0  #: non-envelope messages no application hook took
+    dead: int = 0  #: tasks given up after their last attempt (exceptions in ``retry_on``)
 
 
 class RateLimitedLog:
@@ -101,6 +105,8 @@ class Dispatcher:
         self.on_requeue: Callable[[WireTarget, bytes], object] = self._send_now
         self._records: dict[int, InflightRecord] = {}
         self._records_lock = threading.Lock()
+        #: calls waiting for their time, retries, dead tasks
+        self.deferral = Deferral(backend)
 
     # -- in-flight records -------------------------------------------------------------
 
@@ -126,7 +132,7 @@ class Dispatcher:
 
     def recover(self, record: InflightRecord, mule_id: int) -> None:
         """Name the task a previous process of this mule died in; re-queue it under ``retries``."""
-        found = recover_unfinished(record, self.signer, mule_id, self.backend.log)
+        found = recover_unfinished(record, self.signer, mule_id, self.backend.log, self.deferral.bury_crashed)
         if found is not None:
             self.on_requeue(*found)
 
@@ -171,10 +177,14 @@ class Dispatcher:
                 return Outcome.NOT_ENVELOPE
             self.decode(message)  # counts and logs why it is refused; never unpickles
             return Outcome.REJECTED
-        func, path, args, kwargs, _target, meta = opened
+        func, path, args, kwargs, target, meta = opened
         if func is None:
             return self.refuse(path)
-        ok = self.call(func, path, args, kwargs, meta)
+        if meta is not None and "due" in meta and self.deferral.hold(path, args, kwargs, target, meta):
+            if record is not None:
+                record.end()
+            return Outcome.WAITING
+        ok = self.call(func, path, args, kwargs, meta, target)
         if record is not None:
             record.end()  # not reached when the process dies: the record names the task
         return Outcome.RAN if ok else Outcome.FAILED
@@ -215,16 +225,23 @@ class Dispatcher:
         return func
 
     def call(self, func: Callable[..., Any], path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             meta: dict[str, Any] | None = None) -> bool:
-        """Call a task; True if it returned, False if it raised (reported).
-        A call submitted for its result (``meta["result"]``) stores its outcome."""
+             meta: dict[str, Any] | None = None, target: WireTarget = 0) -> bool:
+        """Call a task; True if it returned (or waits for its due time), False
+        if it raised (reported; retried or recorded as dead under its
+        ``retry_on``). A call submitted for its result (``meta["result"]``)
+        stores its outcome."""
+        if meta is not None and "due" in meta and self.deferral.hold(path, args, kwargs, target, meta):
+            return True  # not due yet: waits in this mule's room
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
         result_key = None if meta is None else meta.get("result") if isinstance(meta, dict) else None
         try:
             around = self.around
-            if around is nullcontext:
+            if meta is not None:
+                with running_attempt(int(meta.get("attempt", 0)) + 1), around():
+                    value = func(*args, **kwargs)
+            elif around is nullcontext:
                 value = func(*args, **kwargs)
             else:
                 with around():
@@ -236,9 +253,15 @@ class Dispatcher:
         except SimulatedCrash:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
+            decided = self.deferral.after_failure(exc, path, args, kwargs, target, meta) if meta else None
+            if decided == RETRY:
+                self.counters.failed += 1
+                return False
             if result_key is not None:
                 self._store(result_key, meta, exc=exc)
             self.failed(exc, path, args, kwargs)
+            if decided == DEAD:
+                self.counters.dead += 1
             return False
         finally:
             if harakiri:
@@ -258,6 +281,16 @@ class Dispatcher:
             store_result(str(key), value, exc, expires=expires, backend=self.backend)
         except Exception as error:  # noqa: BLE001 - a result that cannot be stored must not kill the mule
             self.backend.log(f"uwsgi-mules: the result of a submitted task could not be stored: {error!r}")
+
+    def run_due(self, mule_id: int) -> int:
+        """Run the calls mule ``mule_id`` holds that are due now; returns how many."""
+        return self.deferral.run_due(mule_id, self.handle)
+
+    def take_all_waiting(self) -> list[tuple[WireTarget, bytes]]:
+        """Every call held by the mules of this process, as ``(target, body)``
+        backlog entries (a fake's stop saves them)."""
+        return [(call.target, call.body) for mule_id in sorted(self.deferral.rooms)
+                for call in self.deferral.take_waiting(mule_id)]
 
     def respawned(self, mule_id: int) -> None:
         """What a mule respawned after a crash does (the fake's step mode):
@@ -293,6 +326,8 @@ def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
                 found.harakiri = backend.mule_harakiri()
                 if hasattr(backend, "crash_handler"):  # the fake's step mode reports crashes here
                     backend.crash_handler = found.respawned
+                    backend.due_runner = found.run_due  # runs due calls in run_pending()
+                    backend.waiting_source = found.take_all_waiting  # and saves them at shutdown()
                 _dispatchers[backend] = found
     return found
 
@@ -315,8 +350,11 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
 
     def uwsgi_mules_hook(message: bytes) -> object:
         dispatcher = dispatcher_for()
-        if dispatcher.handle(message) is not Outcome.NOT_ENVELOPE:
-            return True
+        outcome = dispatcher.handle(message)
+        if outcome is not Outcome.NOT_ENVELOPE:
+            if dispatcher.deferral.rooms:  # a signal-only mule runs due calls when a message wakes it
+                dispatcher.run_due(dispatcher.backend.mule_id())
+            return outcome is not Outcome.WAITING
         if previous is not None:
             return previous(message)
         dispatcher.unhandled(message)
