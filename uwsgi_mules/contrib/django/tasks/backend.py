@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
@@ -17,6 +16,7 @@ from ....backends.base import Backend
 from ....backends.selection import current_backend
 from ....errors import TopologyError, UnknownFarm, UnknownMule
 from ....runtime.dispatch import ensure_hook
+from ....runtime.later import send_call_at
 from ....runtime.sender import Route, prepare_route, send_routed
 from ....runtime.state import runtime_state
 from ....runtime.targets import Target, farm_target, mule_target, validate
@@ -42,11 +42,13 @@ class MulesBackend(BaseTaskBackend):
     ``enqueue()`` stores a READY result in the results cache and queues a
     signed message for the queue's target (the shared queue, a mule or a
     farm); a mule runs the task and records RUNNING, then SUCCESSFUL or
-    FAILED. Results are read with ``get_result()`` from any process of the
+    FAILED. A task with ``run_after`` is queued at once with its due time
+    (:func:`~uwsgi_mules.runtime.later.send_call_at`): the mule holds it in
+    its durable waiting room and runs it then, never before. Results are read with ``get_result()`` from any process of the
     instance until they expire. See docs/django.md, "Django tasks".
     """
 
-    supports_defer = False
+    supports_defer = True
     supports_async_task = True
     supports_get_result = True
     supports_priority = False
@@ -167,7 +169,7 @@ class MulesBackend(BaseTaskBackend):
         (``QueueFull``, ``MessageTooLarge``, ``UnknownFarm``...), and
         ``TypeError`` for arguments that are not JSON, before anything is sent."""
         self.validate_task(task)
-        now = time.time()
+        now = current_backend().wall_time()
         result = TaskResult(
             task=task, id=new_id(now), status=TaskResultStatus.READY, enqueued_at=_datetime(now),
             started_at=None, finished_at=None, last_attempted_at=None, args=args, kwargs=kwargs,
@@ -188,7 +190,9 @@ class MulesBackend(BaseTaskBackend):
         route = self._route(backend, header.queue_name)
         signer = backend.signer()
         raw = route.raw if route.raw is not None else 0
-        payload = signer.seal_call(registry_path(task), (header.wire(), args, kwargs), {}, raw, None)
+        path = registry_path(task)
+        call = (header.wire(), args, kwargs)
+        payload = signer.seal_call(path, call, {}, raw, None) if header.run_after is None else b""
         record = TaskRecord(
             id=header.id, task_path=task.module_path, backend=self.alias, queue_name=header.queue_name,
             priority=header.priority, run_after=header.run_after, status=READY, enqueued_at=header.enqueued_at,
@@ -200,7 +204,10 @@ class MulesBackend(BaseTaskBackend):
         def send() -> None:
             store.write(record, new=True)
             try:
-                send_routed(backend, payload, route)
+                if header.run_after is None:
+                    send_routed(backend, payload, route)
+                else:  # the one durable "run at T" of offload_at()
+                    send_call_at(route.target, path, call, {}, header.run_after)
             except BaseException:
                 store.delete(record.id)
                 raise

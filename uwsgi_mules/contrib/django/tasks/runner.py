@@ -11,7 +11,6 @@ task with Django's signals and stores its outcome.
 
 from __future__ import annotations
 
-import time
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,7 +80,7 @@ def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[A
         priority=header.priority, run_after=header.run_after, status=RUNNING, enqueued_at=header.enqueued_at,
         args=args, kwargs=kwargs,
     )
-    now = time.time()
+    now = uwsgi.wall_time()
     record.status = RUNNING
     record.started_at = record.started_at or now
     record.last_attempted_at = now
@@ -100,13 +99,13 @@ def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[A
     except BaseException as exc:
         kind = type(exc)
         record.status = FAILED
-        record.finished_at = time.time()
+        record.finished_at = uwsgi.wall_time()
         record.errors.append([f"{kind.__module__}.{kind.__qualname__}", "".join(traceback.format_exception(exc))])
         _write(store, record)
         task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
         raise
     record.status = SUCCESSFUL
-    record.finished_at = time.time()
+    record.finished_at = uwsgi.wall_time()
     _write(store, record)
     task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
 
