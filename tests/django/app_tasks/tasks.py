@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 from uwsgi_mules import Mule
 
@@ -54,6 +55,12 @@ def with_context(context, value: str) -> dict[str, object]:  # noqa: ANN001 - Dj
 
 
 @task()
-def count(n: int) -> int:
-    """The delivery test's task: returns its number."""
+def count(n: int, seconds: float = 0.0) -> int:
+    """The delivery test's task: appends its number to ``TASKS_SITE_RUNS``
+    (one line per run), takes ``seconds``, returns its number."""
+    runs = os.environ.get("TASKS_SITE_RUNS")
+    if runs:
+        with open(runs, "a", encoding="ascii") as fh:
+            fh.write(f"{n}\n")
+    time.sleep(seconds)
     return n
