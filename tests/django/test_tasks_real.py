@@ -161,12 +161,15 @@ def test_100_tasks_across_a_touch_reload_each_successful_once(site: Site) -> Non
     site.touch.touch()
     site.server.wait_for_log("gracefully (RE)spawned uWSGI master", timeout=60)
     results = [site.wait("count", task_id, timeout=60) for task_id in ids]
-    runs = Counter(int(line) for line in site.runs.read_text().split())
+    lines = [line.split() for line in site.runs.read_text().splitlines()]
+    runs = Counter(int(n) for n, _pid in lines)
+    pids = {pid for _n, pid in lines}
     successful = [r for r in results if r["status"] == "SUCCESSFUL"]
     lost = [n for n in range(100) if runs[n] == 0]
     duplicated = [n for n in range(100) if runs[n] > 1]
     print(f"sent 100, successful {len(successful)}, executed {len(runs)}, lost {len(lost)}, "
-          f"duplicated {len(duplicated)}")
+          f"duplicated {len(duplicated)}, mule processes {len(pids)}")
+    assert len(pids) > 2, "the reload did not cut the batch: every task ran before it"
     assert [r["return_value"] for r in results] == list(range(100))
     assert all(len(r["worker_ids"]) == 1 for r in results), [r for r in results if len(r["worker_ids"]) != 1]
     assert not lost and not duplicated

@@ -56,11 +56,11 @@ def with_context(context, value: str) -> dict[str, object]:  # noqa: ANN001 - Dj
 
 @task()
 def count(n: int, seconds: float = 0.0) -> int:
-    """The delivery test's task: appends its number to ``TASKS_SITE_RUNS``
+    """The delivery test's task: appends ``<n> <pid>`` to ``TASKS_SITE_RUNS``
     (one line per run), takes ``seconds``, returns its number."""
     runs = os.environ.get("TASKS_SITE_RUNS")
     if runs:
         with open(runs, "a", encoding="ascii") as fh:
-            fh.write(f"{n}\n")
+            fh.write(f"{n} {os.getpid()}\n")
     time.sleep(seconds)
     return n
