@@ -281,11 +281,11 @@ class MuleServer:
             else:
                 dispatcher.handle(message)  # a bad tag: counted and logged, never unpickled
         else:
-            func, path, args, kwargs, _target, meta = opened
+            func, path, args, kwargs, target, meta = opened
             if func is None:
                 dispatcher.refuse(path)  # unregistered, or fields of the wrong types
                 return
-            dispatcher.call(func, path, args, kwargs, meta)
+            dispatcher.call(func, path, args, kwargs, meta, target)
             record = self.record
             if record is not None:
                 record.end()

@@ -278,6 +278,18 @@ def burst(sender: str, n: int) -> dict:
     }
 
 
+# -- calls waiting for their time ------------------------------------------------------------
+
+
+def wait(n: int, seconds: float) -> dict:
+    """Offload ``n`` calls of ``um_tick(-1)`` due in ``seconds``: mule 1
+    holds them in its waiting room while the next drains run."""
+    f = um_tasks.um_tick
+    for _ in range(n):
+        f.offload_in(seconds, -1)
+    return {"sent": n}
+
+
 # -- control -------------------------------------------------------------------------------
 
 
@@ -313,9 +325,10 @@ HANDLERS = {
     "/burst": burst,
     "/report": report,
     "/info": info,
+    "/wait": wait,
 }
 INTS = {"n", "batch", "gap_us"}
-FLOATS = {"gap_ms"}
+FLOATS = {"gap_ms", "seconds"}
 
 
 def application(environ, start_response):

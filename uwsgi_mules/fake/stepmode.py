@@ -36,8 +36,10 @@ class FakeStepMode:
         Mules are served round-robin; each takes from its own queue, then the
         shared queue, then its farms (uWSGI's poll order). Messages for mules
         running a custom program stay queued (only that program reads them).
-        With ``raise_errors`` the first exception raised by a task is re-raised
-        after the run.
+        Calls a mule holds until their time (``offload_in``, ``offload_at``,
+        a retry's backoff) run once they are due on the virtual clock
+        (``fake.advance(seconds)``), never before. With ``raise_errors`` the
+        first exception raised by a task is re-raised after the run.
         """
         raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
         errors_before = len(self.task_errors)
