@@ -223,6 +223,15 @@ def test_checks_name_queues_without_a_reachable_target() -> None:
         assert compat.task_backends["default"].check() == []
 
 
+def test_a_queue_routed_to_celery_is_refused_by_the_checks() -> None:
+    from django.conf import settings
+
+    routed = {**settings.UWSGI_MULES, "ROUTES": {"notes": {"APP": "django_site.celery:app"}}}
+    with override_settings(UWSGI_MULES=routed):
+        errors = compat.task_backends["default"].check()
+    assert [(e.id, "'notes'" in e.msg) for e in errors] == [("uwsgi_mules.E104", True), ("uwsgi_mules.E104", True)]
+
+
 def test_an_unreachable_target_raises_at_enqueue() -> None:
     backend = {**TEST_TASKS["default"], "OPTIONS": {"TARGETS": {"reports": "no-such-farm"}}}
     with override_settings(TASKS={"default": backend}), FakeUwsgi(**fake_options()) as fake:

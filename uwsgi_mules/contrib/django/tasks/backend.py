@@ -17,6 +17,7 @@ from ....backends.selection import current_backend
 from ....errors import TopologyError, UnknownFarm, UnknownMule
 from ....runtime.dispatch import ensure_hook
 from ....runtime.later import send_call_at
+from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
 from ....runtime.state import runtime_state
 from ....runtime.targets import Target, farm_target, mule_target, validate
@@ -111,8 +112,11 @@ class MulesBackend(BaseTaskBackend):
         found = self._routes.get(queue)
         if found is not None and found[0] is backend:
             return found[1]
+        target = self.target(queue)
+        if route_table().lookup(target) is not None:
+            raise InvalidTask(_routed_message(self.alias, queue, target))
         ensure_hook(backend)
-        route = prepare_route(backend, self.target(queue))  # UnknownMule / UnknownFarm
+        route = prepare_route(backend, target)  # UnknownMule / UnknownFarm
         self._routes[queue] = (backend, route)
         return route
 
@@ -218,8 +222,8 @@ class MulesBackend(BaseTaskBackend):
     # -- checks -----------------------------------------------------------------------------
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        """Every queue has a target that the layout of ``UWSGI_MULES`` has
-        (or that ``ROUTES`` sends to Celery)."""
+        """Every queue has a target that the layout of ``UWSGI_MULES`` has,
+        and not one that ``ROUTES`` sends to Celery."""
         from ..conf import get_settings
         from ..local import topology_from_settings
 
@@ -237,6 +241,7 @@ class MulesBackend(BaseTaskBackend):
                 errors.append(checks.Error(str(exc), id="uwsgi_mules.E102"))
                 continue
             if (target.farm if target.kind == "farm" else target.mule_id) in routed:
+                errors.append(checks.Error(_routed_message(self.alias, queue, target), id="uwsgi_mules.E104"))
                 continue
             try:
                 validate(target, topology)
@@ -246,6 +251,14 @@ class MulesBackend(BaseTaskBackend):
                     id="uwsgi_mules.E103",
                 ))
         return errors
+
+
+def _routed_message(alias: str, queue: str, target: Target) -> str:
+    return (
+        f"queue {queue!r} of task backend {alias!r} goes to {target.describe()}, which UWSGI_MULES['ROUTES'] "
+        "sends to Celery: MulesBackend runs Django tasks on local mules only; map the queue to a local "
+        "target in OPTIONS['TARGETS']"
+    )
 
 
 def _datetime(value: float | None) -> datetime | None:
