@@ -68,6 +68,15 @@ def test_the_issue_example_runs_on_the_fake() -> None:
     assert result.errors == []
 
 
+def test_a_fake_without_the_results_cache_says_what_to_do() -> None:
+    from uwsgi_mules.contrib.django.tasks.records import ResultsCacheMissing
+
+    with FakeUwsgi(topology=fake_options()["topology"]) as fake:
+        with pytest.raises(ResultsCacheMissing, match="fake_options"):
+            tasks.add.enqueue(1, 2)
+        assert fake.pending() == 0
+
+
 def test_refresh_reads_the_result_again_and_again(uwsgi_fake: FakeUwsgi) -> None:
     r = tasks.add.enqueue(4, 5)
     r.refresh()

@@ -40,6 +40,10 @@ class ResultsFull(RuntimeError):
     """A result could not be stored even after evicting old results."""
 
 
+class ResultsCacheMissing(ResultsFull):
+    """This uWSGI has no cache for the results."""
+
+
 def new_id(now: float) -> str:
     """A task id: 12 hex digits of the enqueue time in milliseconds (ids sort
     by age, for eviction), then 20 random hex digits."""
@@ -114,6 +118,7 @@ class ResultStore:
         expires = self.options.expires
         if store(record.id, value, expires, self.options.cache):
             return
+        self._check_cache()
         if self.backend.cache_exists(record.id, self.options.cache) and new:
             raise ResultsFull(f"task id {record.id} exists already in cache {self.options.cache!r}")
         self._evict_oldest()
@@ -123,6 +128,16 @@ class ResultStore:
                    f"be stored in cache {self.options.cache!r}, even after evicting old results")
         self.backend.log(message)
         raise ResultsFull(message)
+
+    def _check_cache(self) -> None:
+        try:
+            self.backend.cache_keys(self.options.cache)
+        except (ValueError, NotImplementedError) as exc:
+            raise ResultsCacheMissing(
+                f"Django task results need the uWSGI cache {self.options.cache!r}: render the config with "
+                f"manage.py uwsgi_mules_ini (it adds 'cache2 = {self.options.cache2_value()}'), and give "
+                "test fakes FakeUwsgi(**fake_options()) (uwsgi_mules.contrib.django.ini)"
+            ) from exc
 
     def delete(self, key: str) -> None:
         self.backend.cache_del(key, self.options.cache)
