@@ -180,7 +180,7 @@ class MulesBackend(BaseTaskBackend):
             backend=self.alias, errors=[], worker_ids=[],
         )
         header = TaskHeader(result.id, self.alias, task.queue_name, task.priority, _timestamp(task.run_after), now)
-        send = self._sender(task, header, result.args, result.kwargs)
+        send = self._sender(task, header, result)
         if self.mules_options.on_commit:
             from django.db import transaction
 
@@ -189,24 +189,25 @@ class MulesBackend(BaseTaskBackend):
             send()
         return result
 
-    def _sender(self, task: Task, header: TaskHeader, args: list[Any], kwargs: dict[str, Any]) -> Callable[[], None]:
+    def _sender(self, task: Task, header: TaskHeader, result: TaskResult) -> Callable[[], None]:
+        """Encode everything now (what cannot be sent raises here); the
+        returned function stores the READY result, sends, and signals."""
         backend = current_backend()
         route = self._route(backend, header.queue_name)
-        signer = backend.signer()
-        raw = route.raw if route.raw is not None else 0
         path = registry_path(task)
-        call = (header.wire(), args, kwargs)
-        payload = signer.seal_call(path, call, {}, raw, None) if header.run_after is None else b""
+        call = (header.wire(), result.args, result.kwargs)
+        if header.run_after is None:
+            payload = backend.signer().seal_call(path, call, {}, route.raw if route.raw is not None else 0, None)
         record = TaskRecord(
             id=header.id, task_path=task.module_path, backend=self.alias, queue_name=header.queue_name,
             priority=header.priority, run_after=header.run_after, status=READY, enqueued_at=header.enqueued_at,
-            args=args, kwargs=kwargs,
+            args=result.args, kwargs=result.kwargs,
         )
         store = self.result_store(backend)
-        store._fit(record)  # too large for the results cache: raise before anything is sent
+        value = store.sealed(record)  # too large for the results cache: raises before anything is sent
 
         def send() -> None:
-            store.write(record, new=True)
+            store.write(record, new=True, value=value)
             try:
                 if header.run_after is None:
                     send_routed(backend, payload, route)
@@ -215,7 +216,7 @@ class MulesBackend(BaseTaskBackend):
             except BaseException:
                 store.delete(record.id)
                 raise
-            task_enqueued.send(type(self), task_result=self.to_task_result(record, task))
+            task_enqueued.send(type(self), task_result=result)
 
         return send
 

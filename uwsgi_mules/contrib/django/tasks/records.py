@@ -20,8 +20,7 @@ import hmac
 import json
 import os
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ....backends.base import Backend
@@ -47,7 +46,7 @@ class ResultsCacheMissing(ResultsFull):
 def new_id(now: float) -> str:
     """A task id: 12 hex digits of the enqueue time in milliseconds (ids sort
     by age, for eviction), then 20 random hex digits."""
-    return f"{int(now * 1000):012x}{uuid.uuid4().hex[:20]}"
+    return f"{int(now * 1000):012x}{os.urandom(10).hex()}"
 
 
 @dataclass
@@ -73,11 +72,16 @@ class TaskRecord:
     return_value: Any = None
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        # not dataclasses.asdict(): it deep-copies every argument first
+        return json.dumps({name: getattr(self, name) for name in FIELDS}, separators=(",", ":")).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> TaskRecord:
         return cls(**json.loads(data))
+
+
+#: the fields of a record, in order (its JSON keys)
+FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
 def worker_id(backend: Backend) -> str:
@@ -110,10 +114,11 @@ class ResultStore:
             return None
         return TaskRecord.from_json(body)
 
-    def write(self, record: TaskRecord, *, new: bool = False) -> None:
-        """Store ``record`` (``new``: it must not exist yet). Raises
+    def write(self, record: TaskRecord, *, new: bool = False, value: bytes | None = None) -> None:
+        """Store ``record`` (``new``: it must not exist yet; ``value``: its
+        :meth:`sealed` bytes when already computed). Raises
         :class:`ResultsFull` when it cannot be stored (logged first)."""
-        value = self._fit(record)
+        value = value or self.sealed(record)
         store = self.backend.cache_set if new else self.backend.cache_update
         expires = self.options.expires
         if store(record.id, value, expires, self.options.cache):
@@ -146,7 +151,7 @@ class ResultStore:
         body = record.to_json()
         return self._tag(record.id, body) + body
 
-    def _fit(self, record: TaskRecord) -> bytes:
+    def sealed(self, record: TaskRecord) -> bytes:
         """The signed value, shrunk to one cache slot: tracebacks are cut to
         their last lines first, then a too large return value fails the task."""
         value = self._seal(record)
