@@ -216,3 +216,16 @@ def test_a_naive_datetime_is_refused() -> None:
         with pytest.raises(ValueError):
             tasks.later.offload_at(time.time() + 60, 1)
         assert fake.pending() == 0
+
+
+def test_threaded_mode_failing_forever_ends_as_one_dead_task() -> None:
+    with FakeUwsgi(mules=[SERVE], threaded=True) as fake:
+        tasks.always_times_out(8)  # backoff 1 s then 2 s, in real seconds
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not fake.dead_letters:
+            time.sleep(0.05)
+        time.sleep(0.5)
+    runs = tasks.runs("always")
+    assert [attempt for _, attempt, _ in runs] == [1, 2, 3]
+    assert runs[1][2] - runs[0][2] >= 1.0 and runs[2][2] - runs[1][2] >= 2.0
+    assert len(fake.dead_letters) == 1 and len(dead_lines(fake)) == 1

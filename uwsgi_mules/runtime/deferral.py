@@ -20,7 +20,7 @@ from typing import Any
 
 from .. import envelope
 from ..backends.base import Backend
-from ..delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore
+from ..delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from ..delivery.waiting import WaitingCall, WaitingRoom, waiting_path
 from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
@@ -124,16 +124,8 @@ class Deferral:
 
     def bury(self, call: Envelope, error: str, trace: str, how: str) -> None:
         """Record a task after its last attempt; one ``DEAD task`` line names it."""
-        meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due")}
-        body = envelope.pack(call.path, call.args, call.kwargs, call.target, meta or None)
-        try:
-            task = self.dead_store().add(call.path, call.describe(), call.attempt + 1, call.retries, error, trace,
-                                         call.target, body)
-        except OSError as exc:
-            kept = f"its record could not be written: {exc}"
-        else:
-            self.backend.note_dead(task)
-            kept = f"kept as dead task {task.id} (uwsgi-mules dead)"
+        task = self._record_dead(call, error, trace)
+        kept = f"kept as dead task {task.id} (uwsgi-mules dead)" if task is not None else "its record could not be written"
         self.log(
             f"uwsgi-mules: DEAD task {call.describe()}: {how} (retries={call.retries}), last error {error}; {kept}"
         )
@@ -141,15 +133,20 @@ class Deferral:
     def bury_crashed(self, call: Envelope, mule_id: int) -> None:
         """The dead-task record of a task that killed its mule on its last attempt
         (the crash report already logged the ``DEAD task`` line)."""
+        self._record_dead(call, f"the task killed mule {mule_id}", "")
+
+    def _record_dead(self, call: Envelope, error: str, trace: str) -> DeadTask | None:
+        """Keep ``call`` (its attempts reset, so it can be sent again) in the dead store."""
         meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due")}
         body = envelope.pack(call.path, call.args, call.kwargs, call.target, meta or None)
         try:
-            task = self.dead_store().add(call.path, call.describe(), call.attempt + 1, call.retries,
-                                         f"the task killed mule {mule_id}", "", call.target, body)
+            task = self.dead_store().add(call.path, call.describe(), call.attempt + 1, call.retries, error, trace,
+                                         call.target, body)
         except OSError as exc:
-            self.log(f"uwsgi-mules: the dead task record of {call.describe()} could not be written: {exc}")
-            return
+            self.log(f"uwsgi-mules: ERROR the dead task record of {call.describe()} could not be written: {exc}")
+            return None
         self.backend.note_dead(task)
+        return task
 
     def dead_store(self) -> DeadStore:
         """Where dead tasks are kept: the backlog directory when set, else
