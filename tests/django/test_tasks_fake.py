@@ -186,6 +186,35 @@ def test_run_after_never_runs_before_its_time(uwsgi_fake: FakeUwsgi) -> None:
     assert tasks.RUNS == [("add", (3, 4))]
 
 
+def test_retries_run_a_retry_on_error_again_after_its_backoff() -> None:
+    options = {"RETRIES": 2, "RETRY_ON": ["tests.django.app_tasks.tasks.TaskFlaked"], "RETRY_BACKOFF": 1.0,
+               "RETRY_JITTER": False}
+    with override_settings(TASKS={"default": {**TEST_TASKS["default"], "OPTIONS": options}}), \
+            FakeUwsgi(**fake_options()) as fake:
+        r = tasks.flaky.enqueue(2)
+        fake.run_pending()
+        first = tasks.flaky.get_result(r.id)
+        assert first.status == READY and len(first.errors) == 1 and len(first.worker_ids) == 1
+        fake.advance(1.0)
+        fake.run_pending()
+        assert len(tasks.flaky.get_result(r.id).worker_ids) == 2
+        fake.advance(2.0)
+        fake.run_pending()
+        done = tasks.flaky.get_result(r.id)
+        # a task failing for good: FAILED after 1 + RETRIES attempts, one dead task
+        never = tasks.flaky.enqueue(5)
+        for _ in range(3):
+            fake.run_pending()
+            fake.advance(4.0)
+        dead = tasks.flaky.get_result(never.id)
+        assert len(fake.dead_letters) == 1  # kept as a dead task, like any offload
+    assert done.status == SUCCESSFUL and done.return_value == 3 and done.attempts == 3
+    assert [e.traceback.strip().splitlines()[-1] for e in done.errors] == [
+        "tests.django.app_tasks.tasks.TaskFlaked: attempt 1", "tests.django.app_tasks.tasks.TaskFlaked: attempt 2"]
+    assert dead.status == FAILED and dead.attempts == 3 and len(dead.errors) == 3
+    assert [run for run in tasks.RUNS] == [("flaky", 1), ("flaky", 2), ("flaky", 3)] * 2
+
+
 def test_signals_are_sent(uwsgi_fake: FakeUwsgi) -> None:
     seen: list[tuple[str, str, str]] = []
 
@@ -252,7 +281,8 @@ def test_an_unreachable_target_raises_at_enqueue() -> None:
 @pytest.mark.parametrize(
     ("options", "key"),
     [({"NOPE": 1}, "NOPE"), ({"TARGETS": {"q": -1}}, "TARGETS"), ({"RESULTS": {"ITEMS": 1}}, "ITEMS"),
-     ({"RESULTS": {"STORE": "a,b"}}, "STORE"), ({"ON_COMMIT": "yes"}, "ON_COMMIT")],
+     ({"RESULTS": {"STORE": "a,b"}}, "STORE"), ({"ON_COMMIT": "yes"}, "ON_COMMIT"),
+     ({"RETRIES": -1}, "retries"), ({"RETRY_ON": "ValueError"}, "RETRY_ON"), ({"RETRY_ON": ["no.such.Error"]}, "RETRY_ON")],
 )
 def test_bad_options_are_named(options: dict[str, Any], key: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=key):

@@ -154,6 +154,16 @@ def test_run_after_never_runs_before_its_time(site: Site) -> None:
     assert done["started_at"] >= queued["run_after"]
 
 
+def test_a_retry_on_error_runs_again_after_its_backoff(site: Site) -> None:
+    done = site.wait("flaky", site.enqueue("flaky", 2)["id"], until=lambda r: r.get("status") == "SUCCESSFUL")
+    assert done["return_value"] == 3 and len(done["worker_ids"]) == 3
+    assert [e["path"] for e in done["errors"]] == ["tests.django.app_tasks.tasks.TaskFlaked"] * 2
+    assert done["started_at"] < done["last_attempted_at"]  # 0.5 s, then 1 s of backoff
+    assert done["last_attempted_at"] - done["started_at"] >= 1.5
+    failed = site.wait("fail", site.enqueue("fail", "once")["id"])  # not in RETRY_ON: one attempt
+    assert failed["status"] == "FAILED" and len(failed["worker_ids"]) == 1
+
+
 def test_100_tasks_across_a_touch_reload_each_successful_once(site: Site) -> None:
     ids = site.enqueue("count", 0.02, times=100)["ids"]
     assert len(set(ids)) == 100

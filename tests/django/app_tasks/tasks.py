@@ -22,6 +22,10 @@ class TaskBroke(Exception):
     """Raised by :func:`fail`."""
 
 
+class TaskFlaked(Exception):
+    """Raised by :func:`flaky` (the tests' RETRY_ON)."""
+
+
 @task()
 def add(a: int, b: int) -> int:
     RUNS.append(("add", (a, b)))
@@ -64,3 +68,12 @@ def count(n: int, seconds: float = 0.0) -> int:
             fh.write(f"{n} {os.getpid()}\n")
     time.sleep(seconds)
     return n
+
+
+@task(takes_context=True)
+def flaky(context, fail_times: int) -> int:  # noqa: ANN001 - Django's TaskContext
+    """Raises TaskFlaked on its first ``fail_times`` attempts; returns the attempt that succeeded."""
+    RUNS.append(("flaky", context.attempt))
+    if context.attempt <= fail_times:
+        raise TaskFlaked(f"attempt {context.attempt}")
+    return context.attempt

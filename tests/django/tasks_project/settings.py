@@ -30,6 +30,10 @@ TASKS = {
         "QUEUES": ["default", "notes", "mule2"],
         "OPTIONS": {
             "RESULTS": {"ITEMS": 500, "BLOCKSIZE": 8192, "STORE": os.environ.get("TASKS_SITE_STORE", "results.cache")},
+            "RETRIES": 2,
+            "RETRY_ON": ["tests.django.app_tasks.tasks.TaskFlaked"],
+            "RETRY_BACKOFF": 0.5,
+            "RETRY_JITTER": False,
         },
     }
 }

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from tests.django.app_tasks import tasks
 from uwsgi_mules.contrib.django.tasks.compat import TaskResultDoesNotExist, TaskResultMismatch
 
-TASKS = {name: getattr(tasks, name) for name in ("add", "fail", "where", "async_add", "with_context", "count")}
+TASKS = {name: getattr(tasks, name) for name in ("add", "fail", "where", "async_add", "with_context", "count", "flaky")}
 
 
 def _when(value: datetime.datetime | None) -> float | None:

@@ -71,10 +71,12 @@ class MulesBackend(BaseTaskBackend):
             return
         super().validate_task(task)
         path = registry_path(task)
-        registry = runtime_state().registry
-        found = registry.tasks.get(path)
+        state = runtime_state()
+        found = state.registry.tasks.get(path)
         if not isinstance(found, TaskRunner) or found.task.func is not task.func:
-            registry.register(path, TaskRunner(task))
+            state.registry.register(path, TaskRunner(task))
+        if self.mules_options.retry.retry_on:  # the dispatcher retries these exceptions
+            state.retry_policies[path] = self.mules_options.retry
         if task.run_after is None:
             self._validated.add(task)
 
@@ -196,8 +198,10 @@ class MulesBackend(BaseTaskBackend):
         route = self._route(backend, header.queue_name)
         path = registry_path(task)
         call = (header.wire(), result.args, result.kwargs)
+        retries = self.mules_options.retry.retries
+        meta = {"retries": retries} if retries else None  # re-run after a crash or a RETRY_ON error
         if header.run_after is None:
-            payload = backend.signer().seal_call(path, call, {}, route.raw if route.raw is not None else 0, None)
+            payload = backend.signer().seal_call(path, call, {}, route.raw if route.raw is not None else 0, meta)
         record = TaskRecord(
             id=header.id, task_path=task.module_path, backend=self.alias, queue_name=header.queue_name,
             priority=header.priority, run_after=header.run_after, status=READY, enqueued_at=header.enqueued_at,
@@ -212,7 +216,7 @@ class MulesBackend(BaseTaskBackend):
                 if header.run_after is None:
                     send_routed(backend, payload, route)
                 else:  # the one durable "run at T" of offload_at()
-                    send_call_at(route.target, path, call, {}, header.run_after)
+                    send_call_at(route.target, path, call, {}, header.run_after, meta)
             except BaseException:
                 store.delete(record.id)
                 raise

@@ -13,6 +13,9 @@
                     "EXPIRES": 86400, "STORE": "uwsgi-mules-tasks.cache",
                 },
                 "ON_COMMIT": False,               # send when the transaction commits
+                "RETRIES": 0,                     # runs again after a mule crash or a RETRY_ON error
+                "RETRY_ON": [],                   # exception classes (or their dotted paths)
+                "RETRY_BACKOFF": 1.0, "RETRY_BACKOFF_MAX": 600.0, "RETRY_JITTER": True,
             },
         }
     }
@@ -30,8 +33,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from ....caches import CacheSpec
+from ....runtime.retry_policy import RetryPolicy
 
 #: the cache of Django task results (not the one of ``submit()``: these are read many times)
 DEFAULT_RESULTS_CACHE = "uwsgi-mules-tasks"
@@ -40,7 +45,8 @@ DEFAULT_STORE = "uwsgi-mules-tasks.cache"
 
 MULE_QUEUE = re.compile(r"mule([1-9][0-9]*)\Z")
 
-KNOWN_KEYS = {"TARGETS", "RESULTS", "ON_COMMIT"}
+RETRY_KEYS = {"RETRIES", "RETRY_ON", "RETRY_BACKOFF", "RETRY_BACKOFF_MAX", "RETRY_JITTER"}
+KNOWN_KEYS = {"TARGETS", "RESULTS", "ON_COMMIT"} | RETRY_KEYS
 RESULTS_KEYS = {"CACHE", "ITEMS", "BLOCKSIZE", "EXPIRES", "STORE"}
 
 #: a queue's target as the settings write it: 0 the shared queue, N >= 1 a mule, "name" a farm
@@ -77,6 +83,8 @@ class BackendOptions:
     targets: Mapping[str, TargetSetting] = field(default_factory=dict)
     results: ResultsOptions = field(default_factory=ResultsOptions)
     on_commit: bool = False
+    #: the tasks' retries (:class:`~uwsgi_mules.runtime.retry_policy.RetryPolicy`), as for offloads
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 def parse_options(alias: str, raw: Any) -> BackendOptions:
@@ -105,7 +113,27 @@ def parse_options(alias: str, raw: Any) -> BackendOptions:
     on_commit = raw.get("ON_COMMIT", False)
     if not isinstance(on_commit, bool):
         raise ImproperlyConfigured(f"{where}['ON_COMMIT'] must be True or False, not {on_commit!r}")
-    return BackendOptions(targets, _parse_results(where, raw.get("RESULTS", {})), on_commit)
+    return BackendOptions(targets, _parse_results(where, raw.get("RESULTS", {})), on_commit, _parse_retry(where, raw))
+
+
+def _parse_retry(where: str, raw: Mapping[str, Any]) -> RetryPolicy:
+    retry_on = raw.get("RETRY_ON", ())
+    if isinstance(retry_on, (str, type)) or not isinstance(retry_on, (list, tuple)):
+        raise ImproperlyConfigured(f"{where}['RETRY_ON'] must be a list of exception classes or paths, not {retry_on!r}")
+    classes = []
+    for item in retry_on:
+        try:
+            classes.append(import_string(item) if isinstance(item, str) else item)
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"{where}['RETRY_ON']: cannot import {item!r}: {exc}") from exc
+    defaults = RetryPolicy()
+    try:
+        return RetryPolicy.build(
+            raw.get("RETRIES", 0), tuple(classes), raw.get("RETRY_BACKOFF", defaults.retry_backoff),
+            raw.get("RETRY_BACKOFF_MAX", defaults.retry_backoff_max), raw.get("RETRY_JITTER", defaults.retry_jitter),
+        )
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{where}: {exc} (keys {sorted(RETRY_KEYS)})") from exc
 
 
 def _parse_results(where: str, raw: Any) -> ResultsOptions:

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from ....backends.base import SimulatedCrash
 from ....backends.selection import current_backend
+from ....runtime.attempts import current_attempt
 from .compat import Task, TaskContext, normalize_json, task_backends, task_finished, task_started
-from .records import FAILED, RUNNING, SUCCESSFUL, ResultsFull, TaskRecord, worker_id
+from .records import FAILED, READY, RUNNING, SUCCESSFUL, ResultsFull, TaskRecord, worker_id
 
 if TYPE_CHECKING:
     from .backend import MulesBackend
@@ -71,8 +72,9 @@ class TaskRunner:
 
 def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[Any], kwargs: dict[str, Any]) -> None:
     """Record the worker (RUNNING), run the task, record SUCCESSFUL or FAILED;
-    send ``task_started`` / ``task_finished``. A task that raises is recorded,
-    then its exception propagates to the dispatcher (logged, counted)."""
+    send ``task_started`` / ``task_finished``. A task that raises is recorded
+    (FAILED, or READY again when ``RETRY_ON`` retries it), then its exception
+    propagates to the dispatcher (logged, counted, retried)."""
     uwsgi = current_backend()
     store = backend.result_store(uwsgi)
     record = store.read(header.id) or TaskRecord(
@@ -98,11 +100,16 @@ def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[A
         raise  # the fake's simulated death: nothing is recorded, as when a real mule dies
     except BaseException as exc:
         kind = type(exc)
-        record.status = FAILED
-        record.finished_at = uwsgi.wall_time()
+        policy = backend.mules_options.retry
+        if policy.retries_on(exc) and current_attempt() <= policy.retries:
+            record.status = READY  # the dispatcher runs it again after its backoff
+        else:
+            record.status = FAILED
+            record.finished_at = uwsgi.wall_time()
         record.errors.append([f"{kind.__module__}.{kind.__qualname__}", "".join(traceback.format_exception(exc))])
         _write(store, record)
-        task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
+        if record.status == FAILED:
+            task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
         raise
     record.status = SUCCESSFUL
     record.finished_at = uwsgi.wall_time()
