@@ -233,6 +233,8 @@ class MuleServer:
         wall_time = self.backend.wall_time
         bursting = False
         while not stop.signum:
+            if waiting and waiting[0].due <= wall_time():  # once per batch of up to TAKEN_BATCH messages
+                between(False, get, args, taken)
             first_args = args.next(bursting, taken.unreported > 0)
             count, ran, why, value = serve(get, first_args, args.burst, tasks, buf, stop, TAKEN_BATCH)
             bursting = why > SERVE_STOP  # BATCH, IDLE, STOP: wait with signals polled
@@ -241,8 +243,6 @@ class MuleServer:
             if why == SERVE_IDLE:
                 taken.flush()
                 between(True, get, args, taken)
-            elif waiting and waiting[0].due <= wall_time():
-                between(False, get, args, taken)
             elif why == SERVE_SLOW:
                 dispatcher.deliver_opened(*value)
             elif why == SERVE_FAILED:
