@@ -54,7 +54,7 @@ def main(argv: list[str]) -> None:
     os.environ.setdefault("UWSGIMULES_RUNTIME_DIR", tempfile.mkdtemp(prefix="uwsgi-mules-profile-"))
     stub = stub_uwsgi(b"", n)
     backend = RealBackend(stub, load_plugin=False)
-    message = envelope.encode(backend.signer(), um_tasks.um_work.task_path, (0, tasks.PAYLOAD), {}, 1)
+    message = envelope.encode(backend.signer(), um_tasks.um_work.offloading.path, (0, tasks.PAYLOAD), {}, 1)
     stub.message = message
     activate(backend)
     f = um_tasks.um_work

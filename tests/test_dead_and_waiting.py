@@ -9,9 +9,9 @@ import pytest
 
 from tests import fake_delivery_tasks
 from uwsgi_mules.cli import main
-from uwsgi_mules.delivery.backlog import load
-from uwsgi_mules.delivery.dead import DeadStore, list_dead, resend_dir
-from uwsgi_mules.delivery.waiting import WaitingRoom
+from uwsgi_mules.mule.delivery.backlog import load
+from uwsgi_mules.mule.delivery.dead import DeadStore, list_dead, resend_dir
+from uwsgi_mules.mule.delivery.waiting import WaitingRoom
 from uwsgi_mules.fake import FakeUwsgi
 
 

@@ -125,7 +125,7 @@ def test_offload_at_takes_an_aware_datetime() -> None:
 def test_send_call_at_sends_a_built_call_with_its_metadata() -> None:
     with FakeUwsgi(mules=[SERVE]) as fake:
         due = fake.wall_time() + 30
-        assert send_call_at(tasks.flaky.offload_target, tasks.flaky.task_path, (9, 1), {}, due, {"retries": 3})
+        assert send_call_at(tasks.flaky.offloading.target, tasks.flaky.offloading.path, (9, 1), {}, due, {"retries": 3})
         fake.advance(29)
         assert fake.run_pending() == 0
         fake.advance(1)

@@ -46,7 +46,7 @@ def test_decorated_function_keeps_name_doc_and_signature() -> None:
     assert sample_tasks.add_to_log.__doc__ == "Append to LOG (runs in a mule)."
     assert inspect.signature(sample_tasks.add_to_log) == inspect.signature(sample_tasks.add_to_log.run_local)
     assert list(inspect.signature(sample_tasks.add_to_log).parameters) == ["item", "times"]
-    assert sample_tasks.add_to_log.task_path == "tests.sample_tasks:add_to_log"
+    assert sample_tasks.add_to_log.offloading.path == "tests.sample_tasks:add_to_log"
 
 
 def test_offload_round_trip_runs_once_in_the_right_mule(uwsgi_fake: FakeUwsgi) -> None:

@@ -24,8 +24,8 @@ import pytest
 
 from uwsgi_mules import envelope
 from uwsgi_mules.backends.real import QueueWriter
-from uwsgi_mules.delivery.inflight import HEADER_SIZE as RECORD_HEADER
-from uwsgi_mules.delivery.inflight import InflightRecord
+from uwsgi_mules.mule.delivery.inflight import HEADER_SIZE as RECORD_HEADER
+from uwsgi_mules.mule.delivery.inflight import InflightRecord
 
 KEY = bytes(range(32))
 PATH = "tests.sample_tasks:add"

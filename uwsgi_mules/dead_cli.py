@@ -1,6 +1,6 @@
 """``uwsgi-mules dead``: list the dead tasks of an instance and send them again.
 
-Dead tasks live in ``<dir>/dead/`` (see :mod:`uwsgi_mules.delivery.dead`),
+Dead tasks live in ``<dir>/dead/`` (see :mod:`uwsgi_mules.mule.delivery.dead`),
 ``<dir>`` being the backlog directory (``UWSGIMULES_BACKLOG_DIR``) when the
 instance has one, else its runtime directory. The command runs outside
 uWSGI: re-sending writes the chosen calls as a backlog file into
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .delivery.dead import DeadTask, list_dead, request_resend
+from .mule.delivery.dead import DeadTask, list_dead, request_resend
 from .instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV
 
 EXIT_OK = 0

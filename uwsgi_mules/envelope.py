@@ -21,12 +21,11 @@ import hashlib
 import hmac
 import os
 import pickle
-from dataclasses import dataclass
+import struct
 from collections.abc import Callable
-from typing import Any, Union
+from dataclasses import dataclass
+from typing import Any, NamedTuple, Union
 
-from .delivery.inflight import HEADER_SIZE as RECORD_HEADER
-from .delivery.inflight import mark_running
 from .errors import NotOffloadable
 
 MAGIC = b"\x00uwsgi-mules\x00"
@@ -47,12 +46,51 @@ class EnvelopeError(ValueError):
     """Bytes that start like an envelope but cannot be trusted or decoded."""
 
 
+class Opened(NamedTuple):
+    """What ``Signer.open`` returns for a genuine envelope (the C speedups
+    return a plain tuple of the same fields, in this order)."""
+
+    func: Callable[..., Any] | None  #: the registered task, None if unregistered or a field has a wrong type
+    path: Any
+    args: Any
+    kwargs: Any
+    target: Any
+    meta: Any
+
+
 #: what :meth:`Signer.open` returns for a message that is not an envelope of this format
 NOT_OURS = 0
 #: what :meth:`Signer.open` returns for an envelope whose tag does not verify (never unpickled)
 BAD_TAG = 1
 #: why ``Signer.serve`` returned (the C receive loop; see the mule's loop)
 SERVE_BATCH, SERVE_IDLE, SERVE_STOP, SERVE_SLOW, SERVE_FAILED = range(5)
+
+# The in-flight record (:mod:`uwsgi_mules.mule.delivery.inflight`) is written
+# here, by ``Signer.open`` (and by the C speedups) right before a task runs:
+#: state byte, 3 pad bytes, message length
+RECORD_STATE = struct.Struct("=BxxxI")
+#: the crash counters after the state (crashed, requeued, dead)
+RECORD_COUNTERS = struct.Struct("=QQQ")
+#: bytes before the recorded message
+RECORD_HEADER = RECORD_STATE.size + RECORD_COUNTERS.size
+RECORD_IDLE = 0
+RECORD_RUNNING = 1
+
+
+def mark_running(buffer: Any, message: bytes) -> None:
+    """Record ``message`` as running in a record's buffer (a message over the
+    capacity keeps its head): the message first, then the state. The C
+    speedups write the same bytes (``uwsgi_mules/_speedups.c``)."""
+    length = len(message)
+    capacity = len(buffer) - RECORD_HEADER
+    if length > capacity:  # the head names the task
+        length = capacity
+        message = message[:length]
+    if length >= 0:
+        buffer[RECORD_HEADER : RECORD_HEADER + length] = message
+        RECORD_STATE.pack_into(buffer, 0, RECORD_RUNNING, length)
+
+
 #: set to 1 to run the Python implementation even when the C speedups are compiled
 PURE_PYTHON_ENV = "UWSGIMULES_PURE_PYTHON"
 
@@ -90,14 +128,16 @@ class Signer:
     - ``seal_call(path, args, kwargs, target, meta)``: the signed envelope of
       a call (whatever pickle raises propagates: see :func:`encode`);
     - ``open(message, tasks, record)``: :data:`NOT_OURS`, :data:`BAD_TAG`, or
-      ``(func, path, args, kwargs, target, meta)`` for a genuine envelope,
-      ``func`` being ``tasks[path]`` when the fields have the right types and
+      :class:`Opened` ``(func, path, args, kwargs, target, meta)`` for a
+      genuine envelope, ``func`` being ``tasks[path]`` when the fields have the right types and
       the task is registered (else None). When ``func`` is found and
       ``record`` (an in-flight record's buffer) is not None, the message is
       written to it and marked running. An undecodable signed body raises.
 
     With the speedups, ``serve`` is the programmed mule's receive loop in C
-    (see :meth:`uwsgi_mules.mule.MuleServer.serve`); None without them.
+    (see :meth:`uwsgi_mules.mule.server.MuleServer.serve`): it hands back
+    what it does not run as ``(message, what open returned or raised)``;
+    None without the speedups.
     """
 
     __slots__ = ("accelerated", "key", "mac", "open", "seal", "seal_call", "serve", "tag")
@@ -129,15 +169,25 @@ class Signer:
 
     def verified_body(self, message: bytes) -> memoryview:
         """The body of a genuine envelope; :class:`EnvelopeError` otherwise."""
-        if not message.startswith(MAGIC):
-            raise EnvelopeError("not an uwsgi-mules envelope")
-        if len(message) < HEADER_SIZE or message[len(MAGIC)] != VERSION:
-            raise EnvelopeError(f"envelope of {len(message)} bytes has no valid version {VERSION} header")
         view = memoryview(message)
         body = view[HEADER_SIZE:]
-        if not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
-            raise EnvelopeError(f"envelope of {len(message)} bytes has a bad signature (not made by this instance)")
+        if not _header_ok(message) or not hmac.compare_digest(self.tag(body), view[len(PREFIX) : HEADER_SIZE]):
+            raise EnvelopeError(rejection_reason(message))
         return body
+
+
+def _header_ok(message: bytes) -> bool:
+    return message.startswith(MAGIC) and len(message) >= HEADER_SIZE and message[len(MAGIC)] == VERSION
+
+
+def rejection_reason(message: bytes) -> str:
+    """Why a message :meth:`Signer.open` refused (not ours, or a bad tag) is not
+    a genuine envelope, read from its header alone (nothing verified again)."""
+    if not message.startswith(MAGIC):
+        return "not an uwsgi-mules envelope"
+    if not _header_ok(message):
+        return f"envelope of {len(message)} bytes has no valid version {VERSION} header"
+    return f"envelope of {len(message)} bytes has a bad signature (not made by this instance)"
 
 
 def _python_seal_call(mac: Any) -> Callable[..., bytes]:
@@ -163,6 +213,7 @@ def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
     loads = pickle.loads
     prefix, tag_start, header = PREFIX, len(PREFIX), HEADER_SIZE
     record_running = mark_running
+    opened = Opened
 
     def open_envelope(message: bytes, tasks: dict[str, Any], record: Any) -> int | tuple[Any, ...]:
         if not message.startswith(prefix):
@@ -181,7 +232,7 @@ def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:
             func = tasks.get(path)
             if func is not None and record is not None:
                 record_running(record, message)
-        return (func, path, args, kwargs, target, meta)
+        return opened(func, path, args, kwargs, target, meta)
 
     return open_envelope
 

@@ -11,7 +11,7 @@ mode 0700 and must belong to the current user; it holds:
 
 - ``key``: 32 random bytes (mode 0600) that sign every envelope;
 - ``mule<N>.inflight``: the task each mule is running (see
-  :mod:`uwsgi_mules.delivery.inflight`);
+  :mod:`uwsgi_mules.mule.delivery.inflight`);
 - ``backlog/``: offloads saved at a reload, replayed by the new mules.
 """
 

@@ -156,7 +156,7 @@ def percall(n: int, batch: int, gap_ms: float, senders: str) -> dict:
     timed call finds room."""
     names = senders.split(",")
     if "um" in names:  # the envelope the typed layer sends is the raw payload
-        assert um_tasks.um_work.task_path == UM_PREFIX + "work"
+        assert um_tasks.um_work.offloading.path == UM_PREFIX + "work"
     pid = mule_pid()
     for name in names:  # warm-up: imports, caches, topology discovery
         BATCHES[name](20)

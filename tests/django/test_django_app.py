@@ -101,11 +101,11 @@ def test_every_installed_apps_mules_module_is_imported() -> None:
 
 
 def test_default_target_comes_from_settings() -> None:
-    assert write_note.offload_target == Target("farm", farm="notes")  # type: ignore[attr-defined]
-    assert app_two.record.offload_target == Target("mule", 2)  # type: ignore[attr-defined]
+    assert write_note.offloading.target == Target("farm", farm="notes")  # type: ignore[attr-defined]
+    assert app_two.record.offloading.target == Target("mule", 2)  # type: ignore[attr-defined]
     with override_settings(UWSGI_MULES=site_settings(DEFAULT_TARGET=0)):
         shared = offload()(module_level_task)
-    assert shared.offload_target == Target("shared")  # type: ignore[attr-defined]
+    assert shared.offloading.target == Target("shared")  # type: ignore[attr-defined]
 
 
 def test_same_bare_name_in_two_apps_runs_each_function(uwsgi_fake: FakeUwsgi) -> None:

@@ -181,7 +181,7 @@ class Backend(ABC):
         return time.time()
 
     def note_dead(self, task: object) -> None:
-        """Called with a :class:`~uwsgi_mules.delivery.dead.DeadTask` once it
+        """Called with a :class:`~uwsgi_mules.mule.delivery.dead.DeadTask` once it
         is recorded (the fake keeps them in ``fake.dead_letters``)."""
 
     def report_task_error(self, exc: BaseException, description: str) -> None:

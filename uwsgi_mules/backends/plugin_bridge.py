@@ -197,7 +197,7 @@ class PluginBridge:
         """
         recv_size = DEFAULT_RECV_SIZE
         try:
-            from .real import process_getenv
+            from .process_env import process_getenv
             from ..topology import TOPOLOGY_ENV
 
             value = process_getenv(TOPOLOGY_ENV)

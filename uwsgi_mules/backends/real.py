@@ -17,6 +17,7 @@ from ..envelope import Signer, speedups
 from ..instance import default_runtime_dir, load_or_create_key
 from ..topology import TOPOLOGY_ENV, Topology
 from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
+from .process_env import process_getenv
 
 
 class RealBackend(Backend):
@@ -457,27 +458,6 @@ def _int_option(value: Any, default: int) -> int:
         return int(value) if value not in (None, "", True) else default
     except (TypeError, ValueError):
         return default
-
-
-def process_getenv(name: str) -> str | None:
-    """An environment variable as the C library sees it.
-
-    uWSGI's ``env`` option calls ``setenv()`` while parsing its options; under
-    pyuwsgi the interpreter (and ``os.environ``) already exists by then, so
-    only the C environment has the value.
-    """
-    value = os.environ.get(name)
-    if value is not None:
-        return value
-    try:
-        libc = ctypes.CDLL(None)
-    except OSError:  # pragma: no cover - no C library to ask
-        return None
-    getenv = libc.getenv
-    getenv.restype = ctypes.c_char_p
-    getenv.argtypes = [ctypes.c_char_p]
-    raw = getenv(name.encode())
-    return raw.decode(errors="surrogateescape") if raw else None
 
 
 def _last_errno() -> int | None:

@@ -34,7 +34,7 @@ from ..backends.base import Backend, MessageHook
 from ..backends.selection import current_backend
 from ..errors import UnknownFarm, UnknownMule
 from ..registry import ORIGINAL_ATTR
-from ..runtime.dispatch import handle_message
+from ..mule.dispatch import handle_message
 from ..runtime.offload import mule_offload
 from .postfork import append_to_chain
 from .state import mule_functions

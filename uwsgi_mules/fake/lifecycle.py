@@ -1,5 +1,5 @@
 """Reload, stop and start of a fake instance, with the outcomes real uWSGI has
-under uwsgi-mules (see :mod:`uwsgi_mules.delivery`)."""
+under uwsgi-mules (see :mod:`uwsgi_mules.mule.delivery`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import envelope
-from ..delivery.backlog import claim, load, save
-from ..delivery.stopping import Drained
+from ..mule.delivery.backlog import claim, load, save
+from ..mule.delivery.stopping import Drained
 from ..envelope import EnvelopeError, WireTarget
 from .queues import message_cost
 

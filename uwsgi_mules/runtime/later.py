@@ -5,7 +5,7 @@ The due time travels in the envelope's metadata (``meta["due"]``, epoch
 seconds). The call is queued at once like any offload; the mule that
 receives it holds it in its waiting room (durable across reloads, stops
 with ``UWSGIMULES_BACKLOG_DIR`` and crashes; see
-:mod:`uwsgi_mules.delivery.waiting`) and runs it once it is due, never
+:mod:`uwsgi_mules.mule.delivery.waiting`) and runs it once it is due, never
 before. A mule looks at its waiting calls between batches of messages and
 at least once a second while idle, so a call runs within about a second
 after its time when the mule is free.
@@ -20,7 +20,7 @@ from typing import Any
 from .. import envelope
 from ..backends.selection import current_backend
 from ..errors import NotOffloadable
-from .dispatch import ensure_hook
+from ..mule.dispatch import ensure_hook
 from .retry_policy import due_of, validate_delay
 from .routing import route_table
 from .sender import send_bytes
@@ -33,9 +33,9 @@ def send_call_at(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
 
     The lower level of ``offload_in`` / ``offload_at`` (and of the
     django.tasks backend's ``run_after``). ``target``: a
-    :class:`~uwsgi_mules.runtime.targets.Target` (``func.offload_target`` of
-    an offloaded function); ``path``: the registered task
-    (``func.task_path``); ``due``: a timezone-aware ``datetime`` or epoch
+    :class:`~uwsgi_mules.runtime.targets.Target` (``func.offloading.target``
+    of an offloaded function); ``path``: the registered task
+    (``func.offloading.path``); ``due``: a timezone-aware ``datetime`` or epoch
     seconds (a time in the past runs at once); ``meta``: more metadata to
     carry, e.g. ``{"retries": 3}`` or ``{"result": key}`` (``due`` is set
     here). Raises ``ValueError`` for a naive datetime or a non-finite time,
@@ -51,9 +51,8 @@ def send_call_at(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
         )
     backend = current_backend()
     ensure_hook(backend)
-    wire = 0 if target.raw is None else target.raw
     merged = dict(meta or {}, due=due_time)
-    return send_bytes(backend, backend.signer().seal(envelope.pack(path, args, kwargs, wire, merged)), target)
+    return send_bytes(backend, backend.signer().seal(envelope.pack(path, args, kwargs, target.wire, merged)), target)
 
 
 def make_offload_in(path: str, target: Target, meta: dict[str, Any] | None) -> Callable[..., bool]:

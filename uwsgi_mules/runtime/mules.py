@@ -13,7 +13,7 @@ from ..envelope import MAGIC
 from ..errors import NotInMule, ReservedMessage
 from .offload import mule_offload
 from .sender import send_bytes
-from .targets import farm_target, mule_target
+from .targets import Addressee, Target, farm_target, mule_target
 
 
 #: bytes ``uwsgi.farm_get_msg`` reads at most (a fixed buffer in uWSGI 2.0)
@@ -40,7 +40,7 @@ def _to_str(message: bytes | None) -> str:
     return (message or b"").decode(errors="surrogateescape")
 
 
-class Mule:
+class Mule(Addressee):
     """A uWSGI mule, by its 1-based id (as in ``uwsgiconf.runtime.mules``)."""
 
     __slots__ = ("id",)
@@ -48,6 +48,9 @@ class Mule:
     def __init__(self, id: int) -> None:  # noqa: A002 - uwsgiconf's signature
         mule_target(id)  # validates the type and sign
         self.id = id
+
+    def offload_target(self) -> Target:
+        return mule_target(self.id)
 
     def __str__(self) -> str:
         return f"{self.id}"
@@ -116,10 +119,13 @@ class Mule:
         return send_bytes(current_backend(), _to_bytes(message), mule_target(self.id), timeout=timeout)
 
 
-class Farm:
+class Farm(Addressee):
     """A mule farm (as in ``uwsgiconf.runtime.mules``)."""
 
     __slots__ = ("mules", "name")
+
+    def offload_target(self) -> Target:
+        return farm_target(self.name)
 
     def __init__(self, name: str, *, mules: list[int] | None = None) -> None:
         if isinstance(name, bytes):

@@ -10,14 +10,14 @@ from .. import envelope
 from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
-from .dispatch import ensure_hook
+from ..mule.dispatch import ensure_hook
 from .later import make_offload_at, make_offload_in
 from .retry_policy import DEFAULT_BACKOFF, DEFAULT_BACKOFF_MAX, RetryPolicy
 from .results import make_submit
-from .routing import route_table, send_unbacked
-from .sender import prepare_route, send_routed
+from .routing import RemoteRoute, ResultHandle, RouteCache, RouteTable, route_table, send_unbacked
+from .sender import Route, prepare_route, send_routed
 from .state import runtime_state
-from .targets import Target, farm_target, mule_target
+from .targets import Addressee, Target, farm_target, mule_target
 
 if TYPE_CHECKING:
     from .mules import Farm, Mule
@@ -29,14 +29,10 @@ TypeMuleFarm = Union[str, int, "Mule", "Farm", None]
 def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
     """uwsgiconf's rules: None -> mule 1; int -> that mule (0: the shared queue,
     any mule); str -> a farm; Mule / Farm objects."""
-    from .mules import Farm, Mule
-
     if mule_or_farm is None:
         return mule_target(1)
-    if isinstance(mule_or_farm, Mule):
-        return mule_target(mule_or_farm.id)
-    if isinstance(mule_or_farm, Farm):
-        return farm_target(mule_or_farm.name)
+    if isinstance(mule_or_farm, Addressee):
+        return mule_or_farm.offload_target()
     if isinstance(mule_or_farm, (str, bytes)):
         return farm_target(mule_or_farm)
     if isinstance(mule_or_farm, int) and not isinstance(mule_or_farm, bool):
@@ -82,7 +78,6 @@ def mule_offload(
     """
     target = resolve_target(mule_or_farm)
     policy = RetryPolicy.build(retries, retry_on, retry_backoff, retry_backoff_max, retry_jitter)
-    meta = {"retries": retries} if retries else None
 
     def decorate(func: F) -> F:
         path = function_path(func)
@@ -92,60 +87,109 @@ def mule_offload(
         else:
             runtime_state().retry_policies.pop(path, None)
         _install_hook_in_mule()
-
-        # the target validated for the last backend used (one slot: a new fake
-        # per test replaces it, nothing accumulates); the route table marks it
-        # stale when routes change:
-        # (backend, route, raw send, raw target, size limit, sealer, remote route)
-        last: list[tuple[Any, ...]] = []
-        routes = route_table()
-        routes.watch(last)
-
-        @functools.wraps(func)
-        def offloaded(*args: Any, **kwargs: Any) -> bool:
-            try:
-                backend = current_backend()
-            except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
-                return send_unbacked(target, path, args, kwargs, exc)
-            entry = last[0] if last else None  # read once: a route change may replace it
-            if entry is None or entry[0] is not backend:
-                remote = routes.lookup(target)
-                if remote is not None:  # routed elsewhere (uwsgi_mules.contrib.celery)
-                    entry = (backend, None, None, None, 0, None, remote)
-                else:
-                    ensure_hook(backend)
-                    route = prepare_route(backend, target)
-                    wire = 0 if route.raw is None else route.raw
-                    send = backend.raw_sender(wire)
-                    entry = (backend, route, send, wire, route.limit, backend.signer().seal_call, None)
-                last[:] = [entry]
-            _, route, send, raw, limit, seal_call, remote = entry
-            if remote is not None:
-                return remote.send(path, args, kwargs)
-            try:  # pickle the call and sign it with the instance key (C when built)
-                payload = seal_call(path, args, kwargs, raw, meta)
-            except Exception:
-                payload = backend.signer().seal(envelope.pack(path, args, kwargs, raw, meta))  # NotOffloadable
-            if len(payload) <= limit:
-                try:
-                    if send(payload, raw):
-                        return True
-                except ValueError:
-                    pass  # send_routed turns it into UnknownMule / UnknownFarm
-            return send_routed(backend, payload, route)  # too large, full queue: retries or raises
-
+        offloaded = _offloading_wrapper(func, Offloading(path, target, retries))
         setattr(offloaded, ORIGINAL_ATTR, func)
         offloaded.run_local = func  # type: ignore[attr-defined]
-        offloaded.task_path = path  # type: ignore[attr-defined]
-        offloaded.offload_target = target  # type: ignore[attr-defined]
-        offloaded.retries = retries  # type: ignore[attr-defined]
-        offloaded.submit = make_submit(path, target)  # type: ignore[attr-defined]
         offloaded.retry_policy = policy  # type: ignore[attr-defined]
-        offloaded.offload_in = make_offload_in(path, target, meta)  # type: ignore[attr-defined]
-        offloaded.offload_at = make_offload_at(path, target, meta)  # type: ignore[attr-defined]
+        offloaded.offload_in = make_offload_in(path, target, offloaded.offloading.meta)  # type: ignore[attr-defined]
+        offloaded.offload_at = make_offload_at(path, target, offloaded.offloading.meta)  # type: ignore[attr-defined]
         return offloaded  # type: ignore[return-value]
 
     return decorate
+
+
+#: the attribute of an offloaded function that holds its :class:`Offloading`
+OFFLOADING_ATTR = "offloading"
+
+
+class Offloading:
+    """What ``mule_offload`` made of a function, attached to the wrapper as
+    ``func.offloading`` (``func.submit`` is its :attr:`submit`): the task's
+    path, where it goes, its retries."""
+
+    __slots__ = ("meta", "path", "retries", "submit", "target")
+
+    def __init__(self, path: str, target: Target, retries: int) -> None:
+        self.path = path
+        self.target = target
+        self.retries = retries
+        #: the envelope metadata of every call (None: none)
+        self.meta: dict[str, Any] | None = {"retries": retries} if retries else None
+        #: offload a call for its result: a handle (``.id``, ``.ready()``, ``.result(timeout=...)``)
+        self.submit: Callable[..., ResultHandle] = make_submit(path, target)
+
+    def encode(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+        """The unsigned body of a call (:class:`~uwsgi_mules.errors.NotOffloadable` if it cannot be pickled)."""
+        return envelope.pack(self.path, args, kwargs, self.target.wire, self.meta)
+
+    def __repr__(self) -> str:
+        return f"Offloading({self.path!r}, {self.target.describe()}, retries={self.retries})"
+
+
+def offloading_of(func: Callable[..., Any]) -> Offloading | None:
+    """The :class:`Offloading` of an offloaded function, or None for any other callable."""
+    found = getattr(func, OFFLOADING_ATTR, None)
+    return found if isinstance(found, Offloading) else None
+
+
+class PreparedRoute:
+    """What an offload wrapper prepared for one backend: the route validated
+    once, then reused by every call until the backend or the routes change."""
+
+    __slots__ = ("backend", "limit", "remote", "route", "seal_call", "send", "wire")
+
+    def __init__(self, backend: Any, target: Target, routes: RouteTable) -> None:
+        self.backend = backend
+        #: set when the target is routed elsewhere (uwsgi_mules.contrib.celery): nothing else is used
+        self.remote: RemoteRoute | None = routes.lookup(target)
+        self.route: Route | None = None
+        self.send: Callable[[bytes, Any], Any] | None = None
+        self.wire: Any = 0
+        self.limit = 0
+        self.seal_call: Callable[..., bytes] | None = None
+        if self.remote is None:
+            ensure_hook(backend)
+            route = self.route = prepare_route(backend, target)
+            self.wire = route.wire
+            self.send = backend.raw_sender(self.wire)
+            self.limit = route.limit
+            self.seal_call = backend.signer().seal_call  # pickle and sign (C when built)
+
+
+def _offloading_wrapper(func: Callable[..., Any], offloading: Offloading) -> Callable[..., Any]:
+    """The function that sends calls of ``func`` instead of running them."""
+    path, target, meta = offloading.path, offloading.target, offloading.meta
+    routes = route_table()
+    cache = RouteCache()  # one slot: a new fake per test replaces it, nothing accumulates
+    routes.watch(cache)
+
+    @functools.wraps(func)
+    def offloaded(*args: Any, **kwargs: Any) -> bool:
+        try:
+            backend = current_backend()
+        except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
+            return send_unbacked(target, path, args, kwargs, exc)
+        prepared = cache.entry  # read once: a route change may empty it
+        if prepared is None or prepared.backend is not backend:
+            prepared = cache.entry = PreparedRoute(backend, target, routes)
+        if prepared.remote is not None:
+            return prepared.remote.send(path, args, kwargs)
+        wire = prepared.wire
+        try:
+            payload = prepared.seal_call(path, args, kwargs, wire, meta)
+        except Exception:
+            payload = backend.signer().seal(offloading.encode(args, kwargs))  # raises NotOffloadable
+        if len(payload) <= prepared.limit:
+            try:
+                if prepared.send(payload, wire):
+                    return True
+            except ValueError:
+                pass  # send_routed turns it into UnknownMule / UnknownFarm
+        return send_routed(backend, payload, prepared.route)  # too large, full queue: retries or raises
+
+    offloaded.offloading = offloading  # type: ignore[attr-defined]
+    offloaded.submit = offloading.submit  # type: ignore[attr-defined]
+    return offloaded
 
 
 def _install_hook_in_mule() -> None:

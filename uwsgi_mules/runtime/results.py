@@ -229,9 +229,8 @@ def submit_local(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     settings = _settings
     check_results_cache(backend, settings.cache)
     key = f"uwsgi-mules:{uuid.uuid4().hex}"
-    wire = 0 if target.raw is None else target.raw
     meta = {"result": key, "expires": int(settings.result_expires)}
-    send_bytes(backend, backend.signer().seal(envelope.pack(path, args, kwargs, wire, meta)), target)
+    send_bytes(backend, backend.signer().seal(envelope.pack(path, args, kwargs, target.wire, meta)), target)
     return LocalResult(key, backend, settings.cache)
 
 

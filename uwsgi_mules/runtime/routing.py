@@ -40,8 +40,15 @@ class RemoteRoute(Protocol):
     def describe(self) -> str: ...
 
 
-#: what a watched cache holds once stale: its first item (a backend) never matches
-STALE: tuple[Any, ...] = (None, None, None, None, 0, None)
+class RouteCache:
+    """The one-slot cache of an offload wrapper: what it prepared for the last
+    backend it sent through (any object with a ``backend`` attribute), or
+    None. The route table empties it whenever routes change."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self) -> None:
+        self.entry: Any = None
 
 
 class RouteTable:
@@ -50,21 +57,17 @@ class RouteTable:
     def __init__(self) -> None:
         self._routes: dict[Target, RemoteRoute] = {}
         self._lock = threading.Lock()
-        #: one-slot caches of offload wrappers (module-level functions: a bounded set)
-        self._watched: list[list[tuple[Any, ...]]] = []
-        #: changes whenever the table changes
-        self.version = 0
+        #: the caches of offload wrappers (module-level functions: a bounded set)
+        self._watched: list[RouteCache] = []
 
-    def watch(self, cache: list[tuple[Any, ...]]) -> None:
-        """Mark ``cache`` stale (``[STALE]``) whenever the table changes."""
+    def watch(self, cache: RouteCache) -> None:
+        """Empty ``cache`` whenever the table changes."""
         with self._lock:
             self._watched.append(cache)
 
     def _changed(self) -> None:
-        self.version += 1
         for cache in self._watched:
-            if cache:
-                cache[:] = [STALE]  # atomic: a concurrent caller sees the old or the stale entry
+            cache.entry = None  # atomic: a concurrent caller keeps the entry it read, or prepares a new one
 
     def set(self, target: Target, route: RemoteRoute) -> None:
         with self._lock:
@@ -125,6 +128,7 @@ def resolve_offloaded(path: str) -> Callable[..., Any]:
 __all__ = [
     "RemoteRoute",
     "ResultHandle",
+    "RouteCache",
     "RouteTable",
     "reset_routes",
     "resolve_offloaded",

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 
 from ..backends.base import Backend, MuleTarget
+from ..envelope import WireTarget
 from ..errors import MessageTooLarge, QueueFull, UnknownFarm, UnknownMule
 from .state import runtime_state
 from .targets import Target, receive_limit, size_error, validate
@@ -18,6 +19,11 @@ class Route:
     target: Target
     raw: MuleTarget
     limit: int
+
+    @property
+    def wire(self) -> WireTarget:
+        """The target as envelopes and ``uwsgi.mule_msg`` take it (:attr:`Target.wire`)."""
+        return self.target.wire
 
 
 def prepare_route(backend: Backend, target: Target) -> Route:
@@ -67,10 +73,22 @@ def send_routed(backend: Backend, payload: bytes, route: Route, *, timeout: floa
     )
 
 
+def send_once(backend: Backend, payload: bytes, route: Route) -> bool:
+    """Try once, without waiting: True if queued, False if the queue is full.
+    :class:`MessageTooLarge`, :class:`UnknownMule` or :class:`UnknownFarm`
+    when it can never be sent there."""
+    if len(payload) > route.limit:
+        raise MessageTooLarge(size_error(len(payload), route.target, route.limit))
+    waited = backend.send_wait(payload, route.raw, 0.0)  # the plugin: no "queue full" log line
+    if waited is not None:
+        return waited
+    return _raw_send(backend, payload, route)
+
+
 def _raw_send(backend: Backend, payload: bytes, route: Route) -> bool:
     try:
-        raw = 0 if route.raw is None else route.raw  # uwsgi.mule_msg takes 0, not None, for the shared queue
-        sent = backend.raw_sender(raw)(payload, raw)
+        wire = route.wire
+        sent = backend.raw_sender(wire)(payload, wire)
     except ValueError as exc:
         text = str(exc)
         if "farm" in text:

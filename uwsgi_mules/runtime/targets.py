@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..backends.base import MuleTarget
+from ..envelope import WireTarget
 from ..errors import UnknownFarm, UnknownMule
 from ..topology import DEFAULT_RECV_SIZE, MAX_FARM_NAME_BYTES, Topology
 
@@ -26,12 +27,35 @@ class Target:
             return self.farm.encode()
         return None
 
+    @property
+    def wire(self) -> WireTarget:
+        """How an envelope records this target: the mule id, 0 for the shared
+        queue (``uwsgi.mule_msg`` takes 0, not None), the farm name as bytes."""
+        raw = self.raw
+        return 0 if raw is None else raw
+
+    @classmethod
+    def from_wire(cls, wire: WireTarget) -> Target:
+        """The target an envelope recorded (see :attr:`wire`)."""
+        return farm_target(wire) if isinstance(wire, bytes) else mule_target(int(wire))
+
     def describe(self) -> str:
         if self.kind == "mule":
             return f"mule {self.mule_id}"
         if self.kind == "farm":
             return f"farm {self.farm!r}"
         return "the shared mule queue"
+
+
+class Addressee:
+    """Something an offload can name as its destination (:class:`~uwsgi_mules.Mule`,
+    :class:`~uwsgi_mules.Farm`)."""
+
+    __slots__ = ()
+
+    def offload_target(self) -> Target:
+        """Where an offload to this goes."""
+        raise NotImplementedError
 
 
 def mule_target(mule_id: int) -> Target:
@@ -54,11 +78,6 @@ def farm_target(name: str | bytes) -> Target:
             "so no farm can have this one"
         )
     return Target("farm", farm=name)
-
-
-def from_wire(target: int | bytes) -> Target:
-    """The target an envelope records (a mule id, 0 for the shared queue, a farm name as bytes)."""
-    return farm_target(target) if isinstance(target, bytes) else mule_target(int(target))
 
 
 def validate(target: Target, topology: Topology | None, provable_mules: int | None = None) -> None:

@@ -36,7 +36,7 @@ def _getenv(name: str) -> str | None:
     if value:
         return value
     try:  # pyuwsgi: uWSGI's ``env`` option only reaches the C environment
-        from ...backends.real import process_getenv
+        from ...backends.process_env import process_getenv
     except ImportError:  # pragma: no cover
         return None
     return process_getenv(name)

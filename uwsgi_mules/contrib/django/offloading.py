@@ -13,14 +13,12 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ... import envelope
 from ...backends.selection import current_backend
 from ...errors import NotOffloadable
+from ...mule.dispatch import ensure_hook
 from ...registry import ORIGINAL_ATTR
-from ...runtime.dispatch import ensure_hook
-from ...runtime.offload import TypeMuleFarm, mule_offload
+from ...runtime.offload import OFFLOADING_ATTR, TypeMuleFarm, mule_offload, offloading_of
 from ...runtime.sender import send_bytes
-from ...runtime.targets import Target
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -72,7 +70,7 @@ def offload(
         def offloaded_on_commit(*args: Any, **kwargs: Any) -> None:
             _send_on_commit(offloaded, args, kwargs, using)
 
-        for attr in (ORIGINAL_ATTR, "run_local", "task_path", "offload_target", "retries", "offload_in",
+        for attr in (ORIGINAL_ATTR, "run_local", OFFLOADING_ATTR, "submit", "offload_in",
                      "offload_at"):
             setattr(offloaded_on_commit, attr, getattr(offloaded, attr))
         offloaded_on_commit.send_now = offloaded  # type: ignore[attr-defined]
@@ -98,20 +96,17 @@ def offload_on_commit(task: Callable[..., Any], /, *args: Any, **kwargs: Any) ->
 def _send_on_commit(task: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], using: str | None) -> None:
     from django.db import transaction
 
-    path = getattr(task, "task_path", None)
-    target = getattr(task, "offload_target", None)
-    if path is None or not isinstance(target, Target):
+    offloading = offloading_of(task)
+    if offloading is None:
         raise NotOffloadable(
             f"{task!r} is not an offloaded function: decorate it with mule_offload, "
             "Mule(...).offload(), Farm(...).offload() or uwsgi_mules.contrib.django.offload()"
         )
-    retries = getattr(task, "retries", 0)
-    wire = 0 if target.raw is None else target.raw
-    body = envelope.pack(path, args, kwargs, wire, {"retries": retries} if retries else None)
+    body = offloading.encode(args, kwargs)
 
     def send() -> None:
         backend = current_backend()
         ensure_hook(backend)
-        send_bytes(backend, backend.signer().seal(body), target)
+        send_bytes(backend, backend.signer().seal(body), offloading.target)
 
     transaction.on_commit(send, using=using)

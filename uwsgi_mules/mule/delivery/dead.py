@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..envelope import WireTarget
-from ..instance import secure_dir
+from ...envelope import WireTarget
+from ...instance import secure_dir
 from .backlog import save
 
 DEAD_DIR = "dead"

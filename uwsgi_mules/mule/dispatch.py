@@ -1,10 +1,15 @@
-"""The mule side: verify an envelope, run the registered task, never die of it.
+"""One message, one Python path: verify an envelope, run the registered task, never die of it.
 
 Every message is checked before anything else: an envelope whose signature
 does not verify with this instance's key is never unpickled; a verified one
 is unpickled once; its task must be registered in this process. Whatever a
 message or a task does (malformed bytes, an unknown task, ``SystemExit``,
 ``KeyboardInterrupt``), the mule logs one line, counts it and keeps serving.
+
+The programmed mule's loop (:mod:`.server`), the signal-only mule's hook and
+the fake's step mode all go through :meth:`Dispatcher.deliver`; what the C
+receive loop (``Signer.serve``) hands back is finished by
+:meth:`Dispatcher.deliver_opened` from what it already opened.
 """
 
 from __future__ import annotations
@@ -22,13 +27,15 @@ from typing import Any
 from .. import envelope
 from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
-from ..delivery.inflight import InflightRecord, record_path
-from ..delivery.recovery import recover_unfinished
 from ..envelope import Envelope, EnvelopeError, WireTarget
+from ..runtime.state import runtime_state
 from ..topology import DEFAULT_RECV_SIZE
-from .attempts import running_attempt
+from ..runtime.attempts import running_attempt
 from .deferral import DEAD, RETRY, Deferral
-from .state import runtime_state
+from .delivery.inflight import InflightRecord, record_path
+from .delivery.recovery import recover_unfinished
+from .requeue import send_now
+from .results import store_outcome
 
 logger = logging.getLogger("uwsgi_mules")
 
@@ -46,6 +53,9 @@ class Outcome(enum.Enum):
     UNREGISTERED = "unregistered"  #: verified, but names no registered task
     NOT_ENVELOPE = "not-envelope"  #: not ours: for the application's hook
     WAITING = "waiting"  #: not due yet: held in the mule's waiting room
+
+
+_NOT_ENVELOPE = Outcome.NOT_ENVELOPE
 
 
 @dataclass
@@ -87,26 +97,57 @@ class RateLimitedLog:
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
 
 
+class RecordBook:
+    """The in-flight records of one backend's mules, by mule id (shared by its dispatchers)."""
+
+    __slots__ = ("by_mule", "lock")
+
+    def __init__(self) -> None:
+        self.by_mule: dict[int, InflightRecord] = {}
+        self.lock = threading.Lock()
+
+
+#: where a task found unfinished (its mule died) goes when it has retries left
+Requeue = Callable[[WireTarget, bytes], object]
+#: a context manager factory entered around every task
+Around = Callable[[], AbstractContextManager[Any]]
+
+
 class Dispatcher:
     """Runs offload envelopes for the mules of one backend (one per process,
-    one per fake)."""
+    one per fake: see :func:`dispatcher_for`; a programmed mule makes its own
+    with :meth:`sharing`).
 
-    def __init__(self, backend: Backend) -> None:
+    Its collaborators are fixed at construction: ``harakiri`` (seconds set
+    around each task, 0: none), ``around`` (the Django mule's connection
+    clean-up), ``on_requeue`` (where a task its mule died in goes when it has
+    retries left: sent again at once by default, the programmed mule's replay
+    queue there). ``records`` and ``counters`` are shared by the dispatchers
+    of one backend.
+    """
+
+    def __init__(self, backend: Backend, *, harakiri: int = 0, around: Around | None = None,
+                 on_requeue: Requeue | None = None, records: RecordBook | None = None,
+                 counters: DispatchCounters | None = None, deferral: Deferral | None = None) -> None:
         self.backend = backend
         self.signer = backend.signer()
         self.registry = runtime_state().registry
-        self.counters = DispatchCounters()
+        self.counters = DispatchCounters() if counters is None else counters
         self.log_limited = RateLimitedLog(backend.log)
-        #: context manager entered around every task (the Django mule's connection clean-up)
-        self.around: Callable[[], AbstractContextManager[Any]] = nullcontext
-        self.harakiri = 0
-        #: where a task found unfinished (its mule died) goes when it has retries
-        #: left; the programmed mule replaces it with its replay queue
-        self.on_requeue: Callable[[WireTarget, bytes], object] = self._send_now
-        self._records: dict[int, InflightRecord] = {}
-        self._records_lock = threading.Lock()
-        #: calls waiting for their time, retries, dead tasks
-        self.deferral = Deferral(backend)
+        self.around: Around = nullcontext if around is None else around
+        self.harakiri = harakiri
+        self.on_requeue: Requeue = send_now(backend) if on_requeue is None else on_requeue
+        #: True when tasks run bare (no harakiri, nothing around): the C receive loop may run them
+        self.plain = around is None and not harakiri
+        self.records = RecordBook() if records is None else records
+        self._records = self.records.by_mule  # read once per message
+        #: calls waiting for their time, retries, dead tasks (shared like the records)
+        self.deferral = Deferral(backend) if deferral is None else deferral
+
+    def sharing(self, *, around: Around | None = None, on_requeue: Requeue | None = None) -> Dispatcher:
+        """A dispatcher with other collaborators, sharing this one's records and counters."""
+        return Dispatcher(self.backend, harakiri=self.harakiri, around=around, on_requeue=on_requeue,
+                          records=self.records, counters=self.counters, deferral=self.deferral)
 
     # -- in-flight records -------------------------------------------------------------
 
@@ -115,7 +156,7 @@ class Dispatcher:
         found = self._records.get(mule_id)
         if found is not None or mule_id <= 0:
             return found
-        with self._records_lock:
+        with self.records.lock:
             found = self._records.get(mule_id)
             if found is None:
                 size = capacity or _recv_size(self.backend)
@@ -136,46 +177,56 @@ class Dispatcher:
         if found is not None:
             self.on_requeue(*found)
 
-    def _send_now(self, target: WireTarget, message: bytes) -> None:
-        from .sender import send_bytes
-        from .targets import from_wire
-
-        resolved = from_wire(target)
-        try:
-            send_bytes(self.backend, message, resolved)
-        except Exception as exc:  # noqa: BLE001 - say it, never lose it silently
-            self.backend.log(f"uwsgi-mules: ERROR could not re-queue a task for {resolved.describe()}: {exc}")
-
     # -- one message --------------------------------------------------------------------
 
     def decode(self, message: bytes) -> Envelope | None:
-        """The verified call in ``message``; None (counted, logged) if it is not genuine."""
+        """The verified call in ``message`` (a stopping mule saving its queue);
+        None (counted, logged) if it is not genuine."""
         try:
             return envelope.decode(self.signer, message)
-        except EnvelopeError as exc:
-            self.counters.rejected += 1
-            self.log_limited(
-                "rejected",
-                f"uwsgi-mules: mule {self.backend.mule_id()} rejected a {len(message)} bytes message: {exc} "
-                f"({self.counters.rejected} rejected so far)",
-            )
+        except EnvelopeError:
+            self.reject(message)
             return None
 
+    def deliver(self, message: bytes) -> bool:
+        """What a programmed mule does with a message it read: run the offload
+        in it (True; False when it waits for its due time), or pass it to the
+        application's ``mule_msg_hook``, else count and log it (False). Never raises but what the hook raises (and
+        :class:`SimulatedCrash`)."""
+        outcome = self.handle(message)
+        if outcome is not _NOT_ENVELOPE:
+            return outcome is not Outcome.WAITING
+        if message:  # b"" is what uWSGI's mule_get_msg returns on a timeout: nothing to report
+            self.pass_on(message, application_hook(self.backend))
+        return False
+
+    def deliver_opened(self, message: bytes, opened: Any) -> bool:
+        """:meth:`deliver` for a message the C receive loop already opened."""
+        if self.handle_opened(message, opened, self._records.get(self.backend.mule_id())) is not _NOT_ENVELOPE:
+            return True
+        self.pass_on(message, application_hook(self.backend))
+        return False
+
     def handle(self, message: bytes) -> Outcome:
-        """Verify and run one message; never raises (the signal-only hook and the
-        fake's step mode: verified, decoded and recorded in one pass of
-        :meth:`~uwsgi_mules.envelope.Signer.open`)."""
+        """Verify, decode, record and run one message: verified, decoded and
+        recorded in one pass of :meth:`~uwsgi_mules.envelope.Signer.open`."""
         mule_id = self.backend.mule_id()
         record = self._records.get(mule_id) or self.record(mule_id)
         try:
             opened = self.signer.open(message, self.registry.tasks, record.buffer if record is not None else None)
         except Exception as exc:  # a signed body that does not decode
-            self.undecodable(message, exc)
-            return Outcome.REJECTED
+            opened = exc
+        return self.handle_opened(message, opened, record)
+
+    def handle_opened(self, message: bytes, opened: Any, record: InflightRecord | None) -> Outcome:
+        """Act on what :meth:`~uwsgi_mules.envelope.Signer.open` returned (or raised) for ``message``."""
         if type(opened) is int:
             if opened == envelope.NOT_OURS and not message.startswith(envelope.MAGIC):
-                return Outcome.NOT_ENVELOPE
-            self.decode(message)  # counts and logs why it is refused; never unpickles
+                return _NOT_ENVELOPE
+            self.reject(message)  # counted and logged; never unpickled
+            return Outcome.REJECTED
+        if isinstance(opened, BaseException):
+            self.undecodable(message, opened)
             return Outcome.REJECTED
         func, path, args, kwargs, target, meta = opened
         if func is None:
@@ -188,6 +239,22 @@ class Dispatcher:
         if record is not None:
             record.end()  # not reached when the process dies: the record names the task
         return Outcome.RAN if ok else Outcome.FAILED
+
+    def pass_on(self, message: bytes, hook: MessageHook | None) -> object:
+        """A message that is not an offload: ``hook`` (the application's) takes it, else it is counted and logged."""
+        if hook is not None:
+            return hook(message)
+        self.unhandled(message)
+        return None
+
+    def reject(self, message: bytes) -> None:
+        """Count and log a message that claims to be an envelope and is not genuine."""
+        self.counters.rejected += 1
+        self.log_limited(
+            "rejected",
+            f"uwsgi-mules: mule {self.backend.mule_id()} rejected a {len(message)} bytes message: "
+            f"{envelope.rejection_reason(message)} ({self.counters.rejected} rejected so far)",
+        )
 
     def undecodable(self, message: bytes, exc: BaseException) -> None:
         """Count and log a signed message whose body does not decode."""
@@ -235,7 +302,7 @@ class Dispatcher:
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
-        result_key = None if meta is None else meta.get("result") if isinstance(meta, dict) else None
+        stores = meta is not None and isinstance(meta, dict) and meta.get("result") is not None
         try:
             around = self.around
             if meta is not None:
@@ -247,8 +314,8 @@ class Dispatcher:
                 with around():
                     value = func(*args, **kwargs)
             self.counters.ran += 1
-            if result_key is not None:
-                self._store(result_key, meta, value=value)
+            if stores:
+                store_outcome(self.backend, meta, value=value)
             return True
         except SimulatedCrash:
             raise
@@ -257,8 +324,8 @@ class Dispatcher:
             if decided == RETRY:
                 self.counters.failed += 1
                 return False
-            if result_key is not None:
-                self._store(result_key, meta, exc=exc)
+            if stores:
+                store_outcome(self.backend, meta, exc=exc)
             self.failed(exc, path, args, kwargs)
             if decided == DEAD:
                 self.counters.dead += 1
@@ -272,15 +339,15 @@ class Dispatcher:
         self.counters.failed += 1
         self.backend.report_task_error(exc, envelope.describe_call(path, args, kwargs))
 
-    def _store(self, key: object, meta: dict[str, Any] | None, *, value: Any = None,
-               exc: BaseException | None = None) -> None:
-        from .results import store_result
-
-        try:
-            expires = int((meta or {}).get("expires", 0)) or None
-            store_result(str(key), value, exc, expires=expires, backend=self.backend)
-        except Exception as error:  # noqa: BLE001 - a result that cannot be stored must not kill the mule
-            self.backend.log(f"uwsgi-mules: the result of a submitted task could not be stored: {error!r}")
+    def failed_in_loop(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                       record: InflightRecord | None) -> None:
+        """A task the C receive loop ran raised: reported like any task (a
+        simulated crash of the fake propagates: the mule dies)."""
+        if isinstance(exc, SimulatedCrash):
+            raise exc
+        self.failed(exc, path, args, kwargs)
+        if record is not None:
+            record.end()
 
     def run_due(self, mule_id: int) -> int:
         """Run the calls mule ``mule_id`` holds that are due now; returns how many."""
@@ -322,8 +389,7 @@ def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
         with _dispatchers_lock:
             found = _dispatchers.get(backend)
             if found is None:
-                found = Dispatcher(backend)
-                found.harakiri = backend.mule_harakiri()
+                found = Dispatcher(backend, harakiri=backend.mule_harakiri())
                 if hasattr(backend, "crash_handler"):  # the fake's step mode reports crashes here
                     backend.crash_handler = found.respawned
                     backend.due_runner = found.run_due  # runs due calls in run_pending()
@@ -341,7 +407,15 @@ def reset_dispatchers() -> None:
 def handle_message(message: bytes, backend: Backend | None = None) -> bool:
     """Run the offloaded call in ``message``; True if it claimed to be an envelope
     (whether it ran, failed or was refused), False for other messages."""
-    return dispatcher_for(backend).handle(message) is not Outcome.NOT_ENVELOPE
+    return dispatcher_for(backend).handle(message) is not _NOT_ENVELOPE
+
+
+def application_hook(backend: Backend) -> MessageHook | None:
+    """The ``mule_msg_hook`` the application set (the one ours chains), or None."""
+    hook = backend.get_msg_hook()
+    if hook is not None and getattr(hook, HOOK_MARKER, False):
+        return getattr(hook, "previous", None)
+    return hook
 
 
 def make_hook(previous: MessageHook | None) -> MessageHook:
@@ -351,14 +425,11 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
     def uwsgi_mules_hook(message: bytes) -> object:
         dispatcher = dispatcher_for()
         outcome = dispatcher.handle(message)
-        if outcome is not Outcome.NOT_ENVELOPE:
+        if outcome is not _NOT_ENVELOPE:
             if dispatcher.deferral.rooms:  # a signal-only mule runs due calls when a message wakes it
                 dispatcher.run_due(dispatcher.backend.mule_id())
             return outcome is not Outcome.WAITING
-        if previous is not None:
-            return previous(message)
-        dispatcher.unhandled(message)
-        return None
+        return dispatcher.pass_on(message, previous)
 
     setattr(uwsgi_mules_hook, HOOK_MARKER, True)
     uwsgi_mules_hook.previous = previous  # type: ignore[attr-defined]

@@ -7,8 +7,8 @@ import collections
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import envelope
-from ..envelope import EnvelopeError, Signer, WireTarget
+from ... import envelope
+from ...envelope import EnvelopeError, Signer, WireTarget
 from .backlog import QUEUED_SUFFIX, BacklogError, claim, load, load_queued, save
 from .inflight import InflightRecord
 

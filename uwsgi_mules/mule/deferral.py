@@ -4,11 +4,11 @@ exception, tasks given up after their last attempt.
 One :class:`Deferral` per dispatcher. A call whose metadata carries a due
 time (``meta["due"]``, epoch seconds: ``offload_in``, ``offload_at``,
 :func:`~uwsgi_mules.runtime.later.send_call_at`) that has not come yet is
-held in the receiving mule's :class:`~uwsgi_mules.delivery.waiting.WaitingRoom`.
+held in the receiving mule's :class:`~uwsgi_mules.mule.delivery.waiting.WaitingRoom`.
 A task that raises an exception of its ``retry_on`` with attempts left is
 sealed again with ``attempt + 1`` and a due time ``now + backoff`` into the
 same room; after its last attempt it is recorded as dead
-(:mod:`uwsgi_mules.delivery.dead`) with one ``DEAD task`` log line.
+(:mod:`uwsgi_mules.mule.delivery.dead`) with one ``DEAD task`` log line.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import Any
 
 from .. import envelope
 from ..backends.base import Backend
-from ..delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
-from ..delivery.waiting import WaitingCall, WaitingRoom, waiting_path
 from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
-from .retry_policy import RetryPolicy
-from .state import runtime_state
+from ..runtime.retry_policy import RetryPolicy
+from ..runtime.state import runtime_state
+from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
+from .delivery.waiting import WaitingCall, WaitingRoom, waiting_path
 
 #: what :meth:`Deferral.after_failure` decided
 RETRY = "retry"
@@ -115,7 +115,7 @@ class Deferral:
                 f"uwsgi-mules: {description} raised {_error_line(exc)}; retry {retry} of {retries} in {delay:.3f}s"
             )
             return RETRY
-        from .results import describe_exception
+        from ..runtime.results import describe_exception
 
         name, message, trace = describe_exception(exc)
         self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,

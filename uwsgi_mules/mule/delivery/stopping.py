@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..envelope import MAGIC, WireTarget
+from ...envelope import MAGIC, WireTarget
 from .backlog import save
 
 #: signals uWSGI sends a mule to stop it, and whether the instance is going away

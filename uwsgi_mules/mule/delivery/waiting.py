@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..envelope import WireTarget
+from ...envelope import WireTarget
 
 FILE_MAGIC = b"UWSGIMULES-WAITING-1\n"
 _ADD = 1

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import mmap
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-#: state byte, 3 pad bytes, message length; then the counters
-_STATE = struct.Struct("=BxxxI")
-_COUNTERS = struct.Struct("=QQQ")
-HEADER_SIZE = _STATE.size + _COUNTERS.size
-IDLE = 0
-RUNNING = 1
+from ...envelope import RECORD_COUNTERS as _COUNTERS
+from ...envelope import RECORD_HEADER as HEADER_SIZE
+from ...envelope import RECORD_IDLE as IDLE
+from ...envelope import RECORD_RUNNING as RUNNING
+from ...envelope import RECORD_STATE as _STATE
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,8 @@ class CrashCounters:
 
 
 class InflightRecord:
-    """One mule's record: ``begin(message)`` before a task, ``end()`` after."""
+    """One mule's record: written running before a task
+    (:func:`~uwsgi_mules.envelope.mark_running`, by ``Signer.open``), ``end()`` after."""
 
     def __init__(self, capacity: int, path: Path | None = None) -> None:
         self.capacity = capacity
@@ -53,7 +52,7 @@ class InflightRecord:
 
     @property
     def buffer(self) -> mmap.mmap | bytearray:
-        """The record's bytes (the mule loop writes them inline: see :meth:`begin`)."""
+        """The record's bytes (``Signer.open`` and the C receive loop write them)."""
         return self._buf
 
     def end(self) -> None:
@@ -80,20 +79,6 @@ class InflightRecord:
     def close(self) -> None:
         if isinstance(self._buf, mmap.mmap):
             self._buf.close()
-
-
-def mark_running(buffer: mmap.mmap | bytearray, message: bytes) -> None:
-    """Record ``message`` as running in a record's buffer (a message over the
-    capacity keeps its head): the message first, then the state. The C
-    speedups write the same bytes (``uwsgi_mules/_speedups.c``)."""
-    length = len(message)
-    capacity = len(buffer) - HEADER_SIZE
-    if length > capacity:  # the head names the task
-        length = capacity
-        message = message[:length]
-    if length >= 0:
-        buffer[HEADER_SIZE : HEADER_SIZE + length] = message
-        _STATE.pack_into(buffer, 0, RUNNING, length)
 
 
 def record_path(runtime_dir: Path, mule_id: int) -> Path:

@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..envelope import WireTarget
-from ..instance import secure_dir
+from ...envelope import WireTarget
+from ...instance import secure_dir
 
 FILE_MAGIC = b"UWSGIMULES-BACKLOG-1\n"
 SUFFIX = ".backlog"
