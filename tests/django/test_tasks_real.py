@@ -51,6 +51,8 @@ class Site:
                 return exc.code, json.loads(text)
             except ValueError:
                 raise AssertionError(f"{method} {path}: {exc.code}\n{self.server.log_text()}") from None
+        except OSError as exc:
+            raise OSError(f"{method} {path}: {exc!r}\n{self.server.log_text()}") from exc
 
     def enqueue(self, name: str, *args: object, **options: object) -> dict[str, Any]:
         status, body = self._call("POST", f"/enqueue/{name}", {"args": list(args), **options})

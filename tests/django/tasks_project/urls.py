@@ -40,6 +40,7 @@ def enqueue(request: HttpRequest, name: str) -> JsonResponse:
 
 @csrf_exempt
 def enqueue_not_json(request: HttpRequest) -> JsonResponse:
+    request.body  # noqa: B018 - read it: uWSGI resets a connection whose request body was left unread
     try:
         tasks.add.enqueue(object(), 1)
     except TypeError as exc:
