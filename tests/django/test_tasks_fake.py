@@ -142,6 +142,35 @@ def test_a_non_json_argument_raises_type_error_before_sending(uwsgi_fake: FakeUw
     assert uwsgi_fake.cache_keys(RESULTS_CACHE) == []
 
 
+def test_a_full_queue_raises_what_an_offload_raises_and_leaves_no_result(uwsgi_fake: FakeUwsgi) -> None:
+    from uwsgi_mules.errors import QueueFull
+
+    sent = 0
+    with pytest.raises(QueueFull):
+        for _ in range(10_000):  # the step-mode fake raises at once: nothing drains it
+            tasks.add.enqueue(1, 2)
+            sent += 1
+    assert sent > 0 and uwsgi_fake.pending() == sent
+    assert len(uwsgi_fake.cache_keys(RESULTS_CACHE)) == sent  # the refused task left no READY result
+    assert uwsgi_fake.run_pending() == sent
+
+
+def test_without_a_task_framework_the_backend_says_what_is_needed() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['django.tasks'] = None; sys.modules['django_tasks'] = None\n"
+        "from django.core.exceptions import ImproperlyConfigured\n"
+        "try:\n"
+        "    import uwsgi_mules.contrib.django.tasks.compat\n"
+        "except ImproperlyConfigured as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "needs Django's task framework: Django >= 6.0" in out and "pip install django-tasks" in out, out
+
+
 def test_unknown_expired_and_forged_ids_do_not_exist(uwsgi_fake: FakeUwsgi) -> None:
     with pytest.raises(compat.TaskResultDoesNotExist):
         tasks.add.get_result("nope")
