@@ -290,13 +290,12 @@ def test_checks_name_queues_without_a_reachable_target() -> None:
         assert compat.task_backends["default"].check() == []
 
 
-def test_a_queue_routed_to_celery_is_refused_by_the_checks() -> None:
+def test_a_queue_routed_to_celery_passes_the_checks() -> None:
     from django.conf import settings
 
     routed = {**settings.UWSGI_MULES, "ROUTES": {"notes": {"APP": "django_site.celery:app"}}}
     with override_settings(UWSGI_MULES=routed):
-        errors = compat.task_backends["default"].check()
-    assert [(e.id, "'notes'" in e.msg) for e in errors] == [("uwsgi_mules.E104", True), ("uwsgi_mules.E104", True)]
+        assert compat.task_backends["default"].check() == []  # tests/celery runs such tasks on Celery
 
 
 def test_an_unreachable_target_raises_at_enqueue() -> None:

@@ -115,8 +115,6 @@ class MulesBackend(BaseTaskBackend):
         if found is not None and found[0] is backend:
             return found[1]
         target = self.target(queue)
-        if route_table().lookup(target) is not None:
-            raise InvalidTask(_routed_message(self.alias, queue, target))
         ensure_hook(backend)
         route = prepare_route(backend, target)  # UnknownMule / UnknownFarm
         self._routes[queue] = (backend, route)
@@ -160,11 +158,16 @@ class MulesBackend(BaseTaskBackend):
         return result
 
     def get_result(self, result_id: str) -> TaskResult:
-        """The task's result as the cache holds it now;
-        ``TaskResultDoesNotExist`` for an unknown or expired id."""
+        """The task's result as the cache holds it now (for a task sent to
+        Celery, as Celery's result backend has it); ``TaskResultDoesNotExist``
+        for an unknown or expired id."""
         record = self.result_store(current_backend()).read(result_id) if isinstance(result_id, str) else None
         if record is None or record.backend != self.alias:
             raise TaskResultDoesNotExist(result_id)
+        if record.remote_id is not None:
+            from .celery_route import merge_celery_state
+
+            record = merge_celery_state(record, route_table().lookup(self.target(record.queue_name)))
         return self.to_task_result(record)
 
     # -- enqueue ----------------------------------------------------------------------------
@@ -195,6 +198,9 @@ class MulesBackend(BaseTaskBackend):
         """Encode everything now (what cannot be sent raises here); the
         returned function stores the READY result, sends, and signals."""
         backend = current_backend()
+        remote = route_table().lookup(self.target(header.queue_name))
+        if remote is not None:  # UWSGI_MULES["ROUTES"] sends this queue to Celery
+            return self._remote_sender(task, dataclasses.replace(header, remote=True), result, remote, backend)
         route = self._route(backend, header.queue_name)
         path = registry_path(task)
         call = (header.wire(), result.args, result.kwargs)
@@ -224,11 +230,34 @@ class MulesBackend(BaseTaskBackend):
 
         return send
 
+    def _remote_sender(self, task: Task, header: TaskHeader, result: TaskResult, remote: Any,
+                       backend: Backend) -> Callable[[], None]:
+        """The same task through a Celery route: the record keeps Celery's id."""
+        if header.run_after is not None:
+            raise InvalidTask(
+                f"queue {header.queue_name!r} goes to Celery (UWSGI_MULES['ROUTES']): run_after is for local mules"
+            )
+        record = TaskRecord(
+            id=header.id, task_path=task.module_path, backend=self.alias, queue_name=header.queue_name,
+            priority=header.priority, run_after=None, status=READY, enqueued_at=header.enqueued_at,
+            args=result.args, kwargs=result.kwargs,
+        )
+        store = self.result_store(backend)
+        store.sealed(record)  # too large for the results cache: raises before anything is sent
+
+        def send() -> None:
+            handle = remote.submit(registry_path(task), (header.wire(), result.args, result.kwargs), {})
+            record.remote_id = handle.id
+            store.write(record, new=True)
+            task_enqueued.send(type(self), task_result=result)
+
+        return send
+
     # -- checks -----------------------------------------------------------------------------
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        """Every queue has a target that the layout of ``UWSGI_MULES`` has,
-        and not one that ``ROUTES`` sends to Celery."""
+        """Every queue has a target that the layout of ``UWSGI_MULES`` has
+        (or that ``ROUTES`` sends to Celery)."""
         from ..conf import get_settings
         from ..local import topology_from_settings
 
@@ -246,8 +275,7 @@ class MulesBackend(BaseTaskBackend):
                 errors.append(checks.Error(str(exc), id="uwsgi_mules.E102"))
                 continue
             if (target.farm if target.kind == "farm" else target.mule_id) in routed:
-                errors.append(checks.Error(_routed_message(self.alias, queue, target), id="uwsgi_mules.E104"))
-                continue
+                continue  # sent to Celery
             try:
                 validate(target, topology)
             except (UnknownMule, UnknownFarm) as exc:
@@ -256,14 +284,6 @@ class MulesBackend(BaseTaskBackend):
                     id="uwsgi_mules.E103",
                 ))
         return errors
-
-
-def _routed_message(alias: str, queue: str, target: Target) -> str:
-    return (
-        f"queue {queue!r} of task backend {alias!r} goes to {target.describe()}, which UWSGI_MULES['ROUTES'] "
-        "sends to Celery: MulesBackend runs Django tasks on local mules only; map the queue to a local "
-        "target in OPTIONS['TARGETS']"
-    )
 
 
 def _datetime(value: float | None) -> datetime | None:

@@ -70,6 +70,8 @@ class TaskRecord:
     errors: list[list[str]] = field(default_factory=list)  #: ``[exception_class_path, traceback]``
     worker_ids: list[str] = field(default_factory=list)
     return_value: Any = None
+    #: the Celery task id of a task sent to Celery (``UWSGI_MULES["ROUTES"]``)
+    remote_id: str | None = None
 
     def to_json(self) -> bytes:
         # not dataclasses.asdict(): it deep-copies every argument first

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ....backends.base import SimulatedCrash
 from ....backends.selection import current_backend
 from ....runtime.attempts import current_attempt
-from .compat import Task, TaskContext, normalize_json, task_backends, task_finished, task_started
+from .compat import Task, TaskContext, TaskResult, normalize_json, task_backends, task_finished, task_started
 from .records import FAILED, READY, RUNNING, SUCCESSFUL, ResultsFull, TaskRecord, worker_id
 
 if TYPE_CHECKING:
@@ -42,10 +42,15 @@ class TaskHeader:
     priority: int
     run_after: float | None
     enqueued_at: float
+    #: sent to Celery (``UWSGI_MULES["ROUTES"]``): the outcome goes to Celery's result backend
+    remote: bool = False
 
     def wire(self) -> dict[str, Any]:
-        return {"id": self.id, "backend": self.backend, "queue_name": self.queue_name,
+        wire = {"id": self.id, "backend": self.backend, "queue_name": self.queue_name,
                 "priority": self.priority, "run_after": self.run_after, "enqueued_at": self.enqueued_at}
+        if self.remote:
+            wire["remote"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> TaskHeader:
@@ -64,10 +69,29 @@ class TaskRunner:
     def __repr__(self) -> str:
         return f"<TaskRunner {self.task.module_path}>"
 
-    def __call__(self, header: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> None:
+    def __call__(self, header: dict[str, Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
         parsed = TaskHeader.from_wire(header)
         backend: MulesBackend = task_backends[parsed.backend]
+        if parsed.remote:  # on a Celery worker
+            from .celery_route import run_on_celery
+
+            return run_on_celery(backend, self.task, parsed, args, kwargs)
         run_task(backend, self.task, parsed, args, kwargs)
+        return None
+
+
+def call_task(task: Task, result: TaskResult, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    """Run the task function (with its context when it takes one); its
+    return value normalised to JSON, as Django's own backends do."""
+    if task.takes_context:
+        return normalize_json(task.call(TaskContext(task_result=result), *args, **kwargs))
+    return normalize_json(task.call(*args, **kwargs))
+
+
+def error_of(exc: BaseException) -> list[str]:
+    """``[exception class path, traceback]`` of a record's ``errors``."""
+    kind = type(exc)
+    return [f"{kind.__module__}.{kind.__qualname__}", "".join(traceback.format_exception(exc))]
 
 
 def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -91,22 +115,17 @@ def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[A
     result = backend.to_task_result(record, task)
     task_started.send(type(backend), task_result=result)
     try:
-        if task.takes_context:
-            value = task.call(TaskContext(task_result=result), *args, **kwargs)
-        else:
-            value = task.call(*args, **kwargs)
-        record.return_value = normalize_json(value)
+        record.return_value = call_task(task, result, args, kwargs)
     except SimulatedCrash:
         raise  # the fake's simulated death: nothing is recorded, as when a real mule dies
     except BaseException as exc:
-        kind = type(exc)
         policy = backend.mules_options.retry
         if policy.retries_on(exc) and current_attempt() <= policy.retries:
             record.status = READY  # the dispatcher runs it again after its backoff
         else:
             record.status = FAILED
             record.finished_at = uwsgi.wall_time()
-        record.errors.append([f"{kind.__module__}.{kind.__qualname__}", "".join(traceback.format_exception(exc))])
+        record.errors.append(error_of(exc))
         _write(store, record)
         if record.status == FAILED:
             task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
