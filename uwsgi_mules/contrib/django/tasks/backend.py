@@ -34,7 +34,8 @@ from .compat import (
 )
 from .options import BackendOptions, TargetSetting, default_target, parse_options
 from .records import READY, ResultStore, TaskRecord, new_id
-from .runner import PATH_PREFIX, TaskHeader, TaskRunner, registry_path
+from .calls import TaskHeader
+from .runner import PATH_PREFIX, TaskRunner, registry_path
 
 
 class MulesBackend(BaseTaskBackend):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ...celery.routes import CeleryRoute
 from .compat import Task, task_finished, task_started
 from .records import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord
-from .runner import TaskHeader, call_task, error_of
+from .calls import TaskHeader, call_task, error_of
 
 if TYPE_CHECKING:
     from .backend import MulesBackend

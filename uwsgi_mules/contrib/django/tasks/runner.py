@@ -11,14 +11,13 @@ task with Django's signals and stores its outcome.
 
 from __future__ import annotations
 
-import traceback
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ....backends.base import SimulatedCrash
 from ....backends.selection import current_backend
 from ....runtime.attempts import current_attempt
-from .compat import Task, TaskContext, TaskResult, normalize_json, task_backends, task_finished, task_started
+from .calls import TaskHeader, call_task, error_of
+from .compat import Task, task_backends, task_finished, task_started
 from .records import FAILED, READY, RUNNING, SUCCESSFUL, ResultsFull, TaskRecord, worker_id
 
 if TYPE_CHECKING:
@@ -30,31 +29,6 @@ PATH_PREFIX = "task:"
 
 def registry_path(task: Task) -> str:
     return PATH_PREFIX + task.module_path
-
-
-@dataclass(frozen=True)
-class TaskHeader:
-    """What a message carries besides the arguments (the envelope's first argument, as a dict)."""
-
-    id: str
-    backend: str
-    queue_name: str
-    priority: int
-    run_after: float | None
-    enqueued_at: float
-    #: sent to Celery (``UWSGI_MULES["ROUTES"]``): the outcome goes to Celery's result backend
-    remote: bool = False
-
-    def wire(self) -> dict[str, Any]:
-        wire = {"id": self.id, "backend": self.backend, "queue_name": self.queue_name,
-                "priority": self.priority, "run_after": self.run_after, "enqueued_at": self.enqueued_at}
-        if self.remote:
-            wire["remote"] = True
-        return wire
-
-    @classmethod
-    def from_wire(cls, data: dict[str, Any]) -> TaskHeader:
-        return cls(**data)
 
 
 class TaskRunner:
@@ -78,20 +52,6 @@ class TaskRunner:
             return run_on_celery(backend, self.task, parsed, args, kwargs)
         run_task(backend, self.task, parsed, args, kwargs)
         return None
-
-
-def call_task(task: Task, result: TaskResult, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """Run the task function (with its context when it takes one); its
-    return value normalised to JSON, as Django's own backends do."""
-    if task.takes_context:
-        return normalize_json(task.call(TaskContext(task_result=result), *args, **kwargs))
-    return normalize_json(task.call(*args, **kwargs))
-
-
-def error_of(exc: BaseException) -> list[str]:
-    """``[exception class path, traceback]`` of a record's ``errors``."""
-    kind = type(exc)
-    return [f"{kind.__module__}.{kind.__qualname__}", "".join(traceback.format_exception(exc))]
 
 
 def run_task(backend: MulesBackend, task: Task, header: TaskHeader, args: list[Any], kwargs: dict[str, Any]) -> None:
