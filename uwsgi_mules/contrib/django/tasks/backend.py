@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
@@ -60,8 +59,8 @@ class MulesBackend(BaseTaskBackend):
         self.mules_options: BackendOptions = parse_options(alias, params.get("OPTIONS"))
         self._validated: set[Task] = set()
         self._routes: dict[str, tuple[Backend, Route]] = {}
+        self._targets: dict[str, Target] = {}  # queue -> target, as enqueue() resolved it
         self._stores: tuple[Backend, ResultStore] | None = None
-        self._lock = threading.Lock()
 
     # -- tasks ------------------------------------------------------------------------------
 
@@ -111,11 +110,18 @@ class MulesBackend(BaseTaskBackend):
             )
         return farm_target(setting) if isinstance(setting, str) else mule_target(setting)
 
+    def _target(self, queue: str) -> Target:
+        """:meth:`target`, remembered per queue (enqueue's path: the settings are read once)."""
+        found = self._targets.get(queue)
+        if found is None:
+            found = self._targets[queue] = self.target(queue)
+        return found
+
     def _route(self, backend: Backend, queue: str) -> Route:
         found = self._routes.get(queue)
         if found is not None and found[0] is backend:
             return found[1]
-        target = self.target(queue)
+        target = self._target(queue)
         ensure_hook(backend)
         route = prepare_route(backend, target)  # UnknownMule / UnknownFarm
         self._routes[queue] = (backend, route)
@@ -168,7 +174,7 @@ class MulesBackend(BaseTaskBackend):
         if record.remote_id is not None:
             from .celery_route import merge_celery_state
 
-            record = merge_celery_state(record, route_table().lookup(self.target(record.queue_name)))
+            record = merge_celery_state(record, route_table().lookup(self._target(record.queue_name)))
         return self.to_task_result(record)
 
     # -- enqueue ----------------------------------------------------------------------------
@@ -199,7 +205,7 @@ class MulesBackend(BaseTaskBackend):
         """Encode everything now (what cannot be sent raises here); the
         returned function stores the READY result, sends, and signals."""
         backend = current_backend()
-        remote = route_table().lookup(self.target(header.queue_name))
+        remote = route_table().lookup(self._target(header.queue_name))
         if remote is not None:  # UWSGI_MULES["ROUTES"] sends this queue to Celery
             return self._remote_sender(task, dataclasses.replace(header, remote=True), result, remote, backend)
         route = self._route(backend, header.queue_name)
