@@ -290,6 +290,18 @@ def test_checks_name_queues_without_a_reachable_target() -> None:
         assert compat.task_backends["default"].check() == []
 
 
+def test_the_ini_command_refuses_a_queue_without_a_target() -> None:
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    backend = {**TEST_TASKS["default"], "QUEUES": ["default", "nowhere"]}
+    with override_settings(TASKS={"default": backend}), pytest.raises(SystemCheckError, match="'nowhere'"):
+        call_command("uwsgi_mules_ini", "--settings-module", "django_site.settings", skip_checks=False,
+                     stdout=io.StringIO(), stderr=io.StringIO())
+
+
 def test_a_queue_routed_to_celery_passes_the_checks() -> None:
     from django.conf import settings
 

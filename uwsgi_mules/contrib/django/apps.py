@@ -36,6 +36,11 @@ class UwsgiMulesConfig(AppConfig):
 
             for alias in mules_backends():
                 task_backends[alias]  # noqa: B018 - a bad OPTIONS raises now, not at the first enqueue
+            from django.core import checks
+
+            from .tasks.checks import check_mules_backends
+
+            checks.register(check_mules_backends)
             if settings.autodiscover:
                 autodiscover_modules("tasks")
         if settings.routes:  # UWSGI_MULES["ROUTES"]: targets sent to Celery
