@@ -229,3 +229,21 @@ def test_threaded_mode_failing_forever_ends_as_one_dead_task() -> None:
     assert [attempt for _, attempt, _ in runs] == [1, 2, 3]
     assert runs[1][2] - runs[0][2] >= 1.0 and runs[2][2] - runs[1][2] >= 2.0
     assert len(fake.dead_letters) == 1 and len(dead_lines(fake)) == 1
+
+
+def test_threaded_mode_runs_due_calls_without_losing_the_messages_around_them() -> None:
+    with FakeUwsgi(mules=[SERVE], threaded=True) as fake:
+        for i in range(20):
+            tasks.later.offload_in(0.2, i)
+        time.sleep(0.4)  # due now; the mule is still waiting for its 1 s poll
+        for i in range(50):
+            tasks.flaky(100 + i, 0)  # calls with metadata: handed back by the receive loop one by one
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (len(tasks.runs("later")) < 20 or len(tasks.runs("flaky")) < 50):
+            time.sleep(0.05)
+        fake.join()
+    later = Counter(task_id for task_id, _, _ in tasks.runs("later"))
+    flaky = Counter(task_id for task_id, _, _ in tasks.runs("flaky"))
+    print(f"\nthreaded: 20 due calls and 50 other calls: ran {sum(later.values())} and {sum(flaky.values())}")
+    assert later == Counter(range(20))
+    assert flaky == Counter(range(100, 150))
