@@ -127,6 +127,14 @@ def test_async_tasks_run_in_the_mule(uwsgi_fake: FakeUwsgi) -> None:
     assert tasks.RUNS == [("async_add", (20, 22))]
 
 
+def test_aenqueue_and_aget_result(uwsgi_fake: FakeUwsgi) -> None:
+    import asyncio
+
+    r = asyncio.run(tasks.add.aenqueue(6, 7))
+    uwsgi_fake.run_pending()
+    assert asyncio.run(tasks.add.aget_result(r.id)).return_value == 13
+
+
 def test_context_has_the_attempt_and_the_result(uwsgi_fake: FakeUwsgi) -> None:
     r = tasks.with_context.enqueue("v")
     uwsgi_fake.run_pending()
