@@ -252,6 +252,22 @@ def test_retries_run_a_retry_on_error_again_after_its_backoff() -> None:
     assert [run for run in tasks.RUNS] == [("flaky", 1), ("flaky", 2), ("flaky", 3)] * 2
 
 
+@pytest.mark.parametrize("retries", [0, 1])
+def test_a_mule_crash_is_retried_with_retries_and_left_running_without(retries: int) -> None:
+    with override_settings(TASKS={"default": {**TEST_TASKS["default"], "OPTIONS": {"RETRIES": retries}}}), \
+            FakeUwsgi(**fake_options()) as fake:
+        r = tasks.crash_once.enqueue()
+        for _ in range(3):
+            fake.run_pending()
+        result = tasks.crash_once.get_result(r.id)
+    if retries:  # the respawned mule sent it again: a second attempt, by the record's count too
+        assert result.status == SUCCESSFUL and result.return_value == 2 and result.attempts == 2
+        assert tasks.RUNS == [("crash_once", 1), ("crash_once", 2)]
+    else:  # named in the log, not run again
+        assert result.status == compat.TaskResultStatus.RUNNING and result.attempts == 1
+        assert tasks.RUNS == [("crash_once", 1)]
+
+
 def test_signals_are_sent(uwsgi_fake: FakeUwsgi) -> None:
     seen: list[tuple[str, str, str]] = []
 

@@ -77,3 +77,14 @@ def flaky(context, fail_times: int) -> int:  # noqa: ANN001 - Django's TaskConte
     if context.attempt <= fail_times:
         raise TaskFlaked(f"attempt {context.attempt}")
     return context.attempt
+
+
+@task(takes_context=True)
+def crash_once(context) -> int:  # noqa: ANN001 - Django's TaskContext
+    """Its mule dies during the first attempt (the fake's SimulatedCrash); returns the attempt."""
+    from uwsgi_mules.backends.base import SimulatedCrash
+
+    RUNS.append(("crash_once", context.attempt))
+    if context.attempt == 1:
+        raise SimulatedCrash
+    return context.attempt
