@@ -42,7 +42,7 @@ def main(argv: list[str]) -> None:
     from uwsgi_mules import envelope
     from uwsgi_mules.backends.real import RealBackend
     from uwsgi_mules.backends.selection import activate
-    from uwsgi_mules.topology import TOPOLOGY_ENV, Topology
+    from uwsgi_mules.layout.topology import TOPOLOGY_ENV, Topology
 
     os.environ[TOPOLOGY_ENV] = Topology.build(["uwsgi_mules.mule:run"]).to_env_value()
     from bench.apps import tasks, um_tasks

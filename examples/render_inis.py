@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from uwsgi_mules.config import Section
-from uwsgi_mules.topology import ENTRY_POINT
+from uwsgi_mules.layout.topology import ENTRY_POINT
 
 INI_DIR = Path(__file__).resolve().parents[1] / "ini"
 

@@ -3,15 +3,25 @@
 Real-uWSGI tests are skipped when this environment has no ``uwsgi``
 command, unless ``UWSGIMULES_REQUIRE_REAL=1`` (set by the tox environments
 that install uWSGI and by CI): then a missing uWSGI fails the run instead.
+Every test ends with the module state of uwsgi-mules reset.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.server import uwsgi_command, uwsgi_flavour
+from uwsgi_mules.testing import reset_state
+
+
+@pytest.fixture(autouse=True)
+def _fresh_module_state() -> Iterator[None]:
+    """Settings, result settings, routes and backends a test set never reach the next one."""
+    yield
+    reset_state()
 
 
 def require_real_uwsgi() -> str:

@@ -15,8 +15,8 @@ from uwsgi_mules import TopologyError
 from uwsgi_mules.config import Section, read_ini, read_ini_text
 from uwsgi_mules.config.options import KNOWN_OPTIONS
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.topology import ENTRY_POINT, TOPOLOGY_ENV, Topology, entry_script_path
-from uwsgi_mules.uwsgi_args import options_from_argv, options_from_ini, options_from_ini_text
+from uwsgi_mules.layout.topology import ENTRY_POINT, TOPOLOGY_ENV, Topology, entry_script_path
+from uwsgi_mules.layout.uwsgi_args import options_from_argv, options_from_ini, options_from_ini_text
 
 
 def every_option_section(workdir: Path, repo_root: Path) -> Section:

@@ -15,8 +15,8 @@ from uwsgi_mules import Farm, Mule, QueueFull, TopologyError, UnknownFarm, Unkno
 from uwsgi_mules.config import Section
 from uwsgi_mules.fake import FakeUwsgi
 from uwsgi_mules.runtime.targets import farm_target, mule_target, validate
-from uwsgi_mules.topology import MAX_FARM_NAME_BYTES, FarmSpec, Topology
-from uwsgi_mules.uwsgi_args import (
+from uwsgi_mules.layout.topology import MAX_FARM_NAME_BYTES, FarmSpec, Topology
+from uwsgi_mules.layout.uwsgi_args import (
     opt_mule_count_bound,
     options_from_argv,
     options_from_environ,

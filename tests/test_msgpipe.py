@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from uwsgi_mules import msgpipe
+from uwsgi_mules.layout import msgpipe
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.msgpipe import SocketLimits, capacity, host_limits, max_message, message_cost, send_buffer
+from uwsgi_mules.layout.msgpipe import SocketLimits, capacity, host_limits, max_message, message_cost, send_buffer
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the model is of the Linux kernel")
 

@@ -220,7 +220,7 @@ def test_dropin_imports_legacy_code_and_is_removed_cleanly(tmp_path: Path, monke
             ticks.append(args["name"])
     """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    from uwsgi_mules.dropin import install_dropin
+    from uwsgi_mules.testing.dropin import install_dropin
 
     with install_dropin(mules=1) as dropin:
         legacy = dropin.load("legacy_app")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from uwsgi_mules import TopologyError
-from uwsgi_mules.topology import FarmSpec, MuleSpec, Topology, parse_farm
+from uwsgi_mules.layout.topology import FarmSpec, MuleSpec, Topology, parse_farm
 
 
 def test_build_from_count_and_specs() -> None:

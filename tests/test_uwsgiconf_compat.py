@@ -12,7 +12,7 @@ from uwsgi_mules import TopologyError
 from uwsgi_mules.config import Section, read_ini_text
 from uwsgi_mules.config import uwsgiconf_compat as compat
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.topology import TOPOLOGY_ENV, FarmSpec, Topology
+from uwsgi_mules.layout.topology import TOPOLOGY_ENV, FarmSpec, Topology
 
 uwsgiconf = pytest.importorskip("uwsgiconf.config", reason="uwsgiconf is not installed here (tox env uwsgi has it)")
 

@@ -5,6 +5,7 @@
 ... def resize(image_id: int) -> None: ...
 """
 
+from . import _moved
 from .errors import (
     BackendUnavailable,
     MessageTooLarge,
@@ -43,6 +44,8 @@ from .signals import (
 from .spooler import SpoolError, SpoolResult, SpoolValueTooLarge, spool, spooler_handler
 
 __version__ = "0.1.0"
+
+_moved.install()  # uwsgi_mules.dropin, uwsgi_mules.topology... still import (see uwsgi_mules._moved)
 
 __all__ = [
     "BackendUnavailable",

@@ -22,9 +22,9 @@ from tests.celery.conftest import RedisServer, require_celery
 from tests.conftest import require_real_uwsgi
 from tests.support.calls import run_concurrently
 from tests.support.server import UwsgiServer
-from uwsgi_mules.caches import RESULTS_CACHE, CacheSpec
+from uwsgi_mules.layout.caches import RESULTS_CACHE, CacheSpec
 from uwsgi_mules.registry import function_path
-from uwsgi_mules.topology import Topology
+from uwsgi_mules.layout.topology import Topology
 
 pytestmark = pytest.mark.real
 

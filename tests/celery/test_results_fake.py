@@ -10,7 +10,7 @@ import pytest
 from tests.celery import tasks
 from uwsgi_mules import reset_runtime
 from uwsgi_mules.backends.selection import reset_backends
-from uwsgi_mules.caches import RESULTS_CACHE, CacheSpec
+from uwsgi_mules.layout.caches import RESULTS_CACHE, CacheSpec
 from uwsgi_mules.config import Section
 from uwsgi_mules.errors import TopologyError
 from uwsgi_mules.fake import FakeUwsgi

@@ -20,7 +20,7 @@ from celery.contrib.testing.worker import start_worker  # noqa: E402
 from tests.celery import tasks  # noqa: E402
 from uwsgi_mules import NotOffloadable, reset_runtime  # noqa: E402
 from uwsgi_mules.backends.selection import reset_backends  # noqa: E402
-from uwsgi_mules.caches import RESULTS_CACHE, CacheSpec  # noqa: E402
+from uwsgi_mules.layout.caches import RESULTS_CACHE, CacheSpec  # noqa: E402
 from uwsgi_mules.contrib.celery import TASK_NAME, BrokerUnavailable, install, route, routes_of, unroute  # noqa: E402
 from uwsgi_mules.errors import BackendUnavailable  # noqa: E402
 from uwsgi_mules.fake import FakeUwsgi  # noqa: E402

@@ -8,8 +8,8 @@ import socket
 import pytest
 
 from uwsgi_mules import MessageTooLarge, TopologyError, UnknownFarm, UnknownMule
-from uwsgi_mules.msgpipe import capacity, send_buffer
-from uwsgi_mules.topology import MAX_FARM_NAME_BYTES, Topology
+from uwsgi_mules.layout.msgpipe import capacity, send_buffer
+from uwsgi_mules.layout.topology import MAX_FARM_NAME_BYTES, Topology
 
 from . import layout_tasks, tasks
 from .harness import Harness, plugin_path

@@ -17,8 +17,8 @@ from tests.support.server import REPO_ROOT, UwsgiServer, free_port
 from tests.test_config import every_option_section, other_options_section
 from uwsgi_mules import TopologyError
 from uwsgi_mules.config import Section, read_ini_text
-from uwsgi_mules.topology import ENTRY_POINT, TOPOLOGY_ENV, Topology
-from uwsgi_mules.uwsgi_args import options_from_argv
+from uwsgi_mules.layout.topology import ENTRY_POINT, TOPOLOGY_ENV, Topology
+from uwsgi_mules.layout.uwsgi_args import options_from_argv
 
 pytestmark = pytest.mark.real
 

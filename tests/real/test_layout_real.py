@@ -12,7 +12,7 @@ from tests.contract import layout_tasks, tasks
 from tests.contract.harness import RealHarness, plugin_path
 from tests.support.server import UwsgiServer
 from uwsgi_mules import UnknownFarm
-from uwsgi_mules.topology import TOPOLOGY_ENV, Topology
+from uwsgi_mules.layout.topology import TOPOLOGY_ENV, Topology
 
 SERVE = "uwsgi_mules.mule:run"
 

@@ -21,7 +21,7 @@ from tests.support.server import MULE_READY, WORKER_READY, UwsgiServer
 from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.decorators import reset_decorators
 from uwsgi_mules.runtime.state import reset_runtime
-from uwsgi_mules.topology import Topology
+from uwsgi_mules.layout.topology import Topology
 
 from .mule_loops import records as mule_app
 
@@ -140,7 +140,7 @@ def test_offloads_to_a_looping_mule_run_and_skip_the_loop_function(tmp_path: Pat
 
 @pytest.fixture
 def fake_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from uwsgi_mules.dropin import install_dropin
+    from uwsgi_mules.testing.dropin import install_dropin
 
     monkeypatch.setenv("MULES_TEST_DIR", str(tmp_path))
     monkeypatch.setenv("MULE_LOOPS_PARK", "0")

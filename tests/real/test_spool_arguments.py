@@ -89,7 +89,7 @@ def test_spool_arguments_on_real_uwsgi(tmp_path: Path) -> None:
 
 @pytest.fixture
 def dropin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from uwsgi_mules.dropin import install_dropin
+    from uwsgi_mules.testing.dropin import install_dropin
 
     monkeypatch.setenv("MULES_TEST_DIR", str(tmp_path))
     reset_runtime()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.server import REPO_ROOT, UwsgiServer
 from uwsgi_mules.config import uwsgiconf_compat as compat
-from uwsgi_mules.topology import ENTRY_POINT
+from uwsgi_mules.layout.topology import ENTRY_POINT
 
 from .test_config_real import expected_layout, layout_from_log
 from .test_mule_decorators import call

@@ -86,7 +86,7 @@ class World:
         """The ``uwsgi_fake_options`` fixture: the docs' own when a block defined one."""
         defined = namespace.get("uwsgi_fake_options")
         if defined is None:
-            from uwsgi_mules import pytest_plugin
+            from uwsgi_mules.testing import pytest_plugin
 
             defined = pytest_plugin.uwsgi_fake_options
         return dict(call_fixture_function(defined))
@@ -103,7 +103,7 @@ class World:
             stack.callback(reset_runtime)
             return stack.enter_context(FakeUwsgi(**self.fake_options(namespace)))
         if name == "uwsgi_dropin":
-            from uwsgi_mules.dropin import install_dropin
+            from uwsgi_mules.testing.dropin import install_dropin
 
             reset_runtime()
             stack.callback(reset_runtime)

@@ -16,9 +16,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from ..envelope import Signer
-from ..topology import Topology
+from ..envelope import Signer, WireTarget
+from ..layout.topology import Topology
 
 MuleTarget = int | bytes | str | None
 MessageHook = Callable[[bytes], object]
@@ -54,6 +55,8 @@ class Backend(ABC):
 
     #: short name used in logs and reprs ("uwsgi", "fake")
     name = "backend"
+    #: True for a real uWSGI process, False for the fake (and test doubles)
+    is_real: bool = False
 
     # -- identity ---------------------------------------------------------
 
@@ -154,6 +157,34 @@ class Backend(ABC):
         return False
 
     # -- optional capabilities (the plugin, the fake) -------------------------------
+
+    @property
+    def plugin(self) -> Any:
+        """The uwsgi-mules C plugin's bridge where it is loaded (real uWSGI), else None."""
+        return None
+
+    def receiver(self) -> Callable[[bool, bool, int, float], bytes | None]:
+        """The fastest ``mule_get_msg(signals, farms, buffer_size, timeout)``
+        (the C function itself on real uWSGI), for the mule's loop."""
+        return self.mule_get_msg
+
+    def counts_taken(self) -> bool:
+        """Whether :meth:`note_taken` counts anything (the plugin, the fake):
+        without it the mule's loop skips the call."""
+        return False
+
+    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
+        """Where to report a mule this backend saw die mid-task and respawned
+        in the same process (the fake's step mode): ``handler(mule_id)``.
+        uWSGI respawns a mule as a new process, which finds the task in its
+        in-flight record: the real backend has nothing to report."""
+
+    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
+                          take_all: Callable[[], list[tuple[WireTarget, bytes]]] | None) -> None:
+        """Where the fake's step mode runs the calls a mule holds until their
+        time (``run_due(mule_id)``, in ``run_pending()``) and where its stop
+        takes them to save (``take_all()``). A real mule runs its own loop and
+        saves them itself: the real backend has nothing to do."""
 
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
         """The fastest ``send(message, target) -> bool`` for ``target`` (True:

@@ -27,7 +27,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from ..topology import DEFAULT_RECV_SIZE, FarmSpec, MuleSpec, Topology
+from ..layout.topology import DEFAULT_RECV_SIZE, FarmSpec, MuleSpec, Topology
 from .base import BackendStats, MuleTarget, QueueCounters
 
 logger = logging.getLogger("uwsgi_mules")
@@ -198,7 +198,7 @@ class PluginBridge:
         recv_size = DEFAULT_RECV_SIZE
         try:
             from .process_env import process_getenv
-            from ..topology import TOPOLOGY_ENV
+            from ..layout.topology import TOPOLOGY_ENV
 
             value = process_getenv(TOPOLOGY_ENV)
             if value:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..envelope import Signer, speedups
 from ..instance import default_runtime_dir, load_or_create_key
-from ..topology import TOPOLOGY_ENV, Topology
+from ..layout.topology import TOPOLOGY_ENV, Topology
 from .base import Backend, BackendStats, MessageHook, MuleTarget, logger
 from .process_env import process_getenv
 
@@ -135,7 +135,7 @@ class RealBackend(Backend):
                 return plugin.topology()
             except Exception as exc:
                 logger.warning("uwsgi-mules plugin could not report the layout: %s", exc)
-        from ..uwsgi_args import options_from_argv, options_from_environ, process_environ
+        from ..layout.uwsgi_args import options_from_argv, options_from_environ, process_environ
 
         opt = getattr(self._uwsgi, "opt", {}) or {}
         pid = self._uwsgi.masterpid() if hasattr(self._uwsgi, "masterpid") else 0
@@ -212,7 +212,7 @@ class RealBackend(Backend):
         topology = self.topology()
         if topology is not None:
             return topology.mule_count
-        from ..uwsgi_args import opt_mule_count_bound
+        from ..layout.uwsgi_args import opt_mule_count_bound
 
         return opt_mule_count_bound(getattr(self._uwsgi, "opt", {}) or {})
 
@@ -258,6 +258,12 @@ class RealBackend(Backend):
     def stats(self) -> BackendStats | None:
         plugin = self.plugin
         return plugin.stats() if plugin is not None else None
+
+    def receiver(self) -> Any:
+        return self.raw_mule_get_msg
+
+    def counts_taken(self) -> bool:
+        return self.plugin is not None
 
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         plugin = self.plugin

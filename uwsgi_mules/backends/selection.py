@@ -57,7 +57,7 @@ class BackendSelector:
         real = self._real
         if real is None:
             real = self._load_real()
-            if getattr(real, "is_real", False):
+            if real.is_real:
                 self._real = real
         return real
 

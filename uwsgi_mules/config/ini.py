@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ..errors import TopologyError
-from ..uwsgi_args import Option, options_from_ini, options_from_ini_text
+from ..layout.uwsgi_args import Option, options_from_ini, options_from_ini_text
 
 __all__ = ["check_option", "read_ini", "read_ini_text", "render_ini"]
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..caches import RESULTS_CACHE, CacheSpec
+from ..layout.caches import RESULTS_CACHE, CacheSpec
 from ..errors import TopologyError
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, TOPOLOGY_ENV, FarmSpec, MuleSpec, Topology, entry_script_path
-from ..uwsgi_args import NO_ARGUMENT, OPTIONAL_ARGUMENT, Option, options_from_ini
+from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, TOPOLOGY_ENV, FarmSpec, MuleSpec, Topology, entry_script_path
+from ..layout.uwsgi_args import NO_ARGUMENT, OPTIONAL_ARGUMENT, Option, options_from_ini
 from .groups import MainProcess, MasterProcess, Monitoring, Networking, Python
 from .ini import check_option, check_section_name, render_ini
 from .options import OptionList, Value
@@ -199,7 +199,7 @@ class Section:
 
     @classmethod
     def from_options(cls, options: list[Option], *, name: str = "uwsgi", source: str = "") -> Section:
-        """A section from ``(key, value)`` pairs (see :mod:`uwsgi_mules.uwsgi_args`)."""
+        """A section from ``(key, value)`` pairs (see :mod:`uwsgi_mules.layout.uwsgi_args`)."""
         result = cls(name, master=False)
         layout = Topology.from_options(options, source=source)
         result.layout = MuleLayout(

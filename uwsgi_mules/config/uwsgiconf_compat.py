@@ -4,7 +4,7 @@ uwsgiconf (2.4) renders configurations that uWSGI 2.0 does not fully
 accept, and it does not tell the runtime the mule layout. This module reads
 a uwsgiconf section as uWSGI would (its rendered INI), and:
 
-* :func:`layout_of` returns the validated :class:`~uwsgi_mules.topology.Topology`
+* :func:`layout_of` returns the validated :class:`~uwsgi_mules.layout.topology.Topology`
   (``FakeUwsgi.from_section(uwsgiconf_section)`` uses it);
 * :func:`check` lists what uWSGI 2.0 refuses (``mule-msg-recv-size``: uWSGI
   2.0.31 stops with ``unrecognized option`` under ``--strict``);
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TopologyError
-from ..topology import DEFAULT_RECV_SIZE, TOPOLOGY_ENV, Topology
-from ..uwsgi_args import Option, options_from_ini_text
+from ..layout.topology import DEFAULT_RECV_SIZE, TOPOLOGY_ENV, Topology
+from ..layout.uwsgi_args import Option, options_from_ini_text
 
 logger = logging.getLogger("uwsgi_mules")
 

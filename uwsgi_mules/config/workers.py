@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import TopologyError
-from ..topology import FarmSpec, MuleSpec, check_farm_name
+from ..layout.topology import FarmSpec, MuleSpec, check_farm_name
 from .options import OptionList
 
 if TYPE_CHECKING:

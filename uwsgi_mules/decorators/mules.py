@@ -137,7 +137,7 @@ def _handle(f: Callable[[bytes], object], message: bytes) -> None:
 def _die(backend: Backend) -> None:
     """The original prints the exception and exits the mule (uWSGI respawns
     it); on a fake the exception propagates (``simulate_fork`` reports it)."""
-    if not getattr(backend, "is_real", False):
+    if not backend.is_real:
         raise  # noqa: PLE0704 - called from an except block
     exc = sys.exc_info()
     sys.excepthook(exc[0], exc[1], exc[2])  # type: ignore[arg-type]
@@ -190,7 +190,7 @@ class mule_brainloop(mule_brain):  # noqa: N801
                 self.f()
             except Exception:
                 _die(backend)
-            if not getattr(backend, "is_real", False):
+            if not backend.is_real:
                 return
 
 
@@ -206,7 +206,7 @@ class mulemsg_loop:  # noqa: N801
         backend = current_backend()
         if backend.mule_id() != self.num:
             return
-        if not getattr(backend, "is_real", False):
+        if not backend.is_real:
             _route_on_fake(backend, self.num, functools.partial(_handle, self.f))
             return
         while True:
@@ -229,7 +229,7 @@ class farm_loop:  # noqa: N801
         mule_id = backend.mule_id()
         if mule_id == 0 or not backend.in_farm(self.farm):
             return
-        if not getattr(backend, "is_real", False):
+        if not backend.is_real:
             _route_on_fake(backend, mule_id, functools.partial(_handle, self.f))
             return
         while True:

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 
 from ..config import Section
-from ..topology import ENTRY_POINT
+from ..layout.topology import ENTRY_POINT
 from .tasks import DEMO_DIR_ENV, DEMO_SLOW_ENV, TASKS, TASKS_PER_TARGET, metric_options, read_results
 
 #: seconds each task takes with ``--stats`` (so the queues fill and drain visibly)
@@ -47,7 +47,7 @@ def run_demo(timeout: float = 60.0, verbose: bool = False, stats: str | None = N
         print("the demo runs on embedded pyuwsgi: pip install 'uwsgi-mules[demo]'", file=sys.stderr)
         return 2
     if stats:
-        from ..stats_address import StatsError, parse_address
+        from ..cli.stats_address import StatsError, parse_address
 
         try:
             parse_address(stats)
@@ -103,8 +103,8 @@ def _wait(process: subprocess.Popen[str], timeout: float, stats: str | None) -> 
     if not stats:
         process.wait(timeout)
         return
-    from ..stats_address import StatsError, read_stats
-    from ..stats_view import queue_rows, render_table
+    from ..cli.stats_address import StatsError, read_stats
+    from ..cli.stats_view import queue_rows, render_table
 
     deadline = time.monotonic() + timeout
     last = ""

@@ -27,17 +27,16 @@ from typing import Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
-from ..caches import CacheSpec
+from ..layout.caches import CacheSpec
 from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
-from ..msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD
-from ..topology import FarmSpec, MuleSpec, Topology
+from ..layout.topology import FarmSpec, MuleSpec, Topology
 from .cache import FakeCacheApi, FakeCaches
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
-from .queues import MessageQueue
+from .queues import MessageQueue, MuleQueues
 from .services import FakeServices
 from .signals import FakeSignals
 from .spooler import FakeSpooler
@@ -112,16 +111,9 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         #: messages each mule's loop reported as read (like the plugin's "taken")
         self.taken: dict[int, int] = {}
 
-        budget = self._topology.socket_buffer
-        self._shared = MessageQueue("shared", budget)
-        self._mule_queues = {i: MessageQueue(f"mule{i}", budget) for i in range(1, self.mule_count + 1)}
-        self._farm_queues = {f.name: MessageQueue(f"farm:{f.name}", budget) for f in self._topology.farms}
-
-        self._lock = threading.RLock()
-        self._cond = threading.Condition(self._lock)
-        #: the threads waiting on ``_cond`` (CPython keeps them there; None
-        #: elsewhere: then every change notifies)
-        self._waiters = _waiters_of(self._cond)
+        #: the queues, their lock and condition (which also guards the fake's own lists)
+        self.queues = MuleQueues(self._topology)
+        self._cond = self.queues.cond
         self._local = ThreadState()
         #: a plain weak reference kept alive: ``weakref.ref(fake)`` then returns
         #: it instead of making (and freeing) one, which every lookup of the fake
@@ -131,19 +123,16 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         self._busy = 0
         self._threads: list[threading.Thread] = []
         self._active = False
-        #: signal machinery plugs in here: returns a signal number pending
-        #: for a process, or None
-        self.signal_source: Callable[[ProcessId], int | None] | None = None
-        self.signal_dispatcher: Callable[[int], object] | None = None
         # -- signals, timers, locks, spooler (see the section of that name) --
         self.clock = VirtualClock()
         self.schedule = MasterSchedule(self.clock)
         self.file_monitors = FileMonitors()
-        self.signals = FakeSignals(self)
+        self.signals = FakeSignals(self, self.queues.cond)
         self.locks = FakeLocks(locks)
         self.spooler = FakeSpooler(self, enabled=spooler, ordered=spooler_ordered)
-        self.signal_source = self.signals.source
-        self.signal_dispatcher = self.signals.dispatch
+        #: the signal machinery: a signal number pending for a process (or None), and its handler
+        self.signal_source: Callable[[ProcessId], int | None] | None = self.signals.source
+        self.signal_dispatcher: Callable[[int], object] | None = self.signals.dispatch
         self.post_fork_hook: Callable[[], object] | None = None
         self.rpc_functions: dict[str, Callable[..., object]] = {}
         self.user_harakiri: dict[ProcessId, int] = {}
@@ -185,7 +174,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
     @classmethod
     def from_ini(cls, path: str | Path, section: str = "uwsgi", **kwargs: Any) -> FakeUwsgi:
         """A fake with the layout of a uWSGI INI file."""
-        from ..uwsgi_args import options_from_ini
+        from ..layout.uwsgi_args import options_from_ini
 
         options = options_from_ini(str(path), section)
         topology = Topology.from_options(options, source=str(path))
@@ -286,7 +275,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         data = _message_bytes(message, "mule_msg")
         if self.mule_count < 1:
             raise ValueError("no mule configured")
-        queue = self._queue_for_target(target)
+        queue = self.queues.for_target(target)
         self._local.bad_target = queue is None
         if queue is None:
             self._log("mule_send_msg(): Bad file descriptor [core/mule.c line 28]")
@@ -305,7 +294,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         if getattr(mule_msg, "__func__", None) is not FakeUwsgi.mule_msg or self.mule_count < 1:
             return mule_msg
         try:
-            queue = self._queue_for_target(target)
+            queue = self.queues.for_target(target)
         except ValueError:
             return mule_msg
         if queue is None:
@@ -316,36 +305,14 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         self, queue: MessageQueue, target: MuleTarget, mule_msg: Callable[[bytes, MuleTarget], bool]
     ) -> Callable[[bytes, MuleTarget], bool]:
         local = self._local
-        acquire = self._lock.acquire  # not ``with``: a third of the cost
-        release = self._lock.release
-        notify_all = self._cond.notify_all
-        waiters = self._waiters
+        put_small = self.queues.fast_put(queue)
         put = self._put
-        # a message up to this size has no page fragments and fits the queue
-        # (a queue's budget is fixed when it is created)
-        small = min(queue.max_message, SKB_MAX_ALLOC)
-        budget = queue.budget
-        messages = queue.messages
-        shinfo_round = SHINFO_SIZE - 1
 
         def send_to_queue(message: bytes, to: MuleTarget) -> bool:
             if to is not target or type(message) is not bytes:
                 return mule_msg(message, to)
             local.bad_target = False
-            length = len(message)
-            if length <= small:
-                acquire()
-                try:
-                    if queue.used < budget:  # MessageQueue.put, inlined
-                        messages.append(message)
-                        queue.used += SKB_OVERHEAD + (1 << (length + shinfo_round).bit_length())
-                        queue.sent += 1
-                        if waiters is None or waiters:  # a threaded mule may wait for a message
-                            notify_all()
-                        return True
-                finally:
-                    release()
-            return put(queue, message)  # full or large: counted and logged there
+            return put_small(message) or put(queue, message)  # full or large: counted and logged there
 
         return send_to_queue
 
@@ -355,30 +322,13 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         if not isinstance(farm, str):
             raise TypeError(f"farm_msg() argument 1 must be str, not {type(farm).__name__}")
         data = _message_bytes(message, "farm_msg")
-        queue = self._farm_queues.get(farm)
+        queue = self.queues.by_farm.get(farm)
         if queue is not None and not self._put(queue, data, log_full=False):
             self._log("write(): Resource temporarily unavailable [plugins/python/uwsgi_pymodule.c]")
         return None
 
-    def _queue_for_target(self, target: MuleTarget) -> MessageQueue | None:
-        if target is None:
-            return self._shared
-        if isinstance(target, bytes):
-            queue = self._farm_queues.get(target.decode(errors="replace"))
-            if queue is None:
-                raise ValueError("unknown farm")
-            return queue
-        if isinstance(target, int):
-            if target == 0:
-                return self._shared
-            return self._mule_queues.get(target)  # out of range: bad fd -> False
-        raise ValueError("invalid mule")
-
     def _put(self, queue: MessageQueue, data: bytes, *, log_full: bool = True) -> bool:
-        with self._lock:
-            accepted = queue.put(data)
-            if accepted and self._has_waiters():
-                self._cond.notify_all()
+        accepted = self.queues.put(queue, data)
         if not accepted and log_full:
             self._log(
                 f"*** MULE MSG QUEUE IS FULL: buffer size {queue.budget} bytes "
@@ -386,18 +336,12 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
             )
         return accepted
 
-    def _has_waiters(self) -> bool:
-        """Whether a thread waits on the condition (skips useless notifications
-        in step mode; always True when the implementation does not say)."""
-        waiters = self._waiters
-        return waiters is None or bool(waiters)
-
     def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:
         """Wait up to ``timeout`` seconds for room (like the plugin does)."""
         data = _message_bytes(message, "mule_msg")
         if self.mule_count < 1:
             raise ValueError("no mule configured")
-        queue = self._queue_for_target(target)
+        queue = self.queues.for_target(target)
         if queue is None:
             return False
         if len(data) > queue.max_message:
@@ -408,7 +352,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
             while True:
                 if queue.used < queue.budget:
                     return self._put(queue, data)
-                if not self._threads and not self._has_waiters():
+                if not self._threads and not self.queues.has_waiters():
                     queue.refused += 1
                     raise QueueFull(
                         f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
@@ -467,29 +411,40 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         return shutdown(self)
 
     def all_queues(self) -> list[MessageQueue]:
-        return [*self._mule_queues.values(), self._shared, *self._farm_queues.values()]
+        return self.queues.all()
 
     # -- introspection -------------------------------------------------------------------
 
     def pending(self) -> int:
         """Messages waiting in all queues."""
-        queues = [self._shared, *self._mule_queues.values(), *self._farm_queues.values()]
-        return sum(len(q) for q in queues)
+        return self.queues.pending()
 
     def queue(self, target: MuleTarget) -> MessageQueue:
         """The queue a ``mule_msg`` target writes to (for assertions)."""
         if isinstance(target, str):
             target = target.encode()
-        queue = self._queue_for_target(target)
+        queue = self.queues.for_target(target)
         if queue is None:
             raise ValueError(f"no queue for target {target!r}")
         return queue
 
     def stats(self) -> BackendStats:
-        queues = {"shared": self._shared.counters()}
-        queues.update({f"mule{i}": q.counters() for i, q in self._mule_queues.items()})
-        queues.update({f"farm:{n}": q.counters() for n, q in self._farm_queues.items()})
+        owner = self.queues
+        queues = {"shared": owner.shared.counters()}
+        queues.update({f"mule{i}": q.counters() for i, q in owner.by_mule.items()})
+        queues.update({f"farm:{n}": q.counters() for n, q in owner.by_farm.items()})
         return BackendStats(queues)
+
+    def counts_taken(self) -> bool:
+        return True
+
+    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
+        self.crash_handler = handler
+
+    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
+                          take_all: Callable[[], list[tuple[Any, bytes]]] | None) -> None:
+        self.due_runner = run_due
+        self.waiting_source = take_all
 
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         with self._cond:
@@ -518,13 +473,6 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         with self._cond:
             self.log_lines.append(line)
         logger.warning("%s", line)
-
-def _waiters_of(cond: threading.Condition) -> Any:
-    """The deque of threads waiting on ``cond`` (CPython keeps them in
-    ``_waiters``), or None when the implementation does not say."""
-    waiters = getattr(cond, "_waiters", None)
-    return waiters if hasattr(waiters, "__len__") else None
-
 
 def _message_bytes(message: object, function: str) -> bytes:
     """uWSGI parses messages with ``s#``: str (UTF-8) or a bytes-like object."""

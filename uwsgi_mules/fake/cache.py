@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from ..caches import CacheSpec
+from ..layout.caches import CacheSpec
 
 
 @dataclass

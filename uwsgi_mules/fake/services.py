@@ -185,13 +185,13 @@ class FakeServices:
         ran = self.signals.deliver(include_mules=not self._threads)
         if self._threads:
             deadline = time.monotonic() + timeout
-            with self._cond:
+            with self.queues.cond:
                 while any(
                     pipe and key[0] in ("mule", "mules-pool", "farm") for key, pipe in self.signals.pipes.items()
                 ):
                     if time.monotonic() >= deadline:
                         break
-                    self._cond.wait(0.02)
+                    self.queues.cond.wait(0.02)
         if raise_errors and len(self.task_errors) > errors_before:
             raise self.task_errors[errors_before][1]
         return ran

@@ -55,8 +55,10 @@ def _atoi(text: str) -> int:
 class FakeSignals:
     """Signal tables, routing and pipes of one :class:`FakeUwsgi`."""
 
-    def __init__(self, fake: FakeUwsgi) -> None:
+    def __init__(self, fake: FakeUwsgi, cond: threading.Condition) -> None:
         self._fake = fake
+        #: the fake's queue condition: mule threads wait on it for messages and signals alike
+        self._cond = cond
         self.tables: dict[int, dict[int, SignalEntry]] = {0: {}}
         self.pipes: dict[PipeKey, deque[int]] = {}
         self.received: dict[tuple[Any, ...], int] = {}
@@ -147,10 +149,10 @@ class FakeSignals:
                 keys = [("farm", farms[number - 1].name)]
         else:
             fake.log(f"^^^ UNSUPPORTED SIGNAL TARGET: {receiver} ^^^")
-        with fake._cond:
+        with self._cond:
             for key in keys:
                 self.pipes.setdefault(key, deque()).append(signum)
-            fake._cond.notify_all()
+            self._cond.notify_all()
 
     # -- reading ---------------------------------------------------------------
 
@@ -234,8 +236,7 @@ class FakeSignals:
             ran += 1
 
     def _next_job(self, include_mules: bool) -> tuple[ProcessId, int] | None:
-        fake = self._fake
-        with fake._cond:
+        with self._cond:
             for key, pipe in self.pipes.items():
                 if not pipe:
                     continue
@@ -260,7 +261,7 @@ class FakeSignals:
             return [("spooler", 1)] if fake.spooler.enabled else []
         if not include_mules:
             return []
-        live = [m for m in range(1, fake.mule_count + 1) if fake._step_handler(m) is not None]
+        live = fake.steppable_mules()
         if kind == "mule":
             return [("mule", int(value))] if value in live else []  # type: ignore[call-overload]
         if key == MULE_POOL:
@@ -287,13 +288,13 @@ class FakeSignals:
             raise SystemError("you can call uwsgi api function only from the main callable")
         deadline = time.monotonic() + self.wait_timeout
         while True:
-            with fake._cond:
+            with self._cond:
                 while True:
-                    fake._check_stopped()
+                    fake.check_stopped()
                     got = self.pop(keys)
                     if got is not None:
                         break
-                    if not fake._threads and advance():
+                    if not fake.mule_threads_running() and advance():
                         continue
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
@@ -301,7 +302,7 @@ class FakeSignals:
                             f"fake signal_wait({'' if signum is None else signum}): no signal for "
                             f"{process[0]} {process[1]} in {self.wait_timeout}s (real uWSGI would block forever)"
                         )
-                    fake._cond.wait(min(remaining, 0.05))
+                    self._cond.wait(min(remaining, 0.05))
             self.dispatch(got)
             if signum is None or got == signum:
                 self.received[process] = got

@@ -2,8 +2,8 @@
 queued message to the mule that would take it and runs it in the calling
 thread, as that mule.
 
-A mixin of :class:`~uwsgi_mules.fake.backend.FakeUwsgi`, which sets up the
-queues, the lock and the per-thread state these methods use.
+A mixin of :class:`~uwsgi_mules.fake.backend.FakeUwsgi`: the queues, their
+lock and the poll order are its :class:`~uwsgi_mules.fake.queues.MuleQueues`.
 """
 
 from __future__ import annotations
@@ -14,20 +14,26 @@ from collections.abc import Callable
 from typing import Any
 
 from ..backends.base import SimulatedCrash
-from ..msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD, message_cost
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, is_entry_script
+from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, Topology, is_entry_script
+from .queues import MuleQueues
 
 #: attribute of a programmed-mule callable that handles one message, used in
 #: step mode instead of running the callable's endless loop
 STEP_HANDLER_ATTR = "handle_message"
 
-#: ``message_cost(n)`` is ``SKB_OVERHEAD + (1 << (n + _SHINFO_ROUND).bit_length())``
-#: for every ``n <= SKB_MAX_ALLOC`` (no page fragments)
-_SHINFO_ROUND = SHINFO_SIZE - 1
-
 
 class FakeStepMode:
     """``run_pending`` and the step handlers of a fake instance."""
+
+    #: set by :class:`~uwsgi_mules.fake.backend.FakeUwsgi`
+    queues: MuleQueues
+    _local: Any
+    _topology: Topology
+    crash_handler: Callable[[int], object] | None
+    due_runner: Callable[[int], int] | None
+    raise_task_errors: bool
+    task_errors: list[tuple[str, BaseException]]
+    _log: Callable[[str], None]
 
     def run_pending(self, *, raise_errors: bool | None = None, limit: int | None = None) -> int:
         """Deliver every queued message to the mule that would take it and run
@@ -44,72 +50,19 @@ class FakeStepMode:
         raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
         errors_before = len(self.task_errors)
         handlers = []
-        for m in range(1, self.mule_count + 1):
+        for m in range(1, self._topology.mule_count + 1):
             found = self._step_handler(m)
             if found is not None:
-                queues = [self._mule_queues[m], self._shared]
-                queues += [self._farm_queues[f] for f in self._topology.farms_of(m)]
-                handlers.append((("mule", m), queues, found[0], found[1]))
-        ran = 0
-        local = self._local
-        acquire = self._lock.acquire  # not ``with``: a third of the cost
-        release = self._lock.release
-        notify_all = self._cond.notify_all
-        waiters = self._waiters
-        state = vars(local)  # this thread's attributes
+                handlers.append((("mule", m), self.queues.poll_order(m), found[0], found[1]))
+        state = vars(self._local)  # this thread's attributes
         previous = state.get("process")
-        unlimited = limit is None
-        alone = len(handlers) == 1  # one mule: each round is one message, no need to leave the loop
         try:
-            while unlimited or ran < limit:  # type: ignore[operator]
-                progressed = False
-                due_ran = self._run_due(state) if self.due_runner is not None else 0
-                if due_ran:
-                    ran += due_ran
-                    progressed = True
-                for process, queues, handler, buffer_size in handlers:
-                    while True:
-                        acquire()
-                        try:
-                            for queue in queues:
-                                messages = queue.messages
-                                if messages:  # MessageQueue.take, inlined
-                                    message = messages.popleft()
-                                    length = len(message)
-                                    if length <= SKB_MAX_ALLOC:
-                                        queue.used -= SKB_OVERHEAD + (1 << (length + _SHINFO_ROUND).bit_length())
-                                    else:
-                                        queue.used -= message_cost(length)
-                                    queue.received += 1
-                                    if length > buffer_size:
-                                        message = message[:buffer_size]
-                                    if waiters is None or waiters:  # a threaded sender may wait for room
-                                        notify_all()
-                                    break
-                            else:
-                                message = None
-                        finally:
-                            release()
-                        if message is None:
-                            break  # nothing for this mule
-                        progressed = True
-                        state["process"] = process  # local.process = process, without the lookup
-                        try:
-                            if handler(message):
-                                ran += 1
-                        except SimulatedCrash:
-                            self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
-                            if self.crash_handler is not None:
-                                self.crash_handler(process[1])
-                        if not alone or not (unlimited or ran < limit):  # type: ignore[operator]
-                            break
-                if not progressed:
-                    break
+            ran = self._run_rounds(handlers, state, limit)
         finally:
             if previous is None:
                 state.pop("process", None)
             else:
-                local.process = previous
+                self._local.process = previous
         if raise_errors and len(self.task_errors) > errors_before:
             raise self.task_errors[errors_before][1]
         return ran
@@ -129,14 +82,41 @@ class FakeStepMode:
                 ran += 1
         return ran
 
-    def _take_nowait(self, mule: int, buffer_size: int) -> bytes | None:
-        queues = [self._mule_queues[mule], self._shared]
-        queues += [self._farm_queues[f] for f in self._topology.farms_of(mule)]
-        with self._cond:
-            for queue in queues:
-                if queue.messages:
-                    return self._take(queue, buffer_size)
-        return None
+    def _run_rounds(self, handlers: list[tuple[Any, ...]], state: dict[str, Any], limit: int | None) -> int:
+        """Serve the mules round-robin until no queue has a message for them (or ``limit`` tasks ran)."""
+        take_first = self.queues.take_first
+        ran = 0
+        unlimited = limit is None
+        alone = len(handlers) == 1  # one mule: each round is one message, no need to leave the loop
+        while unlimited or ran < limit:  # type: ignore[operator]
+            progressed = False
+            due_ran = self._run_due(state) if self.due_runner is not None else 0
+            if due_ran:
+                ran += due_ran
+                progressed = True
+            for process, order, handler, buffer_size in handlers:
+                while True:
+                    message = take_first(order, buffer_size)
+                    if message is None:
+                        break  # nothing for this mule
+                    progressed = True
+                    state["process"] = process  # local.process = process, without the lookup
+                    try:
+                        if handler(message):
+                            ran += 1
+                    except SimulatedCrash:
+                        self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
+                        if self.crash_handler is not None:
+                            self.crash_handler(process[1])
+                    if not alone or not (unlimited or ran < limit):  # type: ignore[operator]
+                        break
+            if not progressed:
+                break
+        return ran
+
+    def steppable_mules(self) -> list[int]:
+        """The mules step mode runs (signal-only mules and programs with a step handler)."""
+        return [m for m in range(1, self._topology.mule_count + 1) if self._step_handler(m) is not None]
 
     def _step_handler(self, mule: int) -> tuple[Callable[[bytes], object], int] | None:
         spec = self._topology.mules[mule - 1]

@@ -5,8 +5,8 @@ The raw receive API (``mule_get_msg``, ``farm_get_msg``) blocks like uWSGI's;
 program (and so blocks in ``mule_get_msg``) like a real mule, and
 :meth:`FakeReceiving.join` waits until all queues are drained.
 
-A mixin of :class:`~uwsgi_mules.fake.backend.FakeUwsgi`, which sets up the
-queues, the condition and the per-thread state these methods use.
+A mixin of :class:`~uwsgi_mules.fake.backend.FakeUwsgi`: the queues, their
+condition and the poll order are its :class:`~uwsgi_mules.fake.queues.MuleQueues`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import SimulatedCrash
-from ..topology import DEFAULT_RECV_SIZE, MuleSpec
-from .queues import MessageQueue
+from ..layout.topology import DEFAULT_RECV_SIZE, MuleSpec
+from .queues import MessageQueue, MuleQueues
 from .stepmode import import_program
 
 if TYPE_CHECKING:
@@ -34,6 +34,9 @@ class FakeStopped(BaseException):
 
 class FakeReceiving:
     """Blocking receives and mule threads of a fake instance."""
+
+    #: set by :class:`~uwsgi_mules.fake.backend.FakeUwsgi`
+    queues: MuleQueues
 
     # -- raw uwsgi API: receiving ---------------------------------------------------------
 
@@ -56,10 +59,9 @@ class FakeReceiving:
         manage_signals = not (signals is None or signals is False)
         manage_farms = not (farms is None or farms is False)
         poll_signals = not manage_signals  # uWSGI 2.0 polls signal sockets only then
-        farm_names = self._topology.farms_of(mule) if manage_farms else ()
-        queues = [self._mule_queues[mule], self._shared] + [self._farm_queues[f] for f in farm_names]
+        queues = self.queues.poll_order(mule, farms=manage_farms)
         deadline = None if timeout < 0 else time.monotonic() + timeout
-        with self._cond:
+        with self.queues.cond:
             while True:
                 self._check_stopped()
                 for queue in queues[:2]:
@@ -76,9 +78,9 @@ class FakeReceiving:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         return b""
-                    self._cond.wait(remaining)
+                    self.queues.cond.wait(remaining)
                 else:
-                    self._cond.wait()
+                    self.queues.cond.wait()
         self._dispatch_signal(signum)
         return None
 
@@ -87,30 +89,38 @@ class FakeReceiving:
         mule = self.mule_id()
         if not mule:
             raise ValueError("you can receive farm messages only in a mule !!!")
-        queues = [self._farm_queues[f] for f in self._topology.farms_of(mule)]
-        with self._cond:
+        queues = self.queues.farm_queues(mule)
+        with self.queues.cond:
             while True:
                 self._check_stopped()
                 for queue in queues:
                     if queue.messages:
                         return self._take(queue, 65536)
-                self._cond.wait()
+                self.queues.cond.wait()
 
     def _take(self, queue: MessageQueue, buffer_size: int) -> bytes:
         message = queue.take(buffer_size)
         assert message is not None
         self._busy += 1  # released by _done() once the caller finished with it
         self._local.holding = getattr(self._local, "holding", 0) + 1
-        self._cond.notify_all()
+        self.queues.cond.notify_all()
         return message
 
     def _release_held(self) -> None:
         held = getattr(self._local, "holding", 0)
         if held:
-            with self._cond:
+            with self.queues.cond:
                 self._busy -= held
                 self._local.holding = 0
-                self._cond.notify_all()
+                self.queues.cond.notify_all()
+
+    def check_stopped(self) -> None:
+        """In a mule thread of a stopped fake: raise :class:`FakeStopped` (the thread ends)."""
+        self._check_stopped()
+
+    def mule_threads_running(self) -> bool:
+        """True in threaded mode (mule threads receive): nothing else drains the queues."""
+        return bool(self._threads)
 
     def _check_stopped(self) -> None:
         self._release_held()
@@ -132,7 +142,7 @@ class FakeReceiving:
 
     def start(self) -> None:
         """Start one thread per mule that runs its program like uWSGI would."""
-        with self._cond:
+        with self.queues.cond:
             if self._threads:
                 return
             self._stopped = False
@@ -146,9 +156,9 @@ class FakeReceiving:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop mule threads (they leave any blocking receive at once)."""
-        with self._cond:
+        with self.queues.cond:
             self._stopped = True
-            self._cond.notify_all()
+            self.queues.cond.notify_all()
             threads, self._threads = list(self._threads), []
         deadline = time.monotonic() + timeout
         for thread in threads:
@@ -162,7 +172,7 @@ class FakeReceiving:
         """Block until every queue is empty and no mule is handling a message
         (threaded mode), or raise TimeoutError."""
         deadline = time.monotonic() + timeout
-        with self._cond:
+        with self.queues.cond:
             while self.pending() or self._busy:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -170,7 +180,7 @@ class FakeReceiving:
                         f"fake mules did not drain in {timeout}s: {self.pending()} message(s) "
                         f"queued, {self._busy} in progress"
                     )
-                self._cond.wait(min(remaining, 0.05))
+                self.queues.cond.wait(min(remaining, 0.05))
 
     def _mule_main(self, mule: int) -> None:
         spec = self._topology.mules[mule - 1]
@@ -203,9 +213,8 @@ class FakeReceiving:
     def _signal_only_receive(self) -> bytes | None:
         """The receive loop of a signal-only mule: messages, farms, signals."""
         mule = self.mule_id()
-        queues = [self._mule_queues[mule], self._shared]
-        queues += [self._farm_queues[f] for f in self._topology.farms_of(mule)]
-        with self._cond:
+        queues = self.queues.poll_order(mule)
+        with self.queues.cond:
             while True:
                 self._check_stopped()
                 signum = self._pending_signal(("mule", mule))
@@ -214,6 +223,6 @@ class FakeReceiving:
                 for queue in queues:
                     if queue.messages:
                         return self._take(queue, DEFAULT_RECV_SIZE)
-                self._cond.wait()
+                self.queues.cond.wait()
         self._dispatch_signal(signum)
         return None

@@ -29,7 +29,7 @@ from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
-from ..topology import DEFAULT_RECV_SIZE
+from ..layout.topology import DEFAULT_RECV_SIZE
 from ..runtime.attempts import running_attempt
 from .deferral import DEAD, RETRY, Deferral
 from .delivery.inflight import InflightRecord, record_path
@@ -390,10 +390,8 @@ def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
             found = _dispatchers.get(backend)
             if found is None:
                 found = Dispatcher(backend, harakiri=backend.mule_harakiri())
-                if hasattr(backend, "crash_handler"):  # the fake's step mode reports crashes here
-                    backend.crash_handler = found.respawned
-                    backend.due_runner = found.run_due  # runs due calls in run_pending()
-                    backend.waiting_source = found.take_all_waiting  # and saves them at shutdown()
+                backend.set_crash_handler(found.respawned)  # the fake's step mode reports crashes here
+                backend.set_waiting_calls(found.run_due, found.take_all_waiting)  # and runs due calls there
                 _dispatchers[backend] = found
     return found
 

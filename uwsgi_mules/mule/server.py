@@ -26,7 +26,7 @@ from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_
 from ..errors import NotInMule
 from ..instance import BACKLOG_DIR_ENV, backlog_dir
 from ..registry import TASK_MODULES_ENV
-from ..topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
+from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
 from .delivery.dead import resend_dir
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
@@ -158,12 +158,10 @@ class MuleServer:
 
     def _loop(self) -> None:
         backend = self.backend
-        # the loop calls uWSGI's C function directly when the backend has it
-        get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
+        get = backend.receiver()  # uWSGI's C function itself on real uWSGI
         # counting needs the plugin on real uWSGI: skip the call per message without it
-        note = backend.note_taken if getattr(backend, "plugin", True) is not None else None
-        taken = TakenReport(note, self.mule_id)
-        args = GetArgs(self.buffer_size, getattr(backend, "is_real", False))
+        taken = TakenReport(backend.note_taken if backend.counts_taken() else None, self.mule_id)
+        args = GetArgs(self.buffer_size, backend.is_real)
         self._replay_pending(get, args, taken)  # saved offloads go back to their queues between messages
         # the whole receive loop in C for plain tasks when the speedups are built
         serve = self.dispatcher.signer.serve if self.dispatcher.plain else None
@@ -257,7 +255,7 @@ class MuleServer:
         mode = self.stop_signals.mode
         name = signal.Signals(signum).name if signum else "stop"
         backend.log(f"uwsgi-mules: mule {self.mule_id} told to stop ({name}): saving queued offloads")
-        get = getattr(backend, "raw_mule_get_msg", None) or backend.mule_get_msg
+        get = backend.receiver()
         buffer_size = self.buffer_size
         dispatcher = self.dispatcher
 

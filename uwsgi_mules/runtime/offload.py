@@ -200,5 +200,5 @@ def _install_hook_in_mule() -> None:
         backend = current_backend()
     except BackendUnavailable:
         return
-    if getattr(backend, "is_real", False):
+    if backend.is_real:
         ensure_hook(backend)

@@ -1,9 +1,9 @@
 """Results of offloaded calls: ``func.submit(...)`` and the local result store.
 
-On local mules a submitted call travels to the mule wrapped in
-:func:`run_with_result`, which runs the task and stores its outcome with
-:func:`store_result` in a uWSGI cache (``cache2``, name
-:data:`~uwsgi_mules.caches.RESULTS_CACHE`; render it with
+On local mules a submitted call travels as an envelope whose metadata names
+a result key (``meta["result"]``); the mule runs the task and stores its
+outcome (:mod:`uwsgi_mules.mule.results`) with :func:`store_result` in a uWSGI cache (``cache2``, name
+:data:`~uwsgi_mules.layout.caches.RESULTS_CACHE`; render it with
 ``Section.set_results_cache()``). The caller's :class:`LocalResult` polls
 that cache. Values expire (``result_expires`` seconds, default 600) so
 results nobody reads do not fill the cache. Plain calls (``func(...)``)
@@ -24,7 +24,7 @@ from typing import Any
 from .. import envelope
 from ..backends.base import Backend
 from ..backends.selection import current_backend
-from ..caches import RESULTS_CACHE
+from ..layout.caches import RESULTS_CACHE
 from ..errors import MulesError
 from .routing import ResultHandle, route_table
 from .sender import send_bytes

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..backends.base import MuleTarget
 from ..envelope import WireTarget
 from ..errors import UnknownFarm, UnknownMule
-from ..topology import DEFAULT_RECV_SIZE, MAX_FARM_NAME_BYTES, Topology
+from ..layout.topology import DEFAULT_RECV_SIZE, MAX_FARM_NAME_BYTES, Topology
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ...backends.base import Backend, MuleTarget
 from ...backends.selection import activate, current_backend
 from ...errors import BackendUnavailable
 from ...fake import FakeUwsgi
-from ...topology import Topology
+from ...layout.topology import Topology
 from .conf import MulesSettings, get_settings
 
 __all__ = ["InlineUwsgi", "ensure_local_backend", "local_backend", "make_local_backend", "topology_from_settings"]

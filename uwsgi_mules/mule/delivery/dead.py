@@ -10,7 +10,7 @@ path, a summary of its arguments, its attempts, the last exception and its
 traceback, where it was sent, and the call ready to be sent again (its
 attempts reset).
 
-``uwsgi-mules dead`` (:mod:`uwsgi_mules.dead_cli`) lists them; re-sending
+``uwsgi-mules dead`` (:mod:`uwsgi_mules.cli.dead`) lists them; re-sending
 moves the chosen calls into ``<dir>/dead/resend/`` as a backlog file, which
 an idle running mule claims within about a second (and the next start
 otherwise) and queues to the task's target. Only the instance's user can

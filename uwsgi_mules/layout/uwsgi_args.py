@@ -2,7 +2,7 @@
 
 Every reader returns ``(key, value)`` pairs in the order uWSGI applies them
 (``value`` is None for an option given without a value on the command
-line), which :meth:`uwsgi_mules.topology.Topology.from_options` turns into a
+line), which :meth:`uwsgi_mules.layout.topology.Topology.from_options` turns into a
 layout. The real backend uses it when no rendered config told it the layout;
 ``FakeUwsgi.from_ini`` and ``Section.from_ini`` use the INI reader.
 
@@ -35,7 +35,7 @@ import re
 import socket
 from collections.abc import Iterable, Mapping, Sequence
 
-from .errors import TopologyError
+from ..errors import TopologyError
 
 Option = tuple[str, "str | None"]
 

@@ -5,7 +5,7 @@ The queue metrics come from the uwsgi-mules C plugin
 published when uWSGI runs with ``--plugin mules_plugin.so --enable-metrics --stats ADDRESS``,
 or from an application that declares ``uwsgi_mules.QUEUE.METRIC`` metrics
 itself (the demo does, since pyuwsgi cannot load the plugin).
-Reading the stats server itself is :mod:`uwsgi_mules.stats_address`'s job.
+Reading the stats server itself is :mod:`uwsgi_mules.cli.stats_address`'s job.
 """
 
 from __future__ import annotations

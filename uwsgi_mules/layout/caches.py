@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import TopologyError
+from ..errors import TopologyError
 
 #: name of the cache that holds ``submit()`` results of local mules
 RESULTS_CACHE = "uwsgi-mules-results"

@@ -23,9 +23,9 @@ import sys
 import types
 from typing import Any
 
-from .backends.selection import FAKE_MODULE_MARKER
-from .fake import FakeUwsgi
-from .fake.spooler import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY
+from ..backends.selection import FAKE_MODULE_MARKER
+from ..fake import FakeUwsgi
+from ..fake.spooler import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY
 
 #: functions of the fake module that map 1:1 to FakeUwsgi methods
 _DIRECT = (
@@ -140,7 +140,7 @@ class DropIn:
     def install(self) -> DropIn:
         if self.installed:
             return self
-        from . import decorators
+        from .. import decorators
 
         decorators.reset_decorators()
         self._saved = {name: sys.modules.get(name) for name in self.NAMES}
@@ -167,7 +167,7 @@ class DropIn:
         removed from ``sys.modules``."""
         if not self.installed:
             return
-        from . import decorators
+        from .. import decorators
 
         self.installed = False
         try:

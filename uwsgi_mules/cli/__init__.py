@@ -1,4 +1,6 @@
-"""Command line: ``uwsgi-mules demo`` and ``uwsgi-mules stats``."""
+"""Command line: ``uwsgi-mules demo`` and ``uwsgi-mules stats``
+(``python -m uwsgi_mules.cli``); :mod:`.stats_address` reads a running
+uWSGI's stats server, :mod:`.stats_view` renders its mule and farm queues."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from . import __version__
+from .. import __version__
 
 if TYPE_CHECKING:
     from .stats_address import StatsAddress
@@ -39,7 +41,7 @@ EXIT_OK, EXIT_UNREADABLE, EXIT_USAGE, EXIT_NO_METRICS = 0, 1, 2, 3
 
 def _envelope_code() -> str:
     """Which implementation signs and opens envelopes here."""
-    from .envelope import PURE_PYTHON_ENV, pure_python_forced, speedups
+    from ..envelope import PURE_PYTHON_ENV, pure_python_forced, speedups
 
     if speedups() is not None:
         return "C speedups"
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --watch: stop after N refreshes (default: %(default)s, never)")
     stats.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                        help="give up reading after this many seconds (default: %(default)g)")
-    from .dead_cli import add_parser as add_dead_parser
+    from .dead import add_parser as add_dead_parser
 
     add_dead_parser(commands)
     return parser
@@ -96,10 +98,10 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--watch takes a positive number of seconds")
         return show_stats(args.address, watch=args.watch, count=args.count, timeout=args.timeout)
     if args.command == "dead":
-        from .dead_cli import run as run_dead
+        from .dead import run as run_dead
 
         return run_dead(args)
-    from .demo.runner import run_demo
+    from ..demo.runner import run_demo
 
     return run_demo(timeout=args.timeout, verbose=args.verbose, stats=args.stats)
 
@@ -143,6 +145,3 @@ def _show(parsed: StatsAddress, watch: float | None, count: int, timeout: float)
             return EXIT_OK
         time.sleep(watch)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .mule.delivery.dead import DeadTask, list_dead, request_resend
-from .instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV
+from ..mule.delivery.dead import DeadTask, list_dead, request_resend
+from ..instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV
 
 EXIT_OK = 0
 EXIT_UNKNOWN_ID = 1

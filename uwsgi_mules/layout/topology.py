@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import TopologyError
+from ..errors import TopologyError
 from .msgpipe import LINUX_DEFAULT_WMEM, max_message, send_buffer
 
 #: Environment variable through which a rendered config tells every uWSGI
@@ -30,7 +30,7 @@ TOPOLOGY_ENV = "UWSGIMULES_TOPOLOGY"
 DEFAULT_RECV_SIZE = 65536
 
 #: Linux default socket send buffer (``net.core.wmem_default``); the model
-#: itself reads the host's value (:mod:`uwsgi_mules.msgpipe`).
+#: itself reads the host's value (:mod:`uwsgi_mules.layout.msgpipe`).
 DEFAULT_SOCKET_BUFFER = LINUX_DEFAULT_WMEM
 
 #: Bytes of a farm name uWSGI keeps (``snprintf(farm.name, 0xff, ...)`` in
@@ -49,7 +49,7 @@ _LAYOUT_KEYS = frozenset({"mule", "mules", "farm", "mule-msg-size"})
 
 def entry_script_path() -> str:
     """Path of the script form of :data:`ENTRY_POINT` in this installation."""
-    return str(Path(__file__).with_name(ENTRY_SCRIPT_NAME))
+    return str(Path(__file__).parent.parent / ENTRY_SCRIPT_NAME)  # uwsgi_mules/mule_script.py
 
 
 def is_entry_script(program: str) -> bool:
