@@ -35,7 +35,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from ....caches import CacheSpec
+from ....layout.caches import CacheSpec
 from ....runtime.retry_policy import RetryPolicy
 
 #: the cache of Django task results (not the one of ``submit()``: these are read many times)
