@@ -261,6 +261,18 @@ def bench_flavour(command: str, workdir: Path, opts: argparse.Namespace, plugin:
                 "workers": sorted({p["worker"] for p in parts}),
                 "send_s": max(p["seconds"] for p in parts),
             }
+            if proto == "um":  # the same drain with 1,000 calls held in the mule's waiting room
+                n = 20_000 if q else 100_000
+                held: dict = {}
+                for count in (0, 1_000):
+                    if count:
+                        server.get(f"/wait?n={count}&seconds=3600")
+                        wait_report(server, proto, workdir, f"{name}-held")  # every held call received
+                    server.get(f"/drain?proto=um&n={n}&mode=prefill")
+                    rep = wait_report(server, proto, workdir, f"{name}-drain-held{count}")
+                    held[str(count)] = {"per_s": _prefill_rate(rep),
+                                        "executed": sum(r[2] for r in rep["rounds"].values())}
+                lib["drain_held"] = held
         res["libs"][proto] = lib
     return res
 
@@ -307,6 +319,17 @@ def render(results: dict) -> str:
     row("(diagnostic) raw loop receiving with `mule:run`'s arguments", drain("raw_args", "prefill"))
     row("signal-only mule + uwsgidecorators hook", drain("mf", "prefill"))
     row("signal-only mule + uwsgiconf hook", drain("uc", "prefill"))
+    lines.append(f"| **waiting calls**: 100k drained as above by `mule:run` (executed/s) |{' |' * len(cols)}")
+
+    def held(count: str):
+        def cell(r: dict) -> str:
+            found = r["libs"]["um"]["drain_held"]
+            v = found[count]["per_s"]
+            return f"{v:,.0f}/s ({v / found['0']['per_s']:.0%})"
+        return cell
+
+    row("no call waiting", held("0"))
+    row("1,000 calls waiting (`offload_in(3600)`), ratio to none", held("1000"))
     lines.append(f"| **end to end**: 1 worker streams, 1 mule runs (executed/s) |{' |' * len(cols)}")
     row("raw `mule_msg` (retry on full) -> raw loop", drain("raw", "stream"))
     row("`mule_offload` -> `uwsgi_mules.mule:run`", drain("um", "stream"))

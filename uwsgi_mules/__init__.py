@@ -21,6 +21,8 @@ from .errors import (
 from .locks import Lock, LockError
 from .runtime.mules import Farm, Mule
 from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, UntrustedResult, configure_results
+from .runtime.attempts import current_attempt
+from .runtime.later import send_call_at
 from .runtime.offload import TypeMuleFarm, mule_offload
 from .runtime.state import Settings, configure, reset_runtime
 from .signals import (
@@ -87,6 +89,8 @@ __all__ = [
     "UnknownMule",
     "configure",
     "configure_results",
+    "current_attempt",
     "mule_offload",
     "reset_runtime",
+    "send_call_at",
 ]

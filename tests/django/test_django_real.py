@@ -64,6 +64,8 @@ def site(real_uwsgi: str, tmp_path: Path) -> UwsgiServer:
     text = (SITE_DIR / "ini" / "site.ini").read_text()
     assert "127.0.0.1:8000" in text
     ini = tmp_path / "site.ini"
+    assert "store=uwsgi-mules-tasks.cache" in text  # the Django task results: kept out of the source tree here
+    text = text.replace("store=uwsgi-mules-tasks.cache", f"store={tmp_path / 'tasks.cache'}")
     ini.write_text(text.replace("127.0.0.1:8000", f"127.0.0.1:{port}"))
     server = UwsgiServer(tmp_path, ["--ini", str(ini)], http=False, cwd=SITE_DIR, env={"DJANGO_SITE_DB": str(db)})
     server.port = port
@@ -87,5 +89,18 @@ def test_view_offloads_and_a_django_mule_writes_the_row(site: UwsgiServer) -> No
         assert sorted(row[0] for row in rows if row[2] == "processed") == sorted(ids)
         assert {row[3] for row in rows if row[2] == "processed"} <= {1, 2}
         site.wait_for_log("INFO notes.mules: mule", timeout=10)  # Django's LOGGING config in the mule
+
+        # the Django task of the example (@task, MulesBackend): a mule of farm "notes" counts the words
+        note_id = _post(site, "/notes/submit?text=three%20short%20words")["id"]
+        task_id = _post(site, f"/notes/{note_id}/words")["task"]
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(f"{site.base_url}/tasks/{task_id}", timeout=30) as response:
+                body = json.loads(response.read())
+            if body["status"] == "SUCCESSFUL" or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert body["status"] == "SUCCESSFUL", body
+        assert body["result"]["note"] == note_id and body["result"]["words"] == 3 and body["result"]["mule"] in (1, 2)
         log = site.log_text()
     assert "Traceback" not in log, log

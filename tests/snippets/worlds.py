@@ -143,6 +143,7 @@ def django_world(workdir: Path) -> Iterator[World]:
     from django.test import Client
     from django.test.utils import setup_test_environment
 
+    _backport_as_django_tasks()
     sys.path.insert(0, str(REPO_ROOT / "examples" / "django_site"))
     os.environ["DJANGO_SETTINGS_MODULE"] = "django_site.settings"
     os.environ["DJANGO_SITE_DB"] = str(workdir / "db.sqlite3")
@@ -153,6 +154,19 @@ def django_world(workdir: Path) -> Iterator[World]:
 
     with FakeUwsgi(**fake_options()) as fake:
         yield World(workdir, fake, fixtures={"client": Client})
+
+
+def _backport_as_django_tasks() -> None:
+    """The docs import Django 6's ``django.tasks``; on Django 4.2/5 the
+    ``django-tasks`` backport (same API) answers that import."""
+    try:
+        import django.tasks  # noqa: F401
+    except ImportError:
+        try:
+            import django_tasks
+        except ImportError:
+            return
+        sys.modules["django.tasks"] = django_tasks
 
 
 #: Markdown file (relative to the repository) -> its world

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,6 +179,14 @@ class Backend(ABC):
         uWSGI respawns a mule as a new process, which finds the task in its
         in-flight record: the real backend has nothing to report."""
 
+    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
+                          take_all: Callable[[], list[Any]] | None) -> None:
+        """Where the fake's step mode runs the calls a mule holds until their
+        time (``run_due(mule_id)``, in ``run_pending()``) and where its stop
+        takes them to save (``take_all()``: backlog entries,
+        :class:`~uwsgi_mules.mule.delivery.backlog.SavedOffload`). A real mule runs its own loop and
+        saves them itself: the real backend has nothing to do."""
+
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
         """The fastest ``send(message, target) -> bool`` for ``target`` (True:
         queued, False: full; ValueError like ``mule_msg``)."""
@@ -197,6 +206,15 @@ class Backend(ABC):
 
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         """Called by the mule loop with how many messages it read (counters)."""
+
+    def wall_time(self) -> float:
+        """Seconds since the epoch, the clock of due times (``offload_in``,
+        retries' backoff); the fake's virtual clock on the fake."""
+        return time.time()
+
+    def note_dead(self, task: object) -> None:
+        """Called with a :class:`~uwsgi_mules.mule.delivery.dead.DeadTask` once it
+        is recorded (the fake keeps them in ``fake.dead_letters``)."""
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
         """Called by the mule side when an offloaded task raised."""

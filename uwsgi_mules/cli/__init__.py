@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --watch: stop after N refreshes (default: %(default)s, never)")
     stats.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                        help="give up reading after this many seconds (default: %(default)g)")
+    from .dead import add_parser as add_dead_parser
+
+    add_dead_parser(commands)
     return parser
 
 
@@ -94,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.watch is not None and args.watch <= 0:
             parser.error("--watch takes a positive number of seconds")
         return show_stats(args.address, watch=args.watch, count=args.count, timeout=args.timeout)
+    if args.command == "dead":
+        from .dead import run as run_dead
+
+        return run_dead(args)
     from ..demo.runner import run_demo
 
     return run_demo(timeout=args.timeout, verbose=args.verbose, stats=args.stats)

@@ -146,6 +146,14 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         #: called with the mule id when a task raises SimulatedCrash in step mode
         #: (the mule side sets it: it reports and re-queues the task, as a respawned mule does)
         self.crash_handler: Callable[[int], object] | None = None
+        #: called with a mule id by run_pending(): runs the calls that mule holds
+        #: and that are due on the virtual clock (the mule side sets it)
+        self.due_runner: Callable[[int], int] | None = None
+        #: returns (and forgets) every call the mules hold until its time, as backlog
+        #: entries (SavedOffload): shutdown() saves them with the queued offloads
+        self.waiting_source: Callable[[], list[Any]] | None = None
+        #: tasks given up after their last attempt (``DeadTask``), oldest first
+        self.dead_letters: list[Any] = []
         #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
         self.caches = FakeCaches((CacheSpec.parse(c) if isinstance(c, str) else c for c in caches), self.clock.time)
         self.caches.log = self._log
@@ -433,9 +441,25 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
     def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
         self.crash_handler = handler
 
+    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
+                          take_all: Callable[[], list[Any]] | None) -> None:
+        self.due_runner = run_due
+        self.waiting_source = take_all
+
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         with self._cond:
             self.taken[mule_id] = self.taken.get(mule_id, 0) + count
+
+    def wall_time(self) -> float:
+        """The clock of due times: the virtual clock (``fake.advance()``); in
+        threaded mode real seconds pass on it too."""
+        if self.threaded:
+            return time.time() + self.clock.elapsed
+        return self.clock.time()
+
+    def note_dead(self, task: object) -> None:
+        with self._cond:
+            self.dead_letters.append(task)
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
         with self._cond:

@@ -58,8 +58,11 @@ def reload(fake: FakeUwsgi) -> int:
 
 
 def shutdown(fake: FakeUwsgi) -> int:
-    """A stop: queued offloads are saved to the backlog directory, or logged as discarded."""
+    """A stop: queued offloads, and calls waiting for their time, are saved to
+    the backlog directory, or logged as discarded."""
     drained = drain_offloads(fake)
+    if fake.waiting_source is not None:
+        drained.add_saved(fake.waiting_source(), "(waiting)")
     directory = fake.backlog_dir
     if directory is None:
         if drained.entries:

@@ -29,6 +29,7 @@ class FakeStepMode:
     _local: Any
     _topology: Topology
     crash_handler: Callable[[int], object] | None
+    due_runner: Callable[[int], int] | None
     raise_task_errors: bool
     task_errors: list[tuple[str, BaseException]]
     _log: Callable[[str], None]
@@ -40,8 +41,10 @@ class FakeStepMode:
         Mules are served round-robin; each takes from its own queue, then the
         shared queue, then its farms (uWSGI's poll order). Messages for mules
         running a custom program stay queued (only that program reads them).
-        With ``raise_errors`` the first exception raised by a task is re-raised
-        after the run.
+        Calls a mule holds until their time (``offload_in``, ``offload_at``,
+        a retry's backoff) run once they are due on the virtual clock
+        (``fake.advance(seconds)``), never before. With ``raise_errors`` the
+        first exception raised by a task is re-raised after the run.
         """
         raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
         errors_before = len(self.task_errors)
@@ -63,6 +66,21 @@ class FakeStepMode:
             raise self.task_errors[errors_before][1]
         return ran
 
+    def _run_due(self, state: dict[str, Any]) -> int:
+        """Run, as each mule, the calls it holds that are due on the virtual clock."""
+        runner = self.due_runner
+        ran = 0
+        for mule in range(1, self.mule_count + 1):
+            state["process"] = ("mule", mule)
+            try:
+                ran += runner(mule)  # type: ignore[misc]
+            except SimulatedCrash:
+                self._log(f"fake mule {mule} died mid-task (simulated crash); respawned")
+                if self.crash_handler is not None:
+                    self.crash_handler(mule)
+                ran += 1
+        return ran
+
     def _run_rounds(self, handlers: list[tuple[Any, ...]], state: dict[str, Any], limit: int | None) -> int:
         """Serve the mules round-robin until no queue has a message for them (or ``limit`` tasks ran)."""
         take_first = self.queues.take_first
@@ -71,6 +89,10 @@ class FakeStepMode:
         alone = len(handlers) == 1  # one mule: each round is one message, no need to leave the loop
         while unlimited or ran < limit:  # type: ignore[operator]
             progressed = False
+            due_ran = self._run_due(state) if self.due_runner is not None else 0
+            if due_ran:
+                ran += due_ran
+                progressed = True
             for process, order, handler, buffer_size in handlers:
                 while True:
                     message = take_first(order, buffer_size)

@@ -30,6 +30,9 @@ from ..backends.selection import current_backend
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
 from ..layout.topology import DEFAULT_RECV_SIZE
+from ..runtime.attempts import running_attempt
+from .deferral import DEAD, RETRY, Deferral
+from .delivery.backlog import SavedOffload
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished
 from .requeue import send_now
@@ -50,6 +53,7 @@ class Outcome(enum.Enum):
     REJECTED = "rejected"  #: claimed to be an envelope, failed verification or decoding
     UNREGISTERED = "unregistered"  #: verified, but names no registered task
     NOT_ENVELOPE = "not-envelope"  #: not ours: for the application's hook
+    WAITING = "waiting"  #: not due yet: held in the mule's waiting room
 
 
 _NOT_ENVELOPE = Outcome.NOT_ENVELOPE
@@ -64,6 +68,7 @@ class DispatchCounters:
     rejected: int = 0
     unregistered: int = 0
     unhandled: int = 0  #: non-envelope messages no application hook took
+    dead: int = 0  #: tasks given up after their last attempt (exceptions in ``retry_on``)
 
 
 class RateLimitedLog:
@@ -124,7 +129,7 @@ class Dispatcher:
 
     def __init__(self, backend: Backend, *, harakiri: int = 0, around: Around | None = None,
                  on_requeue: Requeue | None = None, records: RecordBook | None = None,
-                 counters: DispatchCounters | None = None) -> None:
+                 counters: DispatchCounters | None = None, deferral: Deferral | None = None) -> None:
         self.backend = backend
         self.signer = backend.signer()
         self.registry = runtime_state().registry
@@ -137,11 +142,13 @@ class Dispatcher:
         self.plain = around is None and not harakiri
         self.records = RecordBook() if records is None else records
         self._records = self.records.by_mule  # read once per message
+        #: calls waiting for their time, retries, dead tasks (shared like the records)
+        self.deferral = Deferral(backend) if deferral is None else deferral
 
     def sharing(self, *, around: Around | None = None, on_requeue: Requeue | None = None) -> Dispatcher:
         """A dispatcher with other collaborators, sharing this one's records and counters."""
         return Dispatcher(self.backend, harakiri=self.harakiri, around=around, on_requeue=on_requeue,
-                          records=self.records, counters=self.counters)
+                          records=self.records, counters=self.counters, deferral=self.deferral)
 
     # -- in-flight records -------------------------------------------------------------
 
@@ -167,7 +174,7 @@ class Dispatcher:
 
     def recover(self, record: InflightRecord, mule_id: int) -> None:
         """Name the task a previous process of this mule died in; re-queue it under ``retries``."""
-        found = recover_unfinished(record, self.signer, mule_id, self.backend.log)
+        found = recover_unfinished(record, self.signer, mule_id, self.backend.log, self.deferral.bury_crashed)
         if found is not None:
             self.on_requeue(*found)
 
@@ -184,11 +191,12 @@ class Dispatcher:
 
     def deliver(self, message: bytes) -> bool:
         """What a programmed mule does with a message it read: run the offload
-        in it (True), or pass it to the application's ``mule_msg_hook``, else
-        count and log it (False). Never raises but what the hook raises (and
+        in it (True; False when it waits for its due time), or pass it to the
+        application's ``mule_msg_hook``, else count and log it (False). Never raises but what the hook raises (and
         :class:`SimulatedCrash`)."""
-        if self.handle(message) is not _NOT_ENVELOPE:
-            return True
+        outcome = self.handle(message)
+        if outcome is not _NOT_ENVELOPE:
+            return outcome is not Outcome.WAITING
         if message:  # b"" is what uWSGI's mule_get_msg returns on a timeout: nothing to report
             self.pass_on(message, application_hook(self.backend))
         return False
@@ -221,10 +229,14 @@ class Dispatcher:
         if isinstance(opened, BaseException):
             self.undecodable(message, opened)
             return Outcome.REJECTED
-        func, path, args, kwargs, _target, meta = opened
+        func, path, args, kwargs, target, meta = opened
         if func is None:
             return self.refuse(path)
-        ok = self.call(func, path, args, kwargs, meta)
+        if meta is not None and "due" in meta and self.deferral.hold(path, args, kwargs, target, meta):
+            if record is not None:
+                record.end()
+            return Outcome.WAITING
+        ok = self.call(func, path, args, kwargs, meta, target)
         if record is not None:
             record.end()  # not reached when the process dies: the record names the task
         return Outcome.RAN if ok else Outcome.FAILED
@@ -281,16 +293,23 @@ class Dispatcher:
         return func
 
     def call(self, func: Callable[..., Any], path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-             meta: dict[str, Any] | None = None) -> bool:
-        """Call a task; True if it returned, False if it raised (reported).
-        A call submitted for its result (``meta["result"]``) stores its outcome."""
+             meta: dict[str, Any] | None = None, target: WireTarget = 0) -> bool:
+        """Call a task; True if it returned (or waits for its due time), False
+        if it raised (reported; retried or recorded as dead under its
+        ``retry_on``). A call submitted for its result (``meta["result"]``)
+        stores its outcome."""
+        if meta is not None and "due" in meta and self.deferral.hold(path, args, kwargs, target, meta):
+            return True  # not due yet: waits in this mule's room
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
         stores = meta is not None and isinstance(meta, dict) and meta.get("result") is not None
         try:
             around = self.around
-            if around is nullcontext:
+            if meta is not None:
+                with running_attempt(int(meta.get("attempt", 0)) + 1), around():
+                    value = func(*args, **kwargs)
+            elif around is nullcontext:
                 value = func(*args, **kwargs)
             else:
                 with around():
@@ -302,9 +321,15 @@ class Dispatcher:
         except SimulatedCrash:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
+            decided = self.deferral.after_failure(exc, path, args, kwargs, target, meta) if meta else None
+            if decided == RETRY:
+                self.counters.failed += 1
+                return False
             if stores:
                 store_outcome(self.backend, meta, exc=exc)
             self.failed(exc, path, args, kwargs)
+            if decided == DEAD:
+                self.counters.dead += 1
             return False
         finally:
             if harakiri:
@@ -324,6 +349,15 @@ class Dispatcher:
         self.failed(exc, path, args, kwargs)
         if record is not None:
             record.end()
+
+    def run_due(self, mule_id: int) -> int:
+        """Run the calls mule ``mule_id`` holds that are due now; returns how many."""
+        return self.deferral.run_due(mule_id, self.handle)
+
+    def take_all_waiting(self) -> list[SavedOffload]:
+        """Every call held by the mules of this process, as backlog entries
+        (a fake's stop saves them)."""
+        return [saved for mule_id in sorted(self.deferral.rooms) for saved in self.deferral.take_waiting(mule_id)]
 
     def respawned(self, mule_id: int) -> None:
         """What a mule respawned after a crash does (the fake's step mode):
@@ -357,6 +391,7 @@ def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
             if found is None:
                 found = Dispatcher(backend, harakiri=backend.mule_harakiri())
                 backend.set_crash_handler(found.respawned)  # the fake's step mode reports crashes here
+                backend.set_waiting_calls(found.run_due, found.take_all_waiting)  # and runs due calls there
                 _dispatchers[backend] = found
     return found
 
@@ -387,8 +422,11 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
 
     def uwsgi_mules_hook(message: bytes) -> object:
         dispatcher = dispatcher_for()
-        if dispatcher.handle(message) is not _NOT_ENVELOPE:
-            return True
+        outcome = dispatcher.handle(message)
+        if outcome is not _NOT_ENVELOPE:
+            if dispatcher.deferral.rooms:  # a signal-only mule runs due calls when a message wakes it
+                dispatcher.run_due(dispatcher.backend.mule_id())
+            return outcome is not Outcome.WAITING
         return dispatcher.pass_on(message, previous)
 
     setattr(uwsgi_mules_hook, HOOK_MARKER, True)

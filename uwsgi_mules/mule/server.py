@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
@@ -26,6 +27,7 @@ from ..errors import NotInMule
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..registry import TASK_MODULES_ENV
 from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
+from .delivery.dead import resend_dir
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
 from .dispatch import Dispatcher, dispatcher_for
@@ -72,8 +74,9 @@ class GetArgs:
     """The arguments of ``mule_get_msg(signals, farms, buffer_size, timeout)`` in each state of the loop.
 
     uWSGI 2.0 polls the signal sockets only with signals=False (and runs the
-    handlers then). ``idle`` blocks; ``busy`` wakes up after 1 s (counts to
-    report, offloads to replay); ``burst``, right after a message, polls the
+    handlers then). ``idle`` and ``busy`` wake up after 1 s (calls held
+    until their time, dead tasks re-sent, counts to report, offloads to
+    replay); ``burst``, right after a message, polls the
     queues only without blocking: uWSGI reads its queues before its signal
     sockets anyway, so a signal waits no longer than in uWSGI's own loop.
     """
@@ -81,7 +84,7 @@ class GetArgs:
     __slots__ = ("burst", "busy", "idle")
 
     def __init__(self, buffer_size: int, is_real: bool) -> None:
-        self.idle = (False, True, buffer_size, -1)
+        self.idle = (False, True, buffer_size, 1)
         self.busy = (False, True, buffer_size, 1)
         self.burst = (True, True, buffer_size, 0) if is_real else self.busy
 
@@ -114,6 +117,11 @@ class MuleServer:
         # a task the previous process of this mule died in goes to the replay queue
         self.dispatcher: Dispatcher = shared.sharing(around=around, on_requeue=self.replay.add_sealed)
         self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
+        #: calls this mule holds until they are due (read back after a crash)
+        self.waiting = self.dispatcher.deferral.room(self.mule_id)
+        #: where ``uwsgi-mules dead`` puts dead tasks to send again, looked at once a second while idle
+        self.resend_dir = self._resend_dir()
+        self._next_resend_check = 0.0
 
     # -- start ------------------------------------------------------------------------------
 
@@ -124,6 +132,7 @@ class MuleServer:
         for line in self.dispatcher.registry.import_modules(modules):
             backend.log(f"uwsgi-mules: mule {self.mule_id}: {line}")
         self.replay.claim([d for d in self._backlog_dirs() if d is not None])
+        self._claim_resent()
         if threading.current_thread() is threading.main_thread():
             self.stop_signals.install()
         backend.log(
@@ -138,6 +147,17 @@ class MuleServer:
         if configured:
             dirs.append(backlog_dir(runtime, configured))
         return dirs
+
+    def _resend_dir(self) -> Any:
+        base = self.dispatcher.deferral.dead_store().base
+        return resend_dir(base) if base is not None else None
+
+    def _claim_resent(self) -> int:
+        """Claim the dead tasks ``uwsgi-mules dead`` re-sent; returns how many.
+        The directory is made by the command: nothing is created here."""
+        if self.resend_dir is None or not self.resend_dir.is_dir():
+            return 0
+        return self.replay.claim([self.resend_dir], record_key=False)
 
     def _save_dir(self) -> Any:
         return backlog_dir(self.backend.runtime_dir(), self.backend.getenv(BACKLOG_DIR_ENV))
@@ -155,15 +175,7 @@ class MuleServer:
         # counting needs the plugin on real uWSGI: skip the call per message without it
         taken = TakenReport(backend.note_taken if backend.counts_taken() else None, self.mule_id)
         args = GetArgs(self.buffer_size, backend.is_real)
-        stop = self.stop_signals
-        deliver = self.dispatcher.deliver
-        replay = self.replay
-        while replay.pending and not stop.signum:  # saved offloads go back to their queues between messages
-            if replay.pump():
-                message = get(*args.busy)
-                if message:
-                    taken.add(1)
-                    deliver(message)
+        self._replay_pending(get, args, taken)  # saved offloads go back to their queues between messages
         # the whole receive loop in C for plain tasks when the speedups are built
         serve = self.dispatcher.signer.serve if self.dispatcher.plain else None
         if serve is not None:
@@ -172,16 +184,47 @@ class MuleServer:
             self._serve_in_python(get, args, taken)
         taken.flush()
 
+    def _replay_pending(self, get: Callable[..., bytes | None], args: GetArgs, taken: TakenReport) -> None:
+        """Send saved (or re-sent dead) offloads back to their queues, reading between them."""
+        replay = self.replay
+        deliver = self.dispatcher.deliver
+        stop = self.stop_signals
+        while replay.pending and not stop.signum:
+            if replay.pump():
+                message = get(*args.busy)
+                if message:
+                    taken.add(1)
+                    deliver(message)
+
+    def _between_batches(self, idle: bool, get: Callable[..., bytes | None], args: GetArgs,
+                         taken: TakenReport) -> None:
+        """Run the held calls that are due; while idle, once a second, claim
+        dead tasks that ``uwsgi-mules dead`` re-sent. Called between batches
+        of messages and on idle wake-ups only: nothing per message."""
+        calls = self.waiting.calls
+        if calls and calls[0].due <= self.backend.wall_time():
+            self.dispatcher.run_due(self.mule_id)
+        if idle and self.resend_dir is not None and time.monotonic() >= self._next_resend_check:
+            self._next_resend_check = time.monotonic() + 1.0
+            if self._claim_resent():
+                self._replay_pending(get, args, taken)
+
     def _serve_in_python(self, get: Callable[..., bytes | None], args: GetArgs, taken: TakenReport) -> None:
         """One message at a time through :meth:`Dispatcher.deliver`."""
         deliver = self.dispatcher.deliver
         stop = self.stop_signals
+        between = self._between_batches
+        waiting = self.waiting.calls
+        wall_time = self.backend.wall_time
         bursting = False
         while not stop.signum:
+            if waiting and waiting[0].due <= wall_time():
+                between(False, get, args, taken)
             message = get(*args.next(bursting, taken.unreported > 0))
             bursting = bool(message)
             if not message:  # b"": timeout; None: a signal was handled
                 taken.flush()
+                between(True, get, args, taken)
                 continue
             taken.add(1)
             deliver(message)
@@ -196,8 +239,13 @@ class MuleServer:
         record = self.record
         buf = record.buffer if record is not None else None
         stop = self.stop_signals
+        between = self._between_batches
+        waiting = self.waiting.calls
+        wall_time = self.backend.wall_time
         bursting = False
         while not stop.signum:
+            if waiting and waiting[0].due <= wall_time():  # once per batch of up to TAKEN_BATCH messages
+                between(False, get, args, taken)
             first_args = args.next(bursting, taken.unreported > 0)
             count, ran, why, value = serve(get, first_args, args.burst, tasks, buf, stop, TAKEN_BATCH)
             bursting = why > SERVE_STOP  # BATCH, IDLE, STOP: wait with signals polled
@@ -205,6 +253,7 @@ class MuleServer:
             taken.add(count)
             if why == SERVE_IDLE:
                 taken.flush()
+                between(True, get, args, taken)
             elif why == SERVE_SLOW:
                 dispatcher.deliver_opened(*value)
             elif why == SERVE_FAILED:
@@ -235,12 +284,16 @@ class MuleServer:
         drained, why = drain_until_senders_gone(
             receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
         )
-        # what was not replayed yet joins what was drained; the files it came
-        # from are deleted only once the new backlog file is written
+        # calls waiting for their time are saved with their due time, and what
+        # was not replayed yet joins what was drained; the waiting file and the
+        # backlog files it came from are emptied or deleted only once the new
+        # backlog file is written
+        drained.add_saved(self.dispatcher.deferral.take_waiting(self.mule_id), "(waiting)")
         drained.add_saved(self.replay.take_unsent(), "(replay)")
         configured = backend.getenv(BACKLOG_DIR_ENV)
         if mode == "stop" and not configured:
             self.replay.release_sources()
+            self.waiting.forget_file()
             if drained.entries:
                 backend.log(
                     f"uwsgi-mules: ERROR mule {self.mule_id} discarded {len(drained.entries)} queued offload(s) at "
@@ -257,6 +310,7 @@ class MuleServer:
                 )
             else:
                 self.replay.release_sources()
+                self.waiting.forget_file()
                 if where is not None:
                     backend.log(
                         f"uwsgi-mules: mule {self.mule_id} saved {len(drained.entries)} queued offload(s) "

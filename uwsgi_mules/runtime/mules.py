@@ -64,9 +64,10 @@ class Mule(Addressee):
     def __hash__(self) -> int:
         return hash(("Mule", self.id))
 
-    def offload(self, *, retries: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: run the function on this mule (``retries``: see :func:`mule_offload`)."""
-        return mule_offload(self, retries=retries)
+    def offload(self, *, retries: int = 0, **retry_options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run the function on this mule (``retries``, ``retry_on``,
+        ``retry_backoff``, ``retry_backoff_max``, ``retry_jitter``: see :func:`mule_offload`)."""
+        return mule_offload(self, retries=retries, **retry_options)
 
     @classmethod
     def get_current_id(cls) -> int:
@@ -158,9 +159,11 @@ class Farm(Addressee):
         """Whether the current mule belongs to this farm."""
         return bool(current_backend().in_farm(self.name))
 
-    def offload(self, *, retries: int = 0) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """Decorator: run the function on any free mule of this farm (``retries``: see :func:`mule_offload`)."""
-        return mule_offload(self, retries=retries)
+    def offload(self, *, retries: int = 0, **retry_options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: run the function on any free mule of this farm (``retries``,
+        ``retry_on``, ``retry_backoff``, ``retry_backoff_max``, ``retry_jitter``:
+        see :func:`mule_offload`)."""
+        return mule_offload(self, retries=retries, **retry_options)
 
     @classmethod
     def get_message(cls, *, signals: bool = False, buffer_size: int = FARM_RECV_SIZE, timeout: int = -1) -> str:

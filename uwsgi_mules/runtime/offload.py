@@ -11,6 +11,8 @@ from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
 from ..mule.dispatch import ensure_hook
+from .later import make_offload_at, make_offload_in
+from .retry_policy import DEFAULT_BACKOFF, DEFAULT_BACKOFF_MAX, RetryPolicy
 from .results import make_submit
 from .routing import RemoteRoute, ResultHandle, RouteCache, RouteTable, route_table, send_unbacked
 from .sender import Route, prepare_route, send_routed
@@ -38,7 +40,15 @@ def resolve_target(mule_or_farm: TypeMuleFarm) -> Target:
     raise UnknownFarm(f"offload target must be a mule id, a farm name, a Mule or a Farm, not {mule_or_farm!r}")
 
 
-def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Callable[[F], F]:
+def mule_offload(
+    mule_or_farm: TypeMuleFarm = None,
+    *,
+    retries: int = 0,
+    retry_on: tuple[type[BaseException], ...] = (),
+    retry_backoff: float = DEFAULT_BACKOFF,
+    retry_backoff_max: float = DEFAULT_BACKOFF_MAX,
+    retry_jitter: bool = True,
+) -> Callable[[F], F]:
     """Decorator: calling the function sends it to a mule or farm instead.
 
     ``None`` offloads to mule 1 (as uwsgiconf does), ``0`` to the shared
@@ -53,18 +63,36 @@ def mule_offload(mule_or_farm: TypeMuleFarm = None, *, retries: int = 0) -> Call
     again, up to ``retries`` times; then it logs it as dead. Such tasks must
     be idempotent. With 0 (the default) the task is named in the log and not
     run again.
+
+    ``retry_on``: a tuple of exception classes; a task raising one of them
+    runs again after ``retry_backoff * 2**(k-1)`` seconds for its k-th retry
+    (capped by ``retry_backoff_max``; with ``retry_jitter``, a random delay
+    between 0 and that), within the same ``retries`` budget as crashes.
+    After its last attempt it is recorded as dead (``uwsgi-mules dead``).
+    Other exceptions are logged once and not retried. The task reads its
+    attempt number with :func:`uwsgi_mules.current_attempt`.
+
+    The wrapper also has ``offload_in(seconds, *args, **kwargs)`` and
+    ``offload_at(when, *args, **kwargs)`` (``when``: a timezone-aware
+    ``datetime``): the call runs at that time, never before.
     """
     target = resolve_target(mule_or_farm)
-    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-        raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    policy = RetryPolicy.build(retries, retry_on, retry_backoff, retry_backoff_max, retry_jitter)
 
     def decorate(func: F) -> F:
         path = function_path(func)
         runtime_state().registry.register(path, func)
+        if policy.retry_on:
+            runtime_state().retry_policies[path] = policy
+        else:
+            runtime_state().retry_policies.pop(path, None)
         _install_hook_in_mule()
         offloaded = _offloading_wrapper(func, Offloading(path, target, retries))
         setattr(offloaded, ORIGINAL_ATTR, func)
         offloaded.run_local = func  # type: ignore[attr-defined]
+        offloaded.retry_policy = policy  # type: ignore[attr-defined]
+        offloaded.offload_in = make_offload_in(path, target, offloaded.offloading.meta)  # type: ignore[attr-defined]
+        offloaded.offload_at = make_offload_at(path, target, offloaded.offloading.meta)  # type: ignore[attr-defined]
         return offloaded  # type: ignore[return-value]
 
     return decorate

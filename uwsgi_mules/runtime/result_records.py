@@ -1,10 +1,14 @@
-"""Signed result records: what a mule stores in the results cache.
+"""Signed cache values: what a mule stores in a results cache.
 
-A record is ``RESULT_PREFIX + tag + pickle(outcome)``; ``tag`` is the
-instance key's 16-byte keyed BLAKE2b of the result's cache key and the
-pickle, so a value written by anyone else (another application sharing the
-cache, a uwsgi socket client, another instance) or moved to another key
-does not verify, and is never unpickled by the caller.
+A value is ``prefix + tag + body``; ``tag`` is the instance key's 16-byte
+keyed BLAKE2b of the prefix, the value's cache key and the body, so a value
+written by anyone else (another application sharing the cache, a uwsgi
+socket client, another instance), moved to another key or read as another
+kind of value (another prefix) does not verify, and is never decoded.
+
+Two kinds use it: ``submit()`` results (:data:`RESULT_PREFIX`, the body a
+pickle of the outcome, :func:`seal_result`) and the Django tasks backend's
+JSON records (:mod:`uwsgi_mules.contrib.django.tasks.records`).
 """
 
 from __future__ import annotations
@@ -21,24 +25,35 @@ class UnsignedResult(ValueError):
     """The bytes under a result key were not signed by this instance for that key."""
 
 
-def _signed_bytes(key: str, record: bytes | memoryview) -> bytes:
+def _signed_bytes(prefix: bytes, key: str, body: bytes | memoryview) -> bytes:
     name = key.encode("utf-8", "surrogateescape")
-    return struct.pack("!I", len(name)) + name + bytes(record)
+    return prefix + struct.pack("!I", len(name)) + name + bytes(body)
+
+
+def seal_value(signer: Signer, prefix: bytes, key: str, body: bytes) -> bytes:
+    """``body`` signed as a value of kind ``prefix`` for the cache key ``key``."""
+    return prefix + signer.tag(_signed_bytes(prefix, key, body)) + body
+
+
+def open_value(signer: Signer, prefix: bytes, key: str, raw: bytes) -> memoryview:
+    """The body of a value :func:`seal_value` made for ``prefix`` and ``key``;
+    :class:`UnsignedResult` for anything else (never decode it)."""
+    header = len(prefix) + TAG_SIZE
+    if not raw.startswith(prefix) or len(raw) < header:
+        raise UnsignedResult(f"the {len(raw)} bytes under {key} are not a signed uwsgi-mules value")
+    view = memoryview(raw)
+    body = view[header:]
+    if not hmac.compare_digest(signer.tag(_signed_bytes(prefix, key, body)), view[len(prefix) : header]):
+        raise UnsignedResult(f"the value under {key} does not verify with this instance's key (forged or foreign)")
+    return body
 
 
 def seal_result(signer: Signer, key: str, record: bytes) -> bytes:
     """``record`` (a pickle) signed for the cache key ``key``."""
-    return RESULT_PREFIX + signer.tag(_signed_bytes(key, record)) + record
+    return seal_value(signer, RESULT_PREFIX, key, record)
 
 
 def open_result(signer: Signer, key: str, raw: bytes) -> memoryview:
     """The pickle of a record :func:`seal_result` made for ``key``;
     :class:`UnsignedResult` for anything else (never unpickle it)."""
-    header = len(RESULT_PREFIX) + TAG_SIZE
-    if not raw.startswith(RESULT_PREFIX) or len(raw) < header:
-        raise UnsignedResult(f"the {len(raw)} bytes under {key} are not a signed uwsgi-mules result")
-    view = memoryview(raw)
-    record = view[header:]
-    if not hmac.compare_digest(signer.tag(_signed_bytes(key, record)), view[len(RESULT_PREFIX) : header]):
-        raise UnsignedResult(f"the result under {key} does not verify with this instance's key (forged or foreign)")
-    return record
+    return open_value(signer, RESULT_PREFIX, key, raw)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 from ..registry import TaskRegistry
+from .retry_policy import RetryPolicy
 
 
 @dataclass
@@ -26,6 +27,8 @@ class RuntimeState:
     def __init__(self) -> None:
         self.settings = Settings()
         self.registry = TaskRegistry()
+        #: the retry policy of each task path with ``retry_on`` (definitions, like registrations)
+        self.retry_policies: dict[str, RetryPolicy] = {}
 
     def reset(self) -> None:
         self.settings = Settings()

@@ -59,6 +59,18 @@ UWSGI_MULES = {
     },
 }
 
+# Django tasks (Django 6, or the django-tasks backport on 4.2/5.x): @task
+# functions of notes/tasks.py run on the same mules; queue "notes" goes to the
+# farm of that name, "default" to the shared queue. Results live in a uWSGI
+# cache saved to uwsgi-mules-tasks.cache (relative to where uWSGI starts), so
+# they survive a graceful reload.
+TASKS = {
+    "default": {
+        "BACKEND": "uwsgi_mules.contrib.django.tasks.MulesBackend",
+        "QUEUES": ["default", "notes"],
+    }
+}
+
 # Scaling out: with DJANGO_SITE_CELERY_BROKER=redis://host:6379/0 the farm
 # "notes" is routed to Celery (django_site/celery.py) instead of local mules;
 # run consumers with `celery -A django_site.celery worker -Q notes`, or as

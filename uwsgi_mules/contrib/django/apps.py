@@ -7,8 +7,9 @@ from django.apps import AppConfig
 
 class UwsgiMulesConfig(AppConfig):
     """On ``ready()``: apply ``UWSGI_MULES["SEND_TIMEOUT"]``, import every
-    installed app's ``mules.py``, route ``ROUTES`` to Celery and, outside
-    uWSGI, activate the ``LOCAL_MODE`` backend."""
+    installed app's ``mules.py`` (and ``tasks.py`` when ``TASKS`` uses
+    MulesBackend), route ``ROUTES`` to Celery and, outside uWSGI, activate
+    the ``LOCAL_MODE`` backend."""
 
     name = "uwsgi_mules.contrib.django"
     label = "uwsgi_mules"
@@ -28,6 +29,20 @@ class UwsgiMulesConfig(AppConfig):
             configure(send_timeout=settings.send_timeout)
         if settings.autodiscover:
             autodiscover_modules("mules")
+        from .tasks.settings import mules_backends
+
+        if mules_backends():  # Django tasks on mules: their @task functions register here
+            from .tasks.compat import task_backends
+
+            for alias in mules_backends():
+                task_backends[alias]  # noqa: B018 - a bad OPTIONS raises now, not at the first enqueue
+            from django.core import checks
+
+            from .tasks.checks import check_mules_backends
+
+            checks.register(check_mules_backends)
+            if settings.autodiscover:
+                autodiscover_modules("tasks")
         if settings.routes:  # UWSGI_MULES["ROUTES"]: targets sent to Celery
             from ..celery.settings import apply_routes
 

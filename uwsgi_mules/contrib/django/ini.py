@@ -13,6 +13,7 @@ from typing import Any
 from ...config import Section
 from .conf import MulesSettings, get_settings
 from .local import topology_from_settings
+from .tasks.settings import results_caches
 
 __all__ = ["build_section", "fake_options", "wsgi_module"]
 
@@ -69,10 +70,14 @@ def build_section(settings: MulesSettings | None = None, *, settings_module: str
         msg_buffer=mules_settings.msg_buffer,
         msg_buffer_recv=mules_settings.msg_buffer_recv,
     )
+    for results in results_caches():  # Django tasks: results survive a graceful reload (store=)
+        section.options.set("cache2", results.cache2_value(), multi=True)
     return section
 
 
 def fake_options(settings: MulesSettings | None = None, **overrides: Any) -> dict[str, Any]:
-    """Keyword arguments for ``FakeUwsgi`` with the project's layout; return it
-    from a ``uwsgi_fake_options`` fixture so tests fake the real mules."""
-    return {"topology": topology_from_settings(settings), **overrides}
+    """Keyword arguments for ``FakeUwsgi`` with the project's layout (and the
+    results caches of ``TASKS``); return it from a ``uwsgi_fake_options``
+    fixture so tests fake the real mules."""
+    caches = [results.spec for results in results_caches()]
+    return {"topology": topology_from_settings(settings), "caches": caches, **overrides}

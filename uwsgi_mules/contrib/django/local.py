@@ -87,12 +87,15 @@ def topology_from_settings(settings: MulesSettings | None = None) -> Topology:
 
 def make_local_backend(settings: MulesSettings | None = None) -> FakeUwsgi | None:
     """A new, inactive backend for ``LOCAL_MODE`` (None for ``"off"``)."""
+    from .tasks.settings import results_caches
+
     settings = settings or get_settings()
     topology = topology_from_settings(settings)
+    caches = [results.spec for results in results_caches()]  # Django task results
     if settings.local_mode == "inline":
-        return InlineUwsgi(topology=topology)
+        return InlineUwsgi(topology=topology, caches=caches)
     if settings.local_mode == "fake":
-        return _LocalThreadedUwsgi(topology=topology)
+        return _LocalThreadedUwsgi(topology=topology, caches=caches)
     return None
 
 

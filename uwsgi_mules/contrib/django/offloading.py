@@ -37,6 +37,8 @@ def offload(
     *,
     on_commit: bool = False,
     using: str | None = None,
+    retries: int = 0,
+    **retry_options: Any,
 ) -> Callable[[F], F]:
     """Decorator: calling the function runs it on a mule or farm.
 
@@ -47,13 +49,17 @@ def offload(
     the transaction on database ``using`` commits; it is never sent if the
     transaction rolls back, and sent at once outside a transaction. Such a
     call returns None; a plain call returns True once queued.
+
+    ``retries``, ``retry_on``, ``retry_backoff``, ``retry_backoff_max``,
+    ``retry_jitter``: see :func:`uwsgi_mules.mule_offload`; ``offload_in``
+    and ``offload_at`` send at once (not on commit).
     """
     if isinstance(mule_or_farm, _UseSetting):
         from .conf import get_settings
 
         mule_or_farm = get_settings().default_target
 
-    decorate_plain = mule_offload(mule_or_farm)
+    decorate_plain = mule_offload(mule_or_farm, retries=retries, **retry_options)
 
     def decorate(func: F) -> F:
         offloaded = decorate_plain(func)
@@ -64,7 +70,8 @@ def offload(
         def offloaded_on_commit(*args: Any, **kwargs: Any) -> None:
             _send_on_commit(offloaded, args, kwargs, using)
 
-        for attr in (ORIGINAL_ATTR, "run_local", OFFLOADING_ATTR, "submit"):
+        for attr in (ORIGINAL_ATTR, "run_local", OFFLOADING_ATTR, "submit", "offload_in",
+                     "offload_at"):
             setattr(offloaded_on_commit, attr, getattr(offloaded, attr))
         offloaded_on_commit.send_now = offloaded  # type: ignore[attr-defined]
         return offloaded_on_commit  # type: ignore[return-value]

@@ -33,13 +33,14 @@ SendFunction = Callable[[bytes, WireTarget], object]
 
 
 def recover_unfinished(
-    record: InflightRecord, signer: Signer, mule_id: int, log: Callable[[str], None]
+    record: InflightRecord, signer: Signer, mule_id: int, log: Callable[[str], None],
+    on_dead: Callable[[envelope.Envelope, int], object] | None = None,
 ) -> tuple[WireTarget, bytes] | None:
     """Report the task the previous process of this mule died in.
 
     Returns ``(target, envelope)`` to re-queue when the task was offloaded
     with retries left, else None (the task is named in the log as lost, or
-    as dead after its last retry).
+    as dead after its last retry, then given to ``on_dead`` with the mule id).
     """
     message = record.take_unfinished()
     if message is None:
@@ -64,6 +65,8 @@ def recover_unfinished(
             f"uwsgi-mules: DEAD task {call.describe()}: it killed mule {mule_id} {call.attempt + 1} times "
             f"(retries={call.retries}); given up ({counters.dead} dead on this mule)"
         )
+        if on_dead is not None:
+            on_dead(call, mule_id)
     else:
         log(
             f"uwsgi-mules: mule {mule_id} died while running {call.describe()}; the task is lost "
@@ -137,12 +140,16 @@ class ReplayQueue:
 
     # -- loading ----------------------------------------------------------------------------
 
-    def claim(self, directories: list[Path]) -> int:
-        """Claim saved offloads of ``directories``; returns how many were loaded."""
+    def claim(self, directories: list[Path], *, record_key: bool = True) -> int:
+        """Claim saved offloads of ``directories``; returns how many were
+        loaded. ``record_key``: first record the instance key in each
+        directory (see :func:`trust_instance_key`), creating it if needed:
+        the backlog directories, where the plugin's master saves messages."""
         loaded = 0
         for directory in directories:
             try:
-                trust_instance_key(directory, self.signer.key)
+                if record_key:
+                    trust_instance_key(directory, self.signer.key)
                 files = claim(directory)
             except _DIRECTORY_ERRORS as exc:
                 self.log(f"uwsgi-mules: cannot read the backlog directory {directory}: {exc}")

@@ -1,0 +1,153 @@
+"""The durable pieces of retries and run-later without uWSGI: the waiting
+room's file, the bounded dead store and ``uwsgi-mules dead``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests import fake_delivery_tasks
+from uwsgi_mules.cli import main
+from uwsgi_mules.envelope import Signer
+from uwsgi_mules.mule.delivery.backlog import SavedOffload, load
+from uwsgi_mules.mule.delivery.dead import DeadStore, list_dead, resend_dir
+from uwsgi_mules.mule.delivery.waiting import WaitingRoom
+from uwsgi_mules.fake import FakeUwsgi
+
+SIGNER = Signer(os.urandom(32))
+
+
+def test_a_waiting_room_is_read_back_after_its_process_died(tmp_path: Path) -> None:
+    path = tmp_path / "mule1.waiting"
+    room = WaitingRoom(path, signer=SIGNER)
+    for i in range(100):
+        room.add(1000.0 + i, 1 if i % 2 else b"farm", f"body{i}".encode(), f"app:task{i}")
+    assert [room.pop_due(1004.5).body for _ in range(5)] == [b"body0", b"body1", b"body2", b"body3", b"body4"]
+    assert room.pop_due(1004.5) is None, "not due yet"
+    # the process dies here (no close): its successor reads the file back
+    successor = WaitingRoom(path, signer=SIGNER)
+    assert successor.load() == 95
+    assert successor.next_due() == 1005.0
+    taken = [successor.pop_due(2000.0) for _ in range(95)]
+    assert [c.body for c in taken] == [f"body{i}".encode() for i in range(5, 100)]  # type: ignore[union-attr]
+    assert [c.target for c in taken[:2]] == [1, b"farm"]  # type: ignore[union-attr]
+    assert [c.path for c in taken[:2]] == ["app:task5", "app:task6"]  # type: ignore[union-attr]
+    assert path.stat().st_size == 0, "an empty room leaves an empty file"
+    assert WaitingRoom(path, signer=SIGNER).load() == 0
+
+
+def test_a_half_written_record_is_not_read_back(tmp_path: Path) -> None:
+    path = tmp_path / "mule1.waiting"
+    room = WaitingRoom(path, signer=SIGNER)
+    room.add(5.0, 1, b"kept")
+    room.add(6.0, 1, b"torn")
+    room.close()
+    data = path.read_bytes()
+    path.write_bytes(data[:-2])  # the process died in the middle of the second write
+    lines: list[str] = []
+    successor = WaitingRoom(path, lines.append, SIGNER)
+    assert successor.load() == 1
+    assert successor.pop_due(10.0).body == b"kept"  # type: ignore[union-attr]
+    assert len(lines) == 1 and "ends inside a record" in lines[0] and "ERROR" not in lines[0], lines
+
+
+def test_a_waiting_file_is_read_back_only_as_far_as_the_instance_key_verifies(tmp_path: Path) -> None:
+    """The bodies are pickles: a record written by anyone else, or changed,
+    is never taken back (nor anything after it), with an error line."""
+    path = tmp_path / "mule1.waiting"
+    room = WaitingRoom(path, signer=SIGNER)
+    room.add(5.0, 1, b"first")
+    room.add(6.0, 1, b"second")
+    room.add(7.0, 1, b"third")
+    room.close()
+    data = path.read_bytes()
+    path.write_bytes(data.replace(b"second", b"SECOND"))  # a body changed on disk
+    lines: list[str] = []
+    successor = WaitingRoom(path, lines.append, SIGNER)
+    assert successor.load() == 1
+    assert [c.body for c in successor.take_all()] == [b"first"]
+    assert len(lines) == 1 and "ERROR" in lines[0] and "does not verify with the instance key" in lines[0], lines
+    # another instance's key verifies nothing
+    room = WaitingRoom(path, signer=SIGNER)
+    room.add(5.0, 1, b"mine")
+    room.close()
+    lines.clear()
+    stranger = WaitingRoom(path, lines.append, Signer(os.urandom(32)))
+    assert stranger.load() == 0
+    assert "does not verify" in lines[0], lines
+
+
+def test_a_waiting_room_in_a_file_needs_a_signer(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="needs the instance's Signer"):
+        WaitingRoom(tmp_path / "mule1.waiting")
+
+
+def test_the_dead_store_is_bounded_and_says_what_it_dropped(tmp_path: Path) -> None:
+    lines: list[str] = []
+    store = DeadStore(tmp_path, lines.append, limit=3)
+    for i in range(5):
+        store.add("app:task", f"app:task(*({i},), **{{}})", 3, 2, "TimeoutError: x", "Traceback...", 1, b"body")
+    kept = store.tasks()
+    assert [t.call for t in kept] == [f"app:task(*({i},), **{{}})" for i in (2, 3, 4)]
+    assert len(lines) == 2 and all("dropped the oldest dead task record" in line for line in lines)
+    assert "app:task(*(0,)" in lines[0]
+
+
+def test_uwsgi_mules_dead_lists_shows_and_resends(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    store = DeadStore(tmp_path, print)
+    first = store.add("app:sync", "app:sync(*(1,), **{})", 4, 3, "ConnectionError: down", "Traceback: here", 1, b"b1")
+    second = store.add("app:sync", "app:sync(*(2,), **{})", 4, 3, "ConnectionError: down", "", b"reports", b"b2")
+    assert main(["dead", "--dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert first.id in out and second.id in out and "2 dead task(s)" in out
+    assert main(["dead", "--dir", str(tmp_path), "--show", first.id]) == 0
+    assert "Traceback: here" in capsys.readouterr().out
+    assert main(["dead", "--dir", str(tmp_path), "--resend", "nope"]) == 1
+    assert len(list_dead(tmp_path)) == 2, "an unknown id sends nothing"
+    assert main(["dead", "--dir", str(tmp_path), "--resend", second.id]) == 0
+    assert "1 dead task(s) queued" in capsys.readouterr().out
+    assert [t.id for t in list_dead(tmp_path)] == [first.id]
+    [saved] = list(resend_dir(tmp_path).glob("*.backlog"))
+    assert load(saved).entries == [SavedOffload(b"reports", b"b2", "app:sync")]
+
+
+def test_a_dead_record_that_does_not_verify_is_never_listed_nor_resent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Dead records hold pickles: they are signed with the data key of their
+    directory; a changed, renamed or foreign record is named and left alone."""
+    lines: list[str] = []
+    store = DeadStore(tmp_path, lines.append)
+    kept = store.add("app:sync", "app:sync(*(1,), **{})", 4, 3, "ConnectionError: down", "", 1, b"b1")
+    forged = store.add("app:sync", "app:sync(*(2,), **{})", 4, 3, "ConnectionError: down", "", 1, b"b2")
+    renamed = store.add("app:sync", "app:sync(*(3,), **{})", 4, 3, "ConnectionError: down", "", 1, b"b3")
+    dead = tmp_path / "dead"
+    forged_file = dead / f"{forged.id}.dead"
+    forged_file.write_bytes(forged_file.read_bytes().replace(b'"retries": 3', b'"retries": 9'))
+    (dead / f"{renamed.id}.dead").rename(dead / "99999999999999999999-1-1.dead")
+    assert [t.id for t in store.tasks()] == [kept.id]
+    assert len(lines) == 2 and all("is not read (never re-sent)" in line for line in lines), lines
+    assert main(["dead", "--dir", str(tmp_path), "--resend-all"]) == 0
+    out = capsys.readouterr()
+    assert "1 dead task(s) queued" in out.out and out.err.count("is not read (never re-sent)") == 2, out
+    [saved] = list(resend_dir(tmp_path).glob("*.backlog"))
+    assert load(saved).entries == [SavedOffload(1, b"b1", "app:sync")]
+    # a deleted data key: the records it signed verify no more
+    later = store.add("app:sync", "app:sync(*(4,), **{})", 4, 3, "ConnectionError: down", "", 1, b"b4")
+    assert [t.id for t in list_dead(tmp_path)] == [later.id]
+    (dead / ".uwsgi-mules-data.key").unlink()
+    assert list_dead(tmp_path) == []
+
+
+def test_a_crash_on_the_last_attempt_is_kept_as_dead_on_the_fake() -> None:
+    fake_delivery_tasks.DONE.clear()
+    with FakeUwsgi(mules=["uwsgi_mules.mule:run"]) as fake:
+        fake_delivery_tasks.always_crash(4)
+        for _ in range(5):
+            fake.run_pending()
+    assert fake_delivery_tasks.DONE[4] == 3
+    [dead] = fake.dead_letters
+    assert (dead.path, dead.attempts, dead.error) == ("tests.fake_delivery_tasks:always_crash", 3, "the task killed mule 1")
+    assert sum("DEAD task" in line for line in fake.log_lines) == 1

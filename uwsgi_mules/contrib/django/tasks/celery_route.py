@@ -1,0 +1,85 @@
+"""Django tasks on a queue routed to Celery (``UWSGI_MULES["ROUTES"]``).
+
+The sending side publishes the same registered runner through the route
+(``CeleryRoute.submit``) and keeps the READY record with Celery's task id;
+a Celery worker that set Django up runs the task with :func:`run_on_celery`
+(its outcome goes to Celery's result backend, not to the uWSGI cache, which
+the worker does not share); ``get_result`` merges Celery's state into the
+record.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import TYPE_CHECKING, Any
+
+from ...celery.routes import CeleryRoute
+from .compat import Task, task_finished, task_started
+from .records import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord
+from .calls import TaskHeader, call_task, error_of
+
+if TYPE_CHECKING:
+    from .backend import MulesBackend
+
+#: Celery states -> Django's (PENDING/RECEIVED/RETRY: waiting to run)
+STATES = {"STARTED": RUNNING, "SUCCESS": SUCCESSFUL, "FAILURE": FAILED, "RETRY": READY}
+#: worker of a failure, whose worker Celery's result does not name
+UNKNOWN_WORKER = "celery"
+
+
+def run_on_celery(backend: MulesBackend, task: Task, header: TaskHeader, args: list[Any],
+                  kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run the task on this Celery worker with Django's signals; return what
+    ``get_result`` needs (the exception propagates: Celery stores it)."""
+    import time
+
+    worker = f"celery:{socket.gethostname()}:{os.getpid()}"
+    started = time.time()
+    record = TaskRecord(
+        id=header.id, task_path=task.module_path, backend=header.backend, queue_name=header.queue_name,
+        priority=header.priority, run_after=header.run_after, status=RUNNING, enqueued_at=header.enqueued_at,
+        args=args, kwargs=kwargs, started_at=started, last_attempted_at=started, worker_ids=[worker],
+    )
+    result = backend.to_task_result(record, task)
+    task_started.send(type(backend), task_result=result)
+    try:
+        record.return_value = call_task(task, result, args, kwargs)
+    except BaseException as exc:
+        record.status, record.finished_at = FAILED, time.time()
+        record.errors.append(error_of(exc))
+        task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
+        raise
+    record.status, record.finished_at = SUCCESSFUL, time.time()
+    task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
+    return {"return_value": record.return_value, "worker_id": worker, "started_at": started,
+            "finished_at": record.finished_at}
+
+
+def merge_celery_state(record: TaskRecord, route: Any) -> TaskRecord:
+    """``record`` updated from Celery's result of its task (unchanged when
+    the route is no longer a Celery route, or Celery knows nothing yet)."""
+    if not isinstance(route, CeleryRoute) or record.remote_id is None:
+        return record
+    from celery.result import AsyncResult
+
+    found = AsyncResult(record.remote_id, app=route.app)
+    state = STATES.get(found.state)
+    if state is None:
+        return record
+    record.status = state
+    if state == SUCCESSFUL and isinstance(found.result, dict):
+        outcome = found.result
+        record.return_value = outcome.get("return_value")
+        record.worker_ids = [outcome.get("worker_id", UNKNOWN_WORKER)]
+        record.started_at = record.last_attempted_at = outcome.get("started_at")
+        record.finished_at = outcome.get("finished_at")
+    elif state == FAILED:
+        error = found.result
+        kind = type(error) if isinstance(error, BaseException) else Exception
+        path = f"{kind.__module__}.{kind.__qualname__}"
+        record.errors = [[path, found.traceback or repr(error)]]
+        record.worker_ids = record.worker_ids or [UNKNOWN_WORKER]
+        done = found.date_done
+        record.finished_at = done.timestamp() if done is not None else None
+    return record

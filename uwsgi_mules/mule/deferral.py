@@ -1,0 +1,172 @@
+"""The mule side of time: calls held until they are due, retries after an
+exception, tasks given up after their last attempt.
+
+One :class:`Deferral` per dispatcher. A call whose metadata carries a due
+time (``meta["due"]``, epoch seconds: ``offload_in``, ``offload_at``,
+:func:`~uwsgi_mules.runtime.later.send_call_at`) that has not come yet is
+held in the receiving mule's :class:`~uwsgi_mules.mule.delivery.waiting.WaitingRoom`.
+A task that raises an exception of its ``retry_on`` with attempts left is
+sealed again with ``attempt + 1`` and a due time ``now + backoff`` into the
+same room; after its last attempt it is recorded as dead
+(:mod:`uwsgi_mules.mule.delivery.dead`) with one ``DEAD task`` log line.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import envelope
+from ..backends.base import Backend
+from ..envelope import Envelope, WireTarget
+from ..instance import BACKLOG_DIR_ENV
+from ..runtime.retry_policy import RetryPolicy
+from ..runtime.state import runtime_state
+from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
+from .delivery.backlog import SavedOffload
+from .delivery.waiting import WaitingRoom, waiting_path
+
+#: what :meth:`Deferral.after_failure` decided
+RETRY = "retry"
+DEAD = "dead"
+FAILED = "failed"
+
+
+class Deferral:
+    """Waiting rooms (one per mule of this process), retries and dead tasks."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.log = backend.log
+        self.signer = backend.signer()
+        self.policies: dict[str, RetryPolicy] = runtime_state().retry_policies
+        self.rooms: dict[int, WaitingRoom] = {}
+        self.rng = random.Random()
+        self._dead: DeadStore | None = None
+
+    # -- waiting ------------------------------------------------------------------------
+
+    def room(self, mule_id: int) -> WaitingRoom:
+        """The waiting room of mule ``mule_id``; the first use reads back what
+        a previous process of that mule left waiting (it died)."""
+        found = self.rooms.get(mule_id)
+        if found is None:
+            directory = self.backend.runtime_dir()
+            found = WaitingRoom(waiting_path(directory, mule_id) if directory is not None else None, self.log,
+                                self.signer)
+            loaded = found.load()
+            if loaded:
+                self.log(f"uwsgi-mules: mule {mule_id} took back {loaded} waiting task(s) of its previous process")
+            self.rooms[mule_id] = found
+        return found
+
+    def hold(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], target: WireTarget,
+             meta: dict[str, Any]) -> bool:
+        """Keep a call that is not due yet in this mule's room; False when it is due."""
+        due = meta.get("due")
+        if type(due) not in (int, float) or due <= self.backend.wall_time():
+            return False
+        self.room(self.backend.mule_id()).add(float(due), target, envelope.pack(path, args, kwargs, target, meta),
+                                              path)
+        return True
+
+    def run_due(self, mule_id: int, handle: Callable[[bytes], object]) -> int:
+        """Hand every call of mule ``mule_id`` that is due now to ``handle``
+        (the sealed envelope, which marks it running); returns how many."""
+        room = self.rooms.get(mule_id)
+        if not room:
+            return 0
+        ran = 0
+        now = self.backend.wall_time()
+        seal = self.signer.seal
+        while True:
+            call = room.pop_due(now)
+            if call is None:
+                return ran
+            handle(seal(call.body))
+            ran += 1
+
+    def take_waiting(self, mule_id: int) -> list[SavedOffload]:
+        """Every call mule ``mule_id`` holds, as backlog entries (it is
+        stopping: they are saved with the backlog, each with its due time in
+        its metadata; :meth:`WaitingRoom.forget_file` once they are)."""
+        room = self.rooms.get(mule_id)
+        return [call.saved() for call in room.take_all()] if room is not None else []
+
+    # -- failures --------------------------------------------------------------------------
+
+    def after_failure(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                      target: WireTarget, meta: dict[str, Any]) -> str:
+        """A task raised: :data:`RETRY` (held for its backoff), :data:`DEAD`
+        (its last attempt: recorded) or :data:`FAILED` (not retried: an
+        exception outside ``retry_on``, or no retries)."""
+        policy = self.policies.get(path)
+        if policy is None or not policy.retries_on(exc):
+            return FAILED
+        retries = int(meta.get("retries", 0))
+        attempt = int(meta.get("attempt", 0))
+        description = envelope.describe_call(path, args, kwargs)
+        if attempt < retries:
+            retry = attempt + 1
+            delay = policy.delay(retry, self.rng)
+            updated = dict(meta, attempt=retry, due=self.backend.wall_time() + delay)
+            self.room(self.backend.mule_id()).add(
+                updated["due"], target, envelope.pack(path, args, kwargs, target, updated), path
+            )
+            self.log(
+                f"uwsgi-mules: {description} raised {_error_line(exc)}; retry {retry} of {retries} in {delay:.3f}s"
+            )
+            return RETRY
+        from ..runtime.results import describe_exception
+
+        name, message, trace = describe_exception(exc)
+        self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
+                  f"failed {attempt + 1} time(s)")
+        return DEAD
+
+    def bury(self, call: Envelope, error: str, trace: str, how: str) -> None:
+        """Record a task after its last attempt; one ``DEAD task`` line names it."""
+        task = self._record_dead(call, error, trace)
+        kept = f"kept as dead task {task.id} (uwsgi-mules dead)" if task is not None else "its record could not be written"
+        self.log(
+            f"uwsgi-mules: DEAD task {call.describe()}: {how} (retries={call.retries}), last error {error}; {kept}"
+        )
+
+    def bury_crashed(self, call: Envelope, mule_id: int) -> None:
+        """The dead-task record of a task that killed its mule on its last attempt
+        (the crash report already logged the ``DEAD task`` line)."""
+        self._record_dead(call, f"the task killed mule {mule_id}", "")
+
+    def _record_dead(self, call: Envelope, error: str, trace: str) -> DeadTask | None:
+        """Keep ``call`` (its attempts reset, so it can be sent again) in the dead store."""
+        meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due")}
+        body = envelope.pack(call.path, call.args, call.kwargs, call.target, meta or None)
+        try:
+            task = self.dead_store().add(call.path, call.describe(), call.attempt + 1, call.retries, error, trace,
+                                         call.target, body)
+        except OSError as exc:
+            self.log(f"uwsgi-mules: ERROR the dead task record of {call.describe()} could not be written: {exc}")
+            return None
+        self.backend.note_dead(task)
+        return task
+
+    def dead_store(self) -> DeadStore:
+        """Where dead tasks are kept: the backlog directory when set, else
+        the runtime directory (in memory on a fake without either)."""
+        if self._dead is None:
+            backend = self.backend
+            configured = backend.getenv(BACKLOG_DIR_ENV)
+            base = Path(configured) if configured else backend.runtime_dir()
+            try:
+                limit = int(backend.getenv(MAX_ENV) or DEFAULT_MAX)
+            except ValueError:
+                limit = DEFAULT_MAX
+            self._dead = DeadStore(base, self.log, limit)
+        return self._dead
+
+
+def _error_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= 200 else text[:197] + "..."
