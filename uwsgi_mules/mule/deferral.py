@@ -75,7 +75,7 @@ class Deferral:
     def run_due(self, mule_id: int, handle: Callable[[bytes], object]) -> int:
         """Hand every call of mule ``mule_id`` that is due now to ``handle``
         (the sealed envelope, which marks it running); returns how many."""
-        room = self.rooms.get(mule_id)
+        room = self.room(mule_id)  # a signal-only mule respawned after a crash reads its file back here
         if not room:
             return 0
         ran = 0

@@ -424,8 +424,7 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
         dispatcher = dispatcher_for()
         outcome = dispatcher.handle(message)
         if outcome is not _NOT_ENVELOPE:
-            if dispatcher.deferral.rooms:  # a signal-only mule runs due calls when a message wakes it
-                dispatcher.run_due(dispatcher.backend.mule_id())
+            dispatcher.run_due(dispatcher.backend.mule_id())  # a signal-only mule runs due calls when a message wakes it
             return outcome is not Outcome.WAITING
         return dispatcher.pass_on(message, previous)
 
