@@ -109,6 +109,19 @@ WORKER_READY = "uwsgi-mules-test: worker ready"
 MULE_READY = "uwsgi-mules-test: mule ready"
 
 
+def mules_on_command_line(args: Sequence[str]) -> int:
+    """How many mules ``--mule``/``--mule=...`` and ``--mules N`` in ``args`` ask for."""
+    count = 0
+    for index, word in enumerate(args):
+        if word == "--mule" or word.startswith("--mule="):
+            count += 1
+        elif word.startswith("--mules="):
+            count += int(word.partition("=")[2])
+        elif word == "--mules" and index + 1 < len(args):
+            count += int(args[index + 1])
+    return count
+
+
 class PortTaken(RuntimeError):
     """uWSGI could not bind the free port it was given: another process took it first."""
 
@@ -232,7 +245,9 @@ class UwsgiServer:
     def _all_processes_ready(self) -> bool:
         lines = complete_lines(self.log_text())  # uWSGI may be mid-line
         workers = sum(1 for ln in lines if ln.startswith("spawned uWSGI worker "))
-        mules = sum(1 for ln in lines if ln.startswith("spawned uWSGI mule "))
+        # the master may spawn mules after a worker is ready: wait at least for
+        # the mules of the command line (those of an INI show up in the log)
+        mules = max(sum(1 for ln in lines if ln.startswith("spawned uWSGI mule ")), mules_on_command_line(self.args))
         return (
             workers > 0
             and sum(1 for ln in lines if ln == WORKER_READY) >= workers
