@@ -14,8 +14,9 @@ left out of ``-m real``.
 
 Likewise the ``plugin`` mark: the real-server tests whose server loads the C
 plugin when the env built one (``UWSGIMULES_TEST_PLUGIN``, tox env
-``plugin``, which runs ``-m plugin``): the real contract harness, and the
-modules that read :func:`tests.support.server.plugin_path` (marked there).
+``plugin``, which runs ``-m plugin``): the real contract harness, tests
+using the ``plugin_so`` fixture, and the modules that read
+:func:`tests.support.server.plugin_path` (marked there).
 A test that reads it without the mark fails.
 """
 
@@ -72,11 +73,15 @@ def on_real_harness(item: pytest.Item) -> bool:
     return callspec is not None and callspec.params.get("harness") == REAL_PARAM
 
 
+def loads_the_plugin(item: pytest.Item) -> bool:
+    return "plugin_so" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if item.get_closest_marker("real") is None and needs_real_uwsgi(item):
             item.add_marker(pytest.mark.real)
-        if item.get_closest_marker("plugin") is None and on_real_harness(item):
+        if item.get_closest_marker("plugin") is None and (on_real_harness(item) or loads_the_plugin(item)):
             item.add_marker(pytest.mark.plugin)
 
 
