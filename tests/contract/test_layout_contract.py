@@ -11,8 +11,10 @@ from uwsgi_mules import MessageTooLarge, TopologyError, UnknownFarm, UnknownMule
 from uwsgi_mules.layout.msgpipe import capacity, send_buffer
 from uwsgi_mules.layout.topology import MAX_FARM_NAME_BYTES, Topology
 
+from tests.support.server import plugin_path
+
 from . import layout_tasks, tasks
-from .harness import Harness, plugin_path
+from .harness import Harness
 
 SERVE = "uwsgi_mules.mule:run"
 RECORDER = "tests.contract.tasks:recorder"

@@ -7,8 +7,10 @@ import pytest
 from uwsgi_mules import MessageTooLarge, UnknownFarm, UnknownMule
 from uwsgi_mules.mule import script_path
 
+from tests.support.server import plugin_path
+
 from . import tasks
-from .harness import Harness, plugin_path
+from .harness import Harness
 
 SERVE = "uwsgi_mules.mule:run"
 RECORDER = "tests.contract.tasks:recorder"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 from pathlib import Path
@@ -28,7 +29,21 @@ def plugin_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "Python extension loaded RTLD_LOCAL: 'undefined symbol: uwsgi'); the "
             "runtime falls back to retrying in Python there"
         )
-    build_dir = tmp_path_factory.mktemp("plugin_build")
+    # parallel test processes (pytest-xdist) share one build: the first builds
+    # it under a lock in the run's common temp dir, the others wait and reuse it
+    shared = tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
+    build_dir = (shared / "plugin_build") if shared else tmp_path_factory.mktemp("plugin_build")
+    build_dir.mkdir(exist_ok=True)
+    with open(build_dir.parent / "plugin_build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        built = sorted(build_dir.glob("*_plugin.so"))
+        if not built:
+            built = build_plugin(build_dir)
+    return built[0]
+
+
+def build_plugin(build_dir: Path) -> list[Path]:
+    """Build ``plugin/`` with this environment's ``uwsgi --build-plugin`` in ``build_dir``."""
     command = uwsgi_command()
     assert command is not None
     result = subprocess.run(
@@ -36,4 +51,4 @@ def plugin_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     built = sorted(build_dir.glob("*_plugin.so"))
     assert result.returncode == 0 and built, f"plugin build failed:\n{result.stdout}\n{result.stderr}"
-    return built[0]
+    return built

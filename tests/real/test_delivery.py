@@ -13,9 +13,10 @@ import pytest
 
 from tests.conftest import require_real_uwsgi
 from tests.contract import tasks
-from tests.contract.harness import RealHarness, plugin_path
+from tests.contract.harness import RealHarness
+from tests.support.server import plugin_path
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 SERVE = "uwsgi_mules.mule:run"
 

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.contract import layout_tasks, tasks
-from tests.contract.harness import RealHarness, plugin_path
-from tests.support.server import UwsgiServer
+from tests.contract.harness import RealHarness
+from tests.support.server import UwsgiServer, plugin_path
 from uwsgi_mules import UnknownFarm
 from uwsgi_mules.layout.topology import TOPOLOGY_ENV, Topology
+
+# the real harness loads the C plugin in the tox env plugin
+pytestmark = [pytest.mark.real, pytest.mark.plugin]
 
 SERVE = "uwsgi_mules.mule:run"
 

@@ -28,7 +28,7 @@ import pytest
 
 from tests.support.server import UwsgiServer, free_port
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 APPS = Path(__file__).resolve().parent / "plugin_apps"
 SIZE = 100  # bytes per message in fill tests

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_real_uwsgi
-from tests.contract.harness import plugin_path
+from tests.support.server import plugin_path
 from tests.support.server import UwsgiServer
 from uwsgi_mules.mule import script_path
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 APP = "tests.real.delivery_apps.app:application"
 SERVE = "uwsgi_mules.mule:run"

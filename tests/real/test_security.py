@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_real_uwsgi
-from tests.contract.harness import plugin_path
+from tests.support.server import plugin_path
 from tests.real.security_apps.attacks import (
     ANY_REFUSAL,
     ATTACK_IDS,
@@ -48,7 +48,7 @@ from tests.real.security_apps.attacks import (
 from tests.real.security_apps.tasks import read_events
 from tests.support.server import UwsgiServer
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 APP = "tests.real.security_apps.app:application"
 MULES = (PROGRAMMED, SIGNAL_ONLY)
