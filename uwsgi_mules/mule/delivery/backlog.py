@@ -132,23 +132,29 @@ def save(directory: Path, entries: Iterable[SavedOffload], *, label: str = "", s
     chunks = encode_entries(DataSigner(data_key(directory)), nonce, entries)
     if not chunks:
         return None
-    name = f"{time.time_ns():020d}-{os.getpid()}-{label or 'mule'}{suffix}"
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".writing-")
+    final = directory / f"{time.time_ns():020d}-{os.getpid()}-{label or 'mule'}{suffix}"
+    write_durably(final, FILE_MAGIC + nonce + b"".join(chunks))
+    return final
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """Write ``data`` as ``path`` all or nothing: a temporary file of the same
+    directory, fsync, rename, fsync of the directory; the temporary file is
+    removed if anything fails."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(FILE_MAGIC + nonce + b"".join(chunks))
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        final = directory / name
-        os.rename(tmp, final)
+        os.rename(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)
         except OSError:
             pass
         raise
-    fsync_dir(directory)
-    return final
+    fsync_dir(path.parent)
 
 
 # -- reading ------------------------------------------------------------------------------

@@ -31,7 +31,6 @@ import base64
 import hmac
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -40,7 +39,7 @@ from pathlib import Path
 from ...datakey import DataSigner, data_key
 from ...envelope import WireTarget
 from ...instance import secure_dir
-from .backlog import BacklogError, SavedOffload, read_private, save
+from .backlog import BacklogError, SavedOffload, read_private, save, write_durably
 
 DEAD_DIR = "dead"
 RESEND_DIR = "resend"
@@ -116,7 +115,7 @@ class DeadStore:
             directory = dead_dir(self.base)
             secure_dir(directory)
             signer = DataSigner(data_key(directory))
-            _write_durably(directory / f"{task_id}{SUFFIX}", seal_record(signer, task))
+            write_durably(directory / f"{task_id}{SUFFIX}", seal_record(signer, task))
             files = sorted(directory.glob(f"*{SUFFIX}"))
             dropped = []
             for old in files[: max(0, len(files) - self.limit)]:
@@ -210,19 +209,3 @@ def request_resend(base: Path, ids: Iterable[str] | None, on_refused: Refused | 
     for task in chosen:
         (dead_dir(base) / f"{task.id}{SUFFIX}").unlink(missing_ok=True)
     return chosen
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
