@@ -16,7 +16,7 @@ from uwsgi_mules.mule.delivery.backlog import SavedOffload, save
 
 from .test_reload_delivery import count, make_server, report, wait_for
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 APP = "tests.real.delivery_apps.app"
 

@@ -25,7 +25,7 @@ from tests.contract.harness import plugin_path
 from tests.real.test_reload_delivery import count, make_server, report, send, wait_for
 from tests.support.server import UwsgiServer
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 TOTAL = 200
 

@@ -20,7 +20,7 @@ from tests.contract.harness import plugin_path
 from tests.real.test_reload_delivery import read_done, wait_for
 from tests.support.server import UwsgiServer
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 APP = "tests.real.retry_apps.app:application"
 SERVE = "uwsgi_mules.mule:run"

@@ -16,7 +16,7 @@ import pytest
 from tests.conftest import require_real_uwsgi
 from tests.real.test_reload_delivery import count, make_server, send, wait_for
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 
 @pytest.fixture

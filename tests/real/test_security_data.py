@@ -24,7 +24,7 @@ from uwsgi_mules.mule.delivery.backlog import CORRUPT_SUFFIX, SavedOffload, save
 from .test_mule_decorators import call
 from .test_reload_delivery import count, make_server, report, send, wait_for
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.plugin]  # the plugin is loaded in the tox env plugin
 
 DATA_APP = "tests.real.security_apps.data_app"
 WORK = "tests.real.delivery_apps.app:work"
