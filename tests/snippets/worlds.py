@@ -138,7 +138,7 @@ def django_world(workdir: Path) -> Iterator[World]:
     try:
         import django
     except ImportError as exc:
-        raise WorldUnavailable("Django is not installed here (the django42, django5 and celery tox envs have it)") from exc
+        raise WorldUnavailable("Django is not installed here (the django42, django5, django60, django61 and celery tox envs have it)") from exc
     from django.core.management import call_command
     from django.test import Client
     from django.test.utils import setup_test_environment
