@@ -12,6 +12,10 @@ result in the cache, signed message) and 100 ``work(i, s)`` of an
 ``@offload(0)`` function, to the shared queue, timed while the mule is
 paused (SIGSTOP, as bench/run.py does); the mule empties the queue between
 batches. Reports the median per call and the ratio (target: <= 1.5x).
+
+For scale, the same run times Django's own ``DummyBackend.enqueue()`` (it
+only records the result in memory: what every backend pays for Django's
+``TaskResult`` and signal) in a child process of this interpreter.
 """
 
 from __future__ import annotations
@@ -37,6 +41,38 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+DUMMY_FLOOR = """
+import statistics, sys, time
+import django
+from django.conf import settings
+settings.configure(INSTALLED_APPS=[], USE_TZ=True,
+                   TASKS={"default": {"BACKEND": "django.tasks.backends.dummy.DummyBackend"}})
+django.setup()
+from django.tasks import default_task_backend, task
+
+@task
+def work(i, s):
+    return i
+
+runs = []
+for _ in range(int(sys.argv[1])):
+    start = time.perf_counter()
+    for i in range(100):
+        work.enqueue(i, "order-1234567890")
+    runs.append((time.perf_counter() - start) / 100)
+    default_task_backend.clear()
+print(statistics.median(runs) * 1e6)
+"""
+
+
+def dummy_backend_us(batches: int) -> float:
+    """Median per ``enqueue()`` of Django's ``DummyBackend``, in microseconds."""
+    done = subprocess.run([sys.executable, "-c", DUMMY_FLOOR, str(batches)], capture_output=True, text=True,
+                          check=True, timeout=600, env={k: v for k, v in os.environ.items()
+                                                         if k != "DJANGO_SETTINGS_MODULE"})
+    return float(done.stdout.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['batches']} batches of 100")
     print(f"plain offload  {result['offload_us']:8.2f} us/call")
     print(f"enqueue()      {result['enqueue_us']:8.2f} us/call   {ratio:.2f}x the plain offload (target <= 1.5x)")
+    dummy = dummy_backend_us(opts.batches)
+    print(f"Django's DummyBackend.enqueue() {dummy:8.2f} us/call   (MulesBackend: {result['enqueue_us'] / dummy:.2f}x it)")
     return 0
 
 
