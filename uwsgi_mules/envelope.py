@@ -114,7 +114,24 @@ def speedups() -> Any:
     if (_speedups.PREFIX, _speedups.RECORD_HEADER, _speedups.SERVE_FAILED) != (PREFIX, RECORD_HEADER, SERVE_FAILED):
         # pragma: no cover - a stale build
         return None
-    return checked_speedups(_speedups, TAG_SIZE)  # its BLAKE2b against hashlib's, loudly
+    return _checked(_speedups)
+
+
+class _SelfCheck:
+    """The verdict of :func:`checked_speedups` on the module last checked, so
+    that the compiled BLAKE2b is checked once per process, not per Signer or
+    queue writer (a module that is not the one checked is checked anew)."""
+
+    module: Any = None
+    verdict: Any = None
+
+
+def _checked(module: Any) -> Any:
+    """``module`` once its BLAKE2b agreed with hashlib's, else None (loudly)."""
+    if _SelfCheck.module is not module:
+        _SelfCheck.verdict = checked_speedups(module, TAG_SIZE)
+        _SelfCheck.module = module
+    return _SelfCheck.verdict
 
 
 class Signer:
