@@ -171,7 +171,10 @@ def test_100_tasks_across_a_touch_reload_each_successful_once(site: Site) -> Non
     assert len(set(ids)) == 100
     time.sleep(0.3)  # some ran, most are queued
     site.touch.touch()
-    site.server.wait_for_log("gracefully (RE)spawned uWSGI master", timeout=60)
+    # longer than uWSGI's 60 s mule-reload-mercy: a mule that does not finish its
+    # stop in time is killed by the master and the reload goes on; what counts
+    # here is that every task runs once (one such hang was seen; see the issue notes)
+    site.server.wait_for_log("gracefully (RE)spawned uWSGI master", timeout=150)
     results = [site.wait("count", task_id, timeout=60) for task_id in ids]
     lines = [line.split() for line in site.runs.read_text().splitlines()]
     runs = Counter(int(n) for n, _pid in lines)
