@@ -217,3 +217,21 @@ def test_the_waiting_limit_on_the_fake_sends_the_refused_calls_to_the_dead_tasks
     print(f"\nsent 5, waiting limit 3: ran {ran}, dead {len(dead)}, lost {5 - ran - len(dead)}")
     assert ran == 3 and len(dead) == 2 and len(lines) == 2, lines
     assert all("UWSGIMULES_WAITING_MAX" in line for line in lines), lines
+
+
+def test_a_dead_record_of_the_previous_format_is_still_listed_and_resent(tmp_path: Path) -> None:
+    """Dead tasks outlive the instance: records written before an upgrade
+    (``UWSGIMULES-DEAD-2``: magic, hex tag, newline, JSON) stay readable."""
+    from uwsgi_mules.datakey import DataSigner, data_key
+    from uwsgi_mules.mule.delivery import dead as dead_module
+
+    store = DeadStore(tmp_path, print)
+    task = store.add("app:sync", "app:sync(*(1,), **{})", 4, 3, "ConnectionError: down", "", 1, b"b1")
+    path = tmp_path / "dead" / f"{task.id}.dead"
+    text = task.to_json().encode()
+    tag = DataSigner(data_key(path.parent)).tag(dead_module.DOMAIN, task.id.encode(), b"\x00", text)
+    path.write_bytes(dead_module.OLD_MAGIC + tag.hex().encode() + b"\n" + text)
+    assert [t.id for t in list_dead(tmp_path)] == [task.id]
+    changed = text.replace(b'"retries": 3', b'"retries": 8')
+    path.write_bytes(dead_module.OLD_MAGIC + tag.hex().encode() + b"\n" + changed)
+    assert list_dead(tmp_path) == [], "and verified as before"

@@ -26,7 +26,7 @@ from ..runtime.retry_policy import RetryPolicy
 from ..runtime.state import runtime_state
 from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.backlog import SavedOffload
-from .delivery.waiting import WaitingRoom, waiting_path
+from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
 
 #: what :meth:`Deferral.after_failure` decided
 RETRY = "retry"
@@ -55,7 +55,8 @@ class Deferral:
         if found is None:
             directory = self.backend.runtime_dir()
             found = WaitingRoom(waiting_path(directory, mule_id) if directory is not None else None, self.log,
-                                self.signer)
+                                self.signer, limit=waiting_limit(self.backend.getenv(LIMIT_ENV), self.log),
+                                refused=lambda call, why: self.bury(envelope.unpack(call.body), why, "", "refused"))
             loaded = found.load()
             if loaded:
                 self.log(f"uwsgi-mules: mule {mule_id} took back {loaded} waiting task(s) of its previous process")
