@@ -598,10 +598,11 @@ static int mp_open_runtime_dir(char *shown, size_t size) {
 	return fd;
 }
 
-/* the instance key, read with O_NOFOLLOW from the checked runtime directory:
- * 0, or -1 with the reason in `why` */
+/* the instance key, read with O_NOFOLLOW from the checked runtime directory,
+ * and O_NONBLOCK: a FIFO put in its place is opened and refused, never waited
+ * on (the master would hang at its exit): 0, or -1 with the reason in `why` */
 static int mp_read_key(int runfd, unsigned char *key, char *why, size_t size) {
-	int kfd = openat(runfd, "key", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int kfd = openat(runfd, "key", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (kfd < 0) {
 		if (errno == ENOENT)
 			snprintf(why, size, "there is no key file (no process of this instance signed an envelope)");
@@ -611,9 +612,12 @@ static int mp_read_key(int runfd, unsigned char *key, char *why, size_t size) {
 		return -1;
 	}
 	struct stat st;
-	if (fstat(kfd, &st) || !S_ISREG(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0077)) {
+	const char *bad = fstat(kfd, &st) ? "cannot be checked"
+		: !S_ISREG(st.st_mode) ? "is not a regular file, refused"
+		: (st.st_uid != getuid() || (st.st_mode & 0077)) ? "is not a file of this user with mode 0600" : NULL;
+	if (bad) {
 		close(kfd);
-		snprintf(why, size, "the key file is not a file of uid %d with mode 0600", (int) getuid());
+		snprintf(why, size, "the key file %s (uid %d)", bad, (int) getuid());
 		return -1;
 	}
 	unsigned char extra[MP_KEY_SIZE + 1];
