@@ -7,7 +7,8 @@ sets: a test never mounts anything behind a developer's back); it is
 unmounted in a ``finally``. 200 ``offload_in`` calls are accepted and
 written to the waiting file, the tmpfs is filled to its last byte, the mule
 is killed (its successor reads the waiting file back on a full filesystem),
-then plain offloads and more ``offload_in`` calls are sent. Every call is
+then plain offloads, more ``offload_in`` calls and calls longer than a page
+(copied into the mule's in-flight record, a mapped file) are sent. Every call is
 counted by id: sent, executed, lost, duplicated, early; the mule is
 respawned once (the kill), never in a loop.
 """
@@ -110,11 +111,15 @@ def test_a_full_runtime_filesystem_neither_crash_loops_the_mule_nor_loses_calls(
         count, at = offload(server, "task=later&n=50&start=2000&in=3")  # held in memory
         sent_at.update({i: at + 3 for i in range(2000, 2050)})
         assert count == 50
+        # messages longer than a page: the mule copies each into its in-flight record
+        count, at = offload(server, "task=carry&n=10&start=3000&pad=30000")
+        sent_at.update({i: at for i in range(3000, 3010)})
+        assert count == 10
         expected = set(sent_at)
         assert wait_for(lambda: expected <= {int(r["id"]) for r in read_done(workdir)}, 60), server.log_text()[-3000:]
         time.sleep(1.0)  # a duplicate would show up here
         log = server.log_text()
-    runs = [r for r in read_done(workdir) if r["kind"] == "later"]
+    runs = [r for r in read_done(workdir) if r["kind"] in ("later", "carry")]
     done = Counter(int(r["id"]) for r in runs)  # type: ignore[arg-type]
     lost = sorted(expected - set(done))
     duplicated = sorted(i for i, n in done.items() if n > 1)

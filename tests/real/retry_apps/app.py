@@ -59,17 +59,25 @@ def work(task_id: int, ms: int) -> None:
     _done("work", task_id)
 
 
-TASKS = {f.__name__: f for f in (flaky, until_fixed, wrong_error, later, work)}
+@Mule(1).offload()
+def carry(task_id: int, payload: str) -> None:
+    """A call whose message is ``len(payload)`` bytes longer (``&pad=N``)."""
+    _done("carry", task_id)
+
+
+TASKS = {f.__name__: f for f in (flaky, until_fixed, wrong_error, later, work, carry)}
 
 
 def application(environ, start_response):  # type: ignore[no-untyped-def]
-    """``?task=NAME&n=N&start=S[&in=SECONDS][&ms=MS]``: offload N calls; the
+    """``?task=NAME&n=N&start=S[&in=SECONDS][&ms=MS][&pad=BYTES]``: offload N calls; the
     response is ``sent sent_at`` (how many returned True, and when)."""
     query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     task = TASKS[query.get("task", "later")]
     start = int(query.get("start", "0"))
     count = int(query.get("n", "1"))
-    extra = [int(query["ms"])] if "ms" in query else []
+    extra: list[object] = [int(query["ms"])] if "ms" in query else []
+    if "pad" in query:
+        extra = ["x" * int(query["pad"])]
     sent_at = time.time()
     sent = 0
     for task_id in range(start, start + count):
