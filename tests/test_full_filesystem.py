@@ -140,3 +140,17 @@ def test_a_dead_record_on_a_full_filesystem_is_all_or_nothing(tmp_path: Path, di
         store.add("app:t", "app:t()", 1, 0, "E: x", "", 1, b"y" * 10_000)
     assert disk.failed >= 1
     assert sorted(p.name for p in (tmp_path / "dead").iterdir()) == before
+
+
+def test_an_inflight_record_has_no_hole_to_fault_on(tmp_path: Path) -> None:
+    """Writing through a mapping into a hole of a full tmpfs is SIGBUS."""
+    from uwsgi_mules.mule.delivery.inflight import HEADER_SIZE, InflightRecord
+
+    path = tmp_path / "mule1.inflight"
+    record = InflightRecord(65536, path)
+    try:
+        info = path.stat()
+        assert info.st_size == HEADER_SIZE + 65536
+        assert info.st_blocks * 512 >= info.st_size, "every block allocated"
+    finally:
+        record.close()

@@ -6,6 +6,12 @@ running it and clears one byte after. A mule killed mid-task (``SIGKILL``,
 OOM, harakiri, an expired reload mercy) leaves the record set, and the mule
 respawned in its place reads it back. The header also keeps the mule's
 crash counters, which survive respawns.
+
+The file's blocks are allocated when it is opened (``posix_fallocate``):
+writing through the mapping into a hole of a full filesystem (a tmpfs
+runtime directory) would kill the mule with ``SIGBUS``, on every respawn.
+When they cannot be allocated the record is refused (``OSError``) and the
+mule keeps it in memory.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ class InflightRecord:
             try:
                 if os.fstat(fd).st_size < size:
                     os.ftruncate(fd, size)
+                try:
+                    os.posix_fallocate(fd, 0, size)  # no hole left to fault on
+                except OSError as exc:
+                    raise OSError(exc.errno, f"the blocks of {path.name} cannot be allocated: {exc.strerror}") from exc
                 self._buf = mmap.mmap(fd, size)
             finally:
                 os.close(fd)
