@@ -45,13 +45,15 @@ import os
 import stat
 import struct
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...datakey import TAG_SIZE, DataSigner
 
 NONCE_SIZE = 16
+#: bytes written at once by :func:`write_durably` from chunks
+WRITE_BATCH = 1 << 20
 #: ``os.open`` flags of every record file read: never a link, never blocks on a FIFO
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
@@ -96,11 +98,10 @@ class RecordFormat:
 
     def encode(self, key: DataSigner, nonce: bytes, index: int, values: tuple, parts: Sequence[bytes]) -> bytes:
         """The signed bytes of the ``index``-th record (header ``values``, variable ``parts``)."""
-        head = self.header.pack(*values)
-        if list(self.framing(values) or ()) != [len(part) for part in parts]:
+        if tuple(self.framing(values) or ()) != tuple(map(len, parts)):
             raise ValueError(f"a {self.name} record whose header does not frame its fields")
-        tag = key.tag(self.domain, nonce, self.index.pack(index), head, *parts)
-        return b"".join((head, *parts, tag))
+        unsigned = self.header.pack(*values) + b"".join(parts)
+        return unsigned + key.tag(self.domain + nonce + self.index.pack(index), unsigned)
 
 
 @dataclass
@@ -183,7 +184,10 @@ def read_private(path: Path) -> bytes:
 def write_all(fd: int, data: bytes | memoryview) -> None:
     """Write all of ``data``: a short write is continued; a write that
     stores nothing raises ``OSError(ENOSPC)`` (as the next one would)."""
-    view = memoryview(data)
+    written = os.write(fd, data)
+    if written == len(data):
+        return
+    view = memoryview(data)[max(written, 0) :]
     while view:
         written = os.write(fd, view)
         if written <= 0:
@@ -191,10 +195,12 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
-def append_all_or_nothing(fd: int, data: bytes) -> None:
+def append_all_or_nothing(fd: int, data: bytes, end: int | None = None) -> None:
     """Append ``data`` to the ``O_APPEND`` file ``fd`` whole, or raise with
-    the file cut back to its size before (no torn record is left)."""
-    end = os.lseek(fd, 0, os.SEEK_END)
+    the file cut back to its size before, ``end`` (default: asked with
+    ``lseek``), so that no torn record is left."""
+    if end is None:
+        end = os.lseek(fd, 0, os.SEEK_END)
     try:
         write_all(fd, data)
     except OSError:
@@ -205,16 +211,17 @@ def append_all_or_nothing(fd: int, data: bytes) -> None:
         raise
 
 
-def write_durably(path: Path, data: bytes, *, sync: bool = True) -> None:
-    """Write ``data`` as ``path`` all or nothing: a temporary file of the
-    same directory (mode 0600), every byte checked, fsync, rename, fsync of
-    the directory (``sync=False``: no fsync, the file survives the death of
-    the process as the page cache does); the temporary file is removed if
-    anything fails, and the error raised."""
+def write_durably(path: Path, data: bytes | Iterable[bytes], *, sync: bool = True) -> None:
+    """Write ``data`` (bytes, or chunks written as they come: a large file
+    is never joined in memory) as ``path`` all or nothing: a temporary file
+    of the same directory (mode 0600), every byte checked, fsync, rename,
+    fsync of the directory (``sync=False``: no fsync, the file survives the
+    death of the process as the page cache does); the temporary file is
+    removed if anything fails, and the error raised."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
     try:
         try:
-            write_all(fd, data)
+            _write_chunks(fd, [data] if isinstance(data, bytes) else data)
             if sync:
                 os.fsync(fd)
         finally:
@@ -228,6 +235,20 @@ def write_durably(path: Path, data: bytes, *, sync: bool = True) -> None:
         raise
     if sync:
         fsync_dir(path.parent)
+
+
+def _write_chunks(fd: int, chunks: Iterable[bytes]) -> None:
+    """Write ``chunks`` in writes of about :data:`WRITE_BATCH` bytes."""
+    batch: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        batch.append(chunk)
+        size += len(chunk)
+        if size >= WRITE_BATCH:
+            write_all(fd, b"".join(batch))
+            batch, size = [], 0
+    if batch:
+        write_all(fd, b"".join(batch))
 
 
 def fsync_dir(directory: Path) -> None:

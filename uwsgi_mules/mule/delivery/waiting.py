@@ -42,6 +42,7 @@ until it can, with one line when it could.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import os
 import struct
@@ -89,7 +90,7 @@ FORMAT = RecordFormat("waiting file", FILE_MAGIC, _RECORD, struct.Struct("!Q"), 
 _COMPACT_SLACK = 1024
 
 
-@dataclass(order=True)
+@dataclass(order=True, slots=True)
 class WaitingCall:
     """One call waiting for ``due`` (epoch seconds): its target, verified body and task path."""
 
@@ -149,6 +150,7 @@ class WaitingRoom:
         self._records = 0  #: records in the file
         self._nonce: bytes | None = None  #: of the file being appended to (None: start a new file)
         self._fd: int | None = None
+        self._size = 0  #: bytes in the file (while ``_fd`` is open)
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -226,6 +228,7 @@ class WaitingRoom:
         if not data:
             return 0
         parsed = parse(data, self.signer)  # type: ignore[arg-type]
+        del data  # before the file is written again
         self._report(parsed)
         for call in parsed.live.values():
             call.entry_id = self._next_id
@@ -266,19 +269,21 @@ class WaitingRoom:
             self._retry_whole_file()  # holds this call too: it is in the heap already
             return
         try:
+            start = b""
             if self._fd is None:
                 self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
                                    0o600)
-            start = b""
-            if self._nonce is None or os.fstat(self._fd).st_size == 0:
+                self._size = os.fstat(self._fd).st_size
+            if self._nonce is None or self._size == 0:
                 os.ftruncate(self._fd, 0)
-                self._nonce, self._records = os.urandom(NONCE_SIZE), 0
+                self._nonce, self._records, self._size = os.urandom(NONCE_SIZE), 0, 0
                 start = FORMAT.start(self._nonce)
-            record = _encode(self._key, self._nonce, self._records, kind, call)  # type: ignore[arg-type]
-            append_all_or_nothing(self._fd, start + record)
+            record = start + _encode(self._key, self._nonce, self._records, kind, call)  # type: ignore[arg-type]
+            append_all_or_nothing(self._fd, record, self._size)
         except OSError as exc:
             self._cannot_write(exc)
             return
+        self._size += len(record)
         self._records += 1
 
     def _truncate(self) -> None:
@@ -306,14 +311,15 @@ class WaitingRoom:
             self._truncate()
             return
         nonce = os.urandom(NONCE_SIZE)
-        records = [_encode(self._key, nonce, i, _ADD, c) for i, c in enumerate(self.calls)]  # type: ignore[arg-type]
+        key = self._key
+        records = (_encode(key, nonce, i, _ADD, c) for i, c in enumerate(self.calls))  # type: ignore[arg-type]
         try:
-            write_durably(self.path, FORMAT.start(nonce) + b"".join(records), sync=False)
+            write_durably(self.path, itertools.chain([FORMAT.start(nonce)], records), sync=False)
         except OSError as exc:
             self._cannot_write(exc)
             return
         self._nonce = nonce
-        self._records = len(records)
+        self._records = len(self.calls)
         self._written_again()
 
     def _cannot_write(self, exc: OSError) -> None:
@@ -389,6 +395,7 @@ def parse(data: bytes, signer: Signer) -> _Parsed:
     a copy of the live calls' bodies only)."""
     parsed = _Parsed()
     live = parsed.live
+    paths: dict[bytes, str] = {}  #: one string per task path, not one per call
 
     def accept(values: tuple, parts: list[memoryview]) -> None:
         _check(values)
@@ -396,9 +403,13 @@ def parse(data: bytes, signer: Signer) -> _Parsed:
         if kind == _TAKEN:
             live.pop(entry_id, None)
             return
-        farm, path, body = parts
+        farm, raw_path, body = parts
         target: WireTarget = bytes(farm) if target_kind == _KIND_FARM else value
-        live[entry_id] = WaitingCall(due, entry_id, target, bytes(body), bytes(path).decode("utf-8", "surrogateescape"))
+        raw = bytes(raw_path)
+        path = paths.get(raw)
+        if path is None:
+            path = paths[raw] = raw.decode("utf-8", "surrogateescape")
+        live[entry_id] = WaitingCall(due, entry_id, target, bytes(body), path)
 
     reading = read_records(FORMAT, data, DataSigner(signer.key), accept)
     parsed.records, parsed.damage, parsed.torn, parsed.rejected = (
