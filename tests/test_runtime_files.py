@@ -66,3 +66,19 @@ def test_a_key_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path, w
         unblock(fifo)
     assert isinstance(error, InsecureDirectory), error
     assert "not a regular file" in str(error), error
+
+
+def test_a_waiting_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    from uwsgi_mules.envelope import Signer
+    from uwsgi_mules.mule.delivery.waiting import WaitingRoom
+
+    fifo = tmp_path / "mule1.waiting"
+    os.mkfifo(fifo, 0o600)
+    lines: list[str] = []
+    room = WaitingRoom(fifo, lines.append, Signer(os.urandom(32)))
+    try:
+        error = opened_in_time(room.add, 5.0, 1, b"kept in memory")
+    finally:
+        unblock(fifo)
+    assert error is None and len(room) == 1
+    assert len(lines) == 1 and "ERROR" in lines[0] and "not a regular file" in lines[0], lines

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import stat
 import struct
 import time
 from collections.abc import Iterable, Sequence
@@ -245,11 +246,11 @@ def trust_instance_key(directory: Path, instance_key: bytes) -> None:
     secure_dir(directory)
     mark = DataSigner(data_key(directory)).tag(b"instance-key:", instance_key)
     path = directory / INSTANCE_KEYS
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
     try:
         info = os.fstat(fd)
-        if info.st_uid != os.getuid() or info.st_mode & 0o077:
-            raise BacklogError(f"{path} must belong to this user with mode 0600")
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise BacklogError(f"{path} must be a regular file of this user with mode 0600")
         if not _has_mark(os.pread(fd, info.st_size, 0), mark):
             write_all(fd, mark)  # O_APPEND: one write of 16 bytes
     finally:
@@ -334,11 +335,11 @@ class Progress:
 
     def __init__(self, claimed: Path) -> None:
         self.path = claimed.with_name(PROGRESS_PREFIX + base_name(claimed))
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         info = os.fstat(self._fd)
-        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
             os.close(self._fd)
-            raise BacklogError(f"{self.path.name} must belong to this user with mode 0600")
+            raise BacklogError(f"{self.path.name} must be a regular file of this user with mode 0600")
         raw = os.pread(self._fd, _PROGRESS.size, 0)
         #: entries of the file handled so far (by this process and the ones before)
         self.done = _PROGRESS.unpack(raw)[0] if len(raw) == _PROGRESS.size else 0

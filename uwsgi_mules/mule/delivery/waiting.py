@@ -41,10 +41,12 @@ until it can, with one line when it could.
 
 from __future__ import annotations
 
+import errno
 import heapq
 import itertools
 import math
 import os
+import stat
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -271,9 +273,7 @@ class WaitingRoom:
         try:
             start = b""
             if self._fd is None:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
-                                   0o600)
-                self._size = os.fstat(self._fd).st_size
+                self._fd = self._open_for_append()
             if self._nonce is None or self._size == 0:
                 os.ftruncate(self._fd, 0)
                 self._nonce, self._records, self._size = os.urandom(NONCE_SIZE), 0, 0
@@ -285,6 +285,17 @@ class WaitingRoom:
             return
         self._size += len(record)
         self._records += 1
+
+    def _open_for_append(self) -> int:
+        """The file opened for appending (a FIFO or another non-regular file is refused, never waited on)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                     0o600)  # type: ignore[arg-type]
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            os.close(fd)
+            raise OSError(errno.EINVAL, f"{self.path} is not a regular file")
+        self._size = info.st_size
+        return fd
 
     def _truncate(self) -> None:
         if self.path is None:
