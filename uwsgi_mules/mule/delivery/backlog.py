@@ -290,7 +290,7 @@ def claim(directory: Path) -> list[Path]:
     for name in names:
         if name.startswith("."):  # keys, progress records, files being written
             continue
-        if name.endswith(SUFFIX) or name.endswith(QUEUED_SUFFIX):
+        if name.endswith((SUFFIX, QUEUED_SUFFIX)):
             base = name
         elif CLAIMED in name and not _alive(name.rsplit(CLAIMED, 1)[1]):
             base = name.rsplit(CLAIMED, 1)[0]

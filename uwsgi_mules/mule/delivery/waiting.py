@@ -273,7 +273,7 @@ class WaitingRoom:
         try:
             start = b""
             if self._fd is None:
-                self._fd = self._open_for_append()
+                self._fd = self._open_for_append(self.path)
             if self._nonce is None or self._size == 0:
                 os.ftruncate(self._fd, 0)
                 self._nonce, self._records, self._size = os.urandom(NONCE_SIZE), 0, 0
@@ -286,14 +286,13 @@ class WaitingRoom:
         self._size += len(record)
         self._records += 1
 
-    def _open_for_append(self) -> int:
+    def _open_for_append(self, path: Path) -> int:
         """The file opened for appending (a FIFO or another non-regular file is refused, never waited on)."""
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
-                     0o600)  # type: ignore[arg-type]
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             os.close(fd)
-            raise OSError(errno.EINVAL, f"{self.path} is not a regular file")
+            raise OSError(errno.EINVAL, f"{path} is not a regular file")
         self._size = info.st_size
         return fd
 
