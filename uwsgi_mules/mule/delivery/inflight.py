@@ -16,8 +16,10 @@ mule keeps it in memory.
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,9 +50,12 @@ class InflightRecord:
         if path is None:
             self._buf: mmap.mmap | bytearray = bytearray(size)
         else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
             try:
-                if os.fstat(fd).st_size < size:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise OSError(errno.EINVAL, f"{path.name} is not a regular file")
+                if info.st_size < size:
                     os.ftruncate(fd, size)
                 try:
                     os.posix_fallocate(fd, 0, size)  # no hole left to fault on

@@ -224,7 +224,7 @@ class WaitingRoom:
             return 0
         try:
             data = read_private(self.path)
-        except RecordFileError as exc:
+        except (RecordFileError, OSError) as exc:
             self.log(f"uwsgi-mules: the waiting tasks of {self.path.name} are not read back: {exc}")
             return 0
         if not data:
