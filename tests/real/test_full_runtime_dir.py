@@ -11,6 +11,9 @@ then plain offloads, more ``offload_in`` calls and calls longer than a page
 (copied into the mule's in-flight record, a mapped file) are sent. Every call is
 counted by id: sent, executed, lost, duplicated, early; the mule is
 respawned once (the kill), never in a loop.
+
+And, on every real server (no tmpfs needed): calls past the waiting-room
+limit (``UWSGIMULES_WAITING_MAX``) are kept as dead tasks, not lost.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -133,3 +137,25 @@ def test_a_full_runtime_filesystem_neither_crash_loops_the_mule_nor_loses_calls(
     assert respawns == 1, "the kill only: no crash loop"
     assert 1 <= len(errors) <= 2, errors  # at most one per mule process that hit the full filesystem
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_calls_past_the_waiting_limit_are_kept_as_dead_tasks(tmp_path: Path) -> None:
+    """The same scenario as on the fake (tests/test_dead_and_waiting.py)."""
+    require_real_uwsgi()
+    runtime = tmp_path / "runtime"
+    server = make_server(tmp_path, env={"UWSGIMULES_WAITING_MAX": "5"})
+    with server:
+        count, at = offload(server, "task=later&n=8&start=0&in=2")
+        assert count == 8
+        assert wait_for(lambda: len(read_done(tmp_path)) >= 5, 30), server.log_text()[-3000:]
+        time.sleep(0.5)
+        log = server.log_text()
+        listing = subprocess.run([sys.executable, "-m", "uwsgi_mules.cli", "dead", "--dir", str(runtime)],
+                                 capture_output=True, text=True, timeout=60).stdout
+    done = Counter(int(r["id"]) for r in read_done(tmp_path))  # type: ignore[arg-type]
+    dead = [line for line in log.splitlines() if "DEAD task" in line]
+    print(f"\nwaiting limit 5: sent 8, executed {sum(done.values())}, dead {len(dead)}, "
+          f"lost {8 - len(done) - len(dead)}")
+    assert done == Counter(range(5)), "the first five wait and run once"
+    assert len(dead) == 3 and all("UWSGIMULES_WAITING_MAX" in line for line in dead), dead
+    assert "3 dead task(s)" in listing, listing
