@@ -58,7 +58,7 @@ WRITE_BATCH = 1 << 20
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 #: the lengths of a record's variable fields, from its header's values; None: the header cannot be framed
-Framing = Callable[[tuple], "Sequence[int] | None"]
+Framing = Callable[[tuple], Sequence[int] | None]
 #: takes one verified record (header values, variable fields); raises :class:`BadRecord` to reject it alone
 Accept = Callable[[tuple, list[memoryview]], object]
 
