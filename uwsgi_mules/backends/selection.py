@@ -19,7 +19,7 @@ HOW_TO_ACTIVATE = (
     "fake backend: `with FakeUwsgi(mules=2): ...` (from uwsgi_mules.fake), or use the "
     "`uwsgi_fake` pytest fixture. Signals, timers and cron register at import (in the "
     "master, as uWSGI routes them): import such modules with the fake active, e.g. "
-    "inside the `uwsgi_dropin` fixture or with uwsgi_mules.dropin."
+    "inside the `uwsgi_dropin` fixture or with uwsgi_mules.testing.dropin."
 )
 
 #: marker attribute of modules that pretend to be ``uwsgi`` (the drop-in fake)
