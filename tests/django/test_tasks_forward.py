@@ -19,6 +19,7 @@ setup_django()
 
 from tests.django.app_tasks import tasks  # noqa: E402
 from uwsgi_mules.contrib.django.tasks import compat  # noqa: E402
+from uwsgi_mules.contrib.django.tasks.records import StaleResult  # noqa: E402
 from uwsgi_mules.fake import FakeUwsgi  # noqa: E402
 
 SUCCESSFUL = compat.TaskResultStatus.SUCCESSFUL
@@ -43,3 +44,15 @@ def test_a_failed_result_is_not_rolled_back_either(uwsgi_fake: FakeUwsgi) -> Non
     uwsgi_fake.run_pending()
     uwsgi_fake.cache_update(r.id, ready, 0, RESULTS_CACHE)
     assert tasks.fail.get_result(r.id).status == FAILED
+
+
+def test_the_store_never_replaces_a_newer_version(uwsgi_fake: FakeUwsgi) -> None:
+    r = tasks.add.enqueue(2, 3)
+    store = compat.task_backends["default"].result_store(uwsgi_fake)
+    stale = store.read(r.id)  # READY, version 1
+    uwsgi_fake.run_pending()  # RUNNING (2), SUCCESSFUL (3)
+    stale.start("mule9:1", uwsgi_fake.wall_time())  # version 2: older than the cache's
+    with pytest.raises(StaleResult, match="holds version 3"):
+        store.write(stale)
+    assert tasks.add.get_result(r.id).status == SUCCESSFUL
+    assert any("was not stored" in line and r.id in line for line in uwsgi_fake.log_lines)

@@ -41,6 +41,18 @@ EVICT_FRACTION = 0.1
 #: how many task ids a process remembers the newest version of (a reader refuses older ones)
 SEEN_VERSIONS = 4096
 
+#: (cache, task id) -> (newest version, its JSON) read or written by this process
+_seen: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
+_seen_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, str], version: int, body: bytes) -> None:
+    """Note the newest version of a result (caller holds ``_seen_lock``)."""
+    _seen[key] = (version, body)
+    _seen.move_to_end(key)
+    if len(_seen) > SEEN_VERSIONS:
+        _seen.popitem(last=False)
+
 
 class ResultsFull(RuntimeError):
     """A result could not be stored even after evicting old results."""
@@ -71,18 +83,17 @@ class ResultStore:
     Versions only grow: :meth:`write` never replaces the record the cache
     holds by an older or equal version, and :meth:`read` never returns a
     version older than the newest this store has read or written for the id
-    (the last :data:`SEEN_VERSIONS` ids): an older genuine record written
-    back into the cache is refused with a log line.
+    (the last :data:`SEEN_VERSIONS` ids, shared by every store of the
+    process): an older genuine record written back into the cache is
+    refused with a log line.
     """
 
-    __slots__ = ("_lock", "_seen", "backend", "options", "signer")
+    __slots__ = ("backend", "options", "signer")
 
     def __init__(self, backend: Backend, options: ResultsOptions) -> None:
         self.backend = backend
         self.options = options
         self.signer: Signer = backend.signer()
-        self._seen: OrderedDict[str, tuple[int, bytes]] = OrderedDict()  # id -> (version, JSON)
-        self._lock = threading.Lock()
 
     def read(self, key: str) -> TaskRecord | None:
         """The record of ``key``; None when unknown, expired or not genuine."""
@@ -99,10 +110,11 @@ class ResultStore:
 
     def _newest(self, record: TaskRecord, body: bytes) -> TaskRecord:
         """``record``, or the newer version of it this store has seen."""
-        with self._lock:
-            seen = self._seen.get(record.id)
+        key = (self.options.cache, record.id)
+        with _seen_lock:
+            seen = _seen.get(key)
             if seen is None or seen[0] <= record.version:
-                self._remember(record.id, record.version, body)
+                _remember(key, record.version, body)
                 return record
         self.backend.log(
             f"uwsgi-mules: the task result {record.id!r} in cache {self.options.cache!r} is version "
@@ -110,13 +122,6 @@ class ResultStore:
             "record was written back into the cache); the newer one is kept"
         )
         return TaskRecord.from_json(seen[1])
-
-    def _remember(self, key: str, version: int, body: bytes) -> None:
-        seen = self._seen
-        seen[key] = (version, body)
-        seen.move_to_end(key)
-        if len(seen) > SEEN_VERSIONS:
-            seen.popitem(last=False)
 
     def write(self, record: TaskRecord, *, new: bool = False, value: bytes | None = None) -> None:
         """Store ``record`` (``new``: it must not exist yet; ``value``: its
@@ -133,8 +138,8 @@ class ResultStore:
                 raise StaleResult(message)
         value = value or self.sealed(record)
         self._store(record, new, value)
-        with self._lock:
-            self._remember(record.id, record.version, record.to_json())
+        with _seen_lock:
+            _remember((self.options.cache, record.id), record.version, record.to_json())
 
     def _store(self, record: TaskRecord, new: bool, value: bytes) -> None:
         store = self.backend.cache_set if new else self.backend.cache_update
