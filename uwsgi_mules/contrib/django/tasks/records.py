@@ -24,7 +24,7 @@ import time
 from collections import OrderedDict
 
 from ....backends.base import Backend
-from ....envelope import Signer
+from ....envelope import TAG_SIZE, Signer
 from ....runtime.result_records import UnsignedResult, open_value, seal_value
 from .options import ResultsOptions
 from .record import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord, TransitionRefused
@@ -138,8 +138,9 @@ class ResultStore:
                 raise StaleResult(message)
         value = value or self.sealed(record)
         self._store(record, new, value)
+        body = value[len(DOMAIN) + TAG_SIZE:]  # the JSON the value signs (seal_value's layout)
         with _seen_lock:
-            _remember((self.options.cache, record.id), record.version, record.to_json())
+            _remember((self.options.cache, record.id), record.version, body)
 
     def _store(self, record: TaskRecord, new: bool, value: bytes) -> None:
         store = self.backend.cache_set if new else self.backend.cache_update
