@@ -87,3 +87,51 @@ def due_of(when: Any) -> float:
             f"when must be timezone-aware (e.g. datetime.now(timezone.utc) + timedelta(minutes=5)), got naive {when!r}"
         )
     return when.timestamp()
+
+
+#: what :func:`decide` decided for a task that raised
+RETRY = "retry"  #: it runs again after :attr:`Decision.delay` seconds
+DEAD = "dead"  #: its last attempt failed: recorded as a dead task
+FAILED = "failed"  #: not retried (an exception outside ``retry_on``, or no policy)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a failed attempt: :data:`RETRY` (with its ``delay``),
+    :data:`DEAD` or :data:`FAILED`."""
+
+    outcome: str
+    delay: float = 0.0
+
+    @property
+    def retry_follows(self) -> bool:
+        return self.outcome == RETRY
+
+
+def decide(policy: RetryPolicy | None, exc: BaseException, attempt: int, retries: int,
+           rng: random.Random | None = None) -> Decision:
+    """The one retry decision, for offloads and Django tasks alike.
+
+    ``attempt``: the number of the attempt that raised (1 for the first
+    run); ``retries``: the retries the call travels with. A policy that does
+    not retry ``exc`` gives :data:`FAILED`; an attempt within the retries
+    :data:`RETRY` with the backoff of that retry; the last one :data:`DEAD`.
+    """
+    if policy is None or not policy.retries_on(exc):
+        return Decision(FAILED)
+    if attempt <= retries:
+        return Decision(RETRY, policy.delay(attempt, rng))
+    return Decision(DEAD)
+
+
+#: the method a registered callable may have to be told what follows an attempt that raised
+DECISION_LISTENER = "after_decision"
+
+
+def tell_decision(func: Any, exc: BaseException, outcome: str) -> None:
+    """Tell the registered callable ``func`` (a Django task's runner) what the
+    dispatcher decided after it raised ``exc``: :data:`RETRY`, :data:`DEAD`
+    or :data:`FAILED`. Callables without :data:`DECISION_LISTENER` are left alone."""
+    listener = getattr(func, DECISION_LISTENER, None)
+    if listener is not None:
+        listener(exc, outcome)
