@@ -84,7 +84,12 @@ def validate_delay(seconds: Any, name: str = "delay") -> float:
     """``seconds`` as a float; ``ValueError`` when negative, not finite or not a number."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise ValueError(f"{name} must be a number of seconds, got {seconds!r}")
-    value = float(seconds)
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int beyond a float, e.g. 10**400
+        raise ValueError(
+            f"{name} must be a finite number of seconds >= 0, got an int of {seconds.bit_length()} bits"
+        ) from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {seconds!r}")
     return value
