@@ -148,6 +148,24 @@ def test_insecure_directory_is_an_os_error() -> None:
     assert issubclass(InsecureDirectory, OSError)
 
 
+# -- a second local user: only with the explicit opt-in .ci/run sets -----------------------------
+
+
+def test_system_users_are_made_only_with_the_explicit_opt_in() -> None:
+    assert system_users_refusal({}, 0) == f"creating local users needs the opt-in {SYSTEM_USERS_ENV}=1 (.ci/run sets it)"
+    assert system_users_refusal({SYSTEM_USERS_ENV: "yes"}, 0) != ""
+    assert system_users_refusal({SYSTEM_USERS_ENV: "1"}, 1000) == "creating a second local user needs root"
+    assert system_users_refusal({SYSTEM_USERS_ENV: "1"}, 0) in ("", "no useradd/userdel on this machine")
+
+
+def test_leftover_test_users_are_those_of_runs_that_no_longer_run() -> None:
+    mine = test_user_name(os.getpid())
+    assert mine.startswith("umt") and len(mine) == 14
+    gone = test_user_name(4_000_000)
+    names = [mine, gone, "umt0123456789", "root", "umtx", "umt0123456789ab"]
+    assert leftover_test_users(names, running=lambda pid: pid == os.getpid()) == [gone, "umt0123456789"]
+
+
 @pytest.fixture
 def other_user() -> Iterator[pwd.struct_passwd]:
     """A throwaway local user, created for the test and removed after it."""
