@@ -152,7 +152,8 @@ def test_insecure_directory_is_an_os_error() -> None:
 
 
 def test_system_users_are_made_only_with_the_explicit_opt_in() -> None:
-    assert system_users_refusal({}, 0) == f"creating local users needs the opt-in {SYSTEM_USERS_ENV}=1 (.ci/run sets it)"
+    refusal = system_users_refusal({}, 0)
+    assert refusal == f"creating local users needs the opt-in {SYSTEM_USERS_ENV}=1 (.ci/run sets it)"
     assert system_users_refusal({SYSTEM_USERS_ENV: "yes"}, 0) != ""
     assert system_users_refusal({SYSTEM_USERS_ENV: "1"}, 1000) == "creating a second local user needs root"
     assert system_users_refusal({SYSTEM_USERS_ENV: "1"}, 0) in ("", "no useradd/userdel on this machine")
