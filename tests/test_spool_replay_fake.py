@@ -61,3 +61,20 @@ def test_a_replayed_signed_task_runs_once(dropin: Any, tmp_path: Path) -> None:
     assert [(r["amount"], r["to"]) for r in ran] == [(10, "bob")]
     assert len(refused) == 3 and all("already ran" in line or "replay" in line for line in refused), refused
     assert dropin.fake.spooler.tasks == []
+
+
+def test_a_signed_spoolforever_task_runs_at_every_scan(dropin: Any, tmp_path: Path) -> None:
+    from uwsgi_mules import decorators as ud
+
+    seen: list[int] = []
+
+    @ud.spoolforever(pass_arguments=True)
+    def every_scan(n: int) -> None:
+        seen.append(n)
+
+    with dropin.fake.as_worker(1):
+        every_scan(5)
+    for _ in range(3):
+        dropin.fake.run_spooler()
+    assert seen == [5, 5, 5], "the same spool file runs again: not a replay"
+    assert not any("refused" in line for line in dropin.fake.log_lines)
