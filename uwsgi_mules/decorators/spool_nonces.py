@@ -158,7 +158,9 @@ def nonce_store(backend: Backend) -> NonceStore:
     store = _stores.get(backend)
     if store is None:
         directory = backend.spool_key_dir()
-        store = _stores[backend] = NonceStore(directory / NONCE_DIR if directory is not None else None)
+        # made absolute here: decorating creates it in the master, before uWSGI's spooler changes its directory
+        absolute = Path(os.path.abspath(directory / NONCE_DIR)) if directory is not None else None
+        store = _stores[backend] = NonceStore(absolute)
     return store
 
 

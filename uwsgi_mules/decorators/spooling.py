@@ -118,6 +118,7 @@ def _read_spool_key() -> None:
         spool_signer(current_backend())
     except OSError:
         pass
+    nonce_store(current_backend())  # its directory resolved now, like the key's
 
 
 def _install_spooler() -> None:
