@@ -160,9 +160,9 @@ def test_system_users_are_made_only_with_the_explicit_opt_in() -> None:
 
 
 def test_leftover_test_users_are_those_of_runs_that_no_longer_run() -> None:
-    mine = test_user_name(os.getpid())
+    mine = new_user_name(os.getpid())
     assert mine.startswith("umt") and len(mine) == 14
-    gone = test_user_name(4_000_000)
+    gone = new_user_name(4_000_000)
     names = [mine, gone, "umt0123456789", "root", "umtx", "umt0123456789ab"]
     assert leftover_test_users(names, running=lambda pid: pid == os.getpid()) == [gone, "umt0123456789"]
 
@@ -186,12 +186,9 @@ def system_users_refusal(environ: Mapping[str, str], euid: int) -> str:
     return ""
 
 
-def test_user_name(pid: int) -> str:
+def new_user_name(pid: int) -> str:
     """A test user's name, carrying the pid of the test process that made it."""
     return f"{USER_PREFIX}{pid:07x}{uuid.uuid4().hex[:4]}"
-
-
-test_user_name.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
 
 
 def leftover_test_users(names: Iterable[str], running: Callable[[int], bool]) -> list[str]:
@@ -234,7 +231,7 @@ def system_users() -> None:
 def other_user(system_users: None) -> Iterator[pwd.struct_passwd]:
     """A throwaway local user, created for the test and removed after it
     (only with the opt-in ``UWSGIMULES_TEST_SYSTEM_USERS=1``, as root)."""
-    name = test_user_name(os.getpid())
+    name = new_user_name(os.getpid())
     created = subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false", name],
                              capture_output=True, text=True, timeout=30)
     if created.returncode != 0:
