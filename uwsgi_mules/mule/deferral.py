@@ -98,7 +98,21 @@ class Deferral:
                       target: WireTarget, meta: dict[str, Any]) -> str:
         """A task raised: :data:`RETRY` (held for its backoff), :data:`DEAD`
         (its last attempt: recorded) or :data:`FAILED` (not retried: an
-        exception outside ``retry_on``, or no retries)."""
+        exception outside ``retry_on``, or no retries). An error while
+        deciding (the policy itself raised) never reaches the mule: the task
+        is recorded as dead with one ``DEAD task`` line naming the error."""
+        try:
+            return self._decide(exc, path, args, kwargs, target, meta)
+        except Exception as policy_error:  # noqa: BLE001 - a policy error must not kill the mule
+            from ..runtime.results import describe_exception
+
+            name, message, trace = describe_exception(exc)
+            self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
+                      f"not retried: its retry policy failed ({_error_line(policy_error)})")
+            return DEAD
+
+    def _decide(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                target: WireTarget, meta: dict[str, Any]) -> str:
         retries = int(meta.get("retries", 0))
         attempt = int(meta.get("attempt", 0))
         decision = decide(self.policies.get(path), exc, attempt + 1, retries, self.rng)
