@@ -12,6 +12,7 @@ catches up like a restarted instance).
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from pathlib import Path
@@ -60,6 +61,9 @@ class PeriodicDuty:
                     self._next = now + LOCK_RETRY
                     return self._next
                 self.scheduler.take_over()
+                self.scheduler.backend.log(
+                    f"uwsgi-mules: periodic: mule {self.scheduler.backend.mule_id()} (pid {os.getpid()}) took over "
+                    f"the schedule at {now:.3f} ({len(entries())} entries, state in {self.lock.path.parent})")
             self._next = self.scheduler.tick(now)
             return self._next
 
