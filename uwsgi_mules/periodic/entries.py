@@ -32,17 +32,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["Entry", "declare", "entries", "forget_entries", "periodic"]
 
 
+#: sends one run another way than an offload envelope (a Django task's
+#: ``enqueue``): called with the run's keyword arguments
+RunSender = Callable[[dict[str, Any]], object]
+
+
 @dataclass(frozen=True)
 class Entry:
-    """One periodic entry: the offloaded task and its schedule."""
+    """One periodic entry: the offloaded task and its schedule (``send``:
+    None for an offload, else how a run is sent, e.g. a Django task's enqueue)."""
 
     name: str
-    offloading: Offloading
+    offloading: Offloading | None
     schedule: Schedule
     pass_due: bool
+    send: RunSender | None = None
 
     def describe(self) -> str:
-        return f"{self.name} ({self.schedule.describe()}) -> {self.offloading.target.describe()}"
+        where = self.offloading.target.describe() if self.offloading is not None else "its task backend"
+        return f"{self.name} ({self.schedule.describe()}) -> {where}"
 
 
 _lock = threading.Lock()
@@ -62,11 +70,15 @@ def forget_entries(names: list[str] | None = None) -> None:
             _entries.pop(name, None)
 
 
-def declare(offloading: Offloading, schedule: Schedule, *, pass_due: bool = False) -> Entry:
-    """Add an entry for an offloaded task (the lower level of ``@periodic``,
-    also used by the Django mapping). The same task declared again with
-    another schedule raises ValueError; with the same one, nothing changes."""
-    entry = Entry(offloading.path, offloading, schedule, pass_due)
+def declare(offloading: Offloading | None, schedule: Schedule, *, pass_due: bool = False,
+            name: str | None = None, send: RunSender | None = None) -> Entry:
+    """Add an entry for an offloaded task (the lower level of ``@periodic``),
+    or, with ``name`` and ``send``, for a task sent another way (the Django
+    mapping). The same task declared again with another schedule raises
+    ValueError; with the same one, nothing changes."""
+    if offloading is None and (name is None or send is None):
+        raise ValueError("an entry is an offloaded function, or a name and a send function")
+    entry = Entry(name or offloading.path, offloading, schedule, pass_due, send)  # type: ignore[union-attr]
     with _lock:
         known = _entries.get(entry.name)
         if known is not None and (known.schedule, known.pass_due) != (schedule, pass_due):

@@ -29,8 +29,12 @@ __all__ = ["META_KEY", "send_run"]
 def send_run(backend: Backend, entry: Entry, due: float) -> None:
     """Queue the run of ``entry`` for ``due``; raises whatever the send raises
     (``QueueFull``, ``MessageTooLarge``, ...): then nothing was sent."""
-    offloading = entry.offloading
     kwargs: dict[str, Any] = {"due": entry.schedule.aware(due)} if entry.pass_due else {}
+    if entry.send is not None:
+        entry.send(kwargs)
+        return
+    offloading = entry.offloading
+    assert offloading is not None
     remote = route_table().lookup(offloading.target)
     if remote is not None:
         remote.send(offloading.path, (), kwargs)
