@@ -3,6 +3,9 @@ through ``UWSGI_MULES["PERIODIC"]``."""
 
 from __future__ import annotations
 
+import json
+import os
+
 from uwsgi_mules import Mule
 
 try:
@@ -15,7 +18,15 @@ RUNS: list[tuple[str, object]] = []
 
 @task()
 def report(due: str = "") -> str:
+    """Recorded in ``RUNS``, and in the file ``$PERIODIC_LEDGER`` (one JSON line) when set."""
     RUNS.append(("report", due))
+    ledger = os.environ.get("PERIODIC_LEDGER")
+    if ledger:
+        fd = os.open(ledger, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, (json.dumps({"due": due, "pid": os.getpid()}) + "\n").encode())
+        finally:
+            os.close(fd)
     return due
 
 
