@@ -141,3 +141,15 @@ def test_a_stuck_scheduler_catches_up_by_policy(schedule, policy: str) -> None: 
         fake.run_pending()
     expected = {"skip": 2, "latest": 3, "all": 10}[policy]
     assert len(stamps()) == expected
+
+
+def test_an_unusable_state_directory_is_logged_once_and_tried_less_often(schedule, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    schedule(tasks.stamped, every=timedelta(minutes=1), pass_due=True)
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    with FakeUwsgi(mules=1, backlog_dir=not_a_directory) as fake:
+        fake.clock.set_datetime(START)
+        fake.advance(600)
+        failures = [line for line in fake.log_lines if "periodic scheduler failed" in line]
+        assert fake.pending() == 0
+    assert len(failures) == 1 and "NotADirectoryError" in failures[0]

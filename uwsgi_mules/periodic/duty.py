@@ -50,22 +50,34 @@ class PeriodicDuty:
         self.lock = SchedulerLock(directory) if backend.is_real and directory is not None else None
         self.scheduler = Scheduler(backend, StateFile(directory, backend.log), configured_lease(backend.getenv))
         self._next: float | None = None
+        self._failures = 0
         self._mutex = threading.Lock()  # the fake's advance() and its mule threads may both tick
 
     def __call__(self, now: float) -> float | None:
         with self._mutex:
             if self._next is not None and now < self._next:
                 return self._next
-            if self.lock is not None and not self.lock.held:
-                if not self.lock.try_acquire():
-                    self._next = now + LOCK_RETRY
-                    return self._next
-                self.scheduler.take_over()
-                self.scheduler.backend.log(
-                    f"uwsgi-mules: periodic: mule {self.scheduler.backend.mule_id()} (pid {os.getpid()}) took over "
-                    f"the schedule at {now:.3f} ({len(entries())} entries, state in {self.lock.path.parent})")
-            self._next = self.scheduler.tick(now)
+            try:
+                self._next = self._schedule(now)
+            except Exception as exc:  # a state or lock directory that cannot be used: said once, tried less often
+                self._failures += 1
+                if self._failures == 1 or self._failures % 60 == 0:
+                    self.scheduler.backend.log(f"uwsgi-mules: ERROR periodic scheduler failed ({self._failures} "
+                                               f"time(s)): {exc!r}")
+                self._next = now + min(60.0, float(2 ** min(self._failures, 6)))
+                return self._next
+            self._failures = 0
             return self._next
+
+    def _schedule(self, now: float) -> float | None:
+        if self.lock is not None and not self.lock.held:
+            if not self.lock.try_acquire():
+                return now + LOCK_RETRY
+            self.scheduler.take_over()
+            self.scheduler.backend.log(
+                f"uwsgi-mules: periodic: mule {self.scheduler.backend.mule_id()} (pid {os.getpid()}) took over "
+                f"the schedule at {now:.3f} ({len(entries())} entries, state in {self.lock.path.parent})")
+        return self.scheduler.tick(now)
 
 
 _duties: weakref.WeakKeyDictionary[Any, PeriodicDuty] = weakref.WeakKeyDictionary()

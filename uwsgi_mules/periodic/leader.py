@@ -20,6 +20,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from ..instance import secure_dir
+
 LOCK_NAME = "periodic.lock"
 
 __all__ = ["LOCK_NAME", "SchedulerLock"]
@@ -40,6 +42,7 @@ class SchedulerLock:
         """True if this process holds the lock now (it keeps it)."""
         if self._fd is not None:
             return True
+        secure_dir(self.path.parent)  # made private when missing, refused when others can write it
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
