@@ -197,3 +197,13 @@ def test_works_on_farm_offload_mule_offload_and_mulefunc() -> None:
     finally:
         forget_entries(names)
         tasks.RUNS.clear()
+
+
+def test_threaded_fake_fires_on_advance_and_its_mules_run_the_runs(schedule) -> None:  # type: ignore[no-untyped-def]
+    schedule(tasks.stamped, every=timedelta(hours=1), pass_due=True)
+    with FakeUwsgi(mules=1, threaded=True) as fake:
+        fake.advance(3 * 3600)
+        fake.join()
+        runs = ran("stamped")
+    assert len(runs) == 3 and len(set(runs)) == 3
+    assert all(r is not None and r.minute == 0 and r.second == 0 for r in runs)
