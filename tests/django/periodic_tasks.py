@@ -30,6 +30,11 @@ def report(due: str = "") -> str:
     return due
 
 
+@task()
+def add_one(n: int = 0) -> int:
+    return n + 1
+
+
 @Mule(1).offload()
 def purge() -> None:
     RUNS.append(("purge", None))

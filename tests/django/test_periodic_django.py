@@ -4,7 +4,7 @@ functions on a schedule, on the fake's virtual clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -52,11 +52,24 @@ def test_a_task_and_an_offload_run_on_their_schedules(scheduled: None) -> None:
     assert sum(name == "purge" for name, _ in periodic_tasks.RUNS) == 6
 
 
+def test_periodic_stacks_on_a_django_task(scheduled: None) -> None:
+    from uwsgi_mules.periodic import periodic
+
+    assert periodic(every=timedelta(minutes=20), catch_up="all")(periodic_tasks.report) is periodic_tasks.report
+    with FakeUwsgi(**fake_options()) as fake:
+        fake.clock.set_datetime(datetime(2026, 6, 1, 10, 10, tzinfo=timezone.utc))
+        fake.advance(3600)
+        fake.run_pending()
+    assert [name for name, _ in periodic_tasks.RUNS] == ["report"] * 3
+    with pytest.raises(ValueError, match="jitter applies to offloaded functions"):
+        periodic(every=timedelta(minutes=20), jitter=5)(periodic_tasks.add_one)
+
+
 @pytest.mark.parametrize(("spec", "reason"), [
     ({REPORT: {"CRON": "0 25 * * *"}}, "Bad hour"),
     ({REPORT: {"EVERY": 60, "TZ": "Nowhere/Else"}}, "not a known IANA timezone"),
     ({REPORT: {"EVERY": 60, "WHEN": 1}}, "unknown keys"),
-    ({REPORT: {"EVERY": 60, "JITTER": 5}}, "JITTER applies to offloaded functions"),
+    ({REPORT: {"EVERY": 60, "JITTER": 5}}, "jitter applies to offloaded functions"),
     ({"tests.django.periodic_tasks.plain": {"EVERY": 60}}, "neither a @task nor an offloaded function"),
     ({"tests.django.no_such_module.f": {"EVERY": 60}}, "cannot import"),
 ])

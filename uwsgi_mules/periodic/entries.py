@@ -1,15 +1,15 @@
 """Declaring periodic entries: the ``@periodic`` decorator and the table of entries.
 
 ``@periodic(...)`` goes *above* an offload decorator (``Mule(N).offload()``,
-``Farm(name).offload()``, ``mule_offload(...)``, ``@mulefunc``) and returns
-the offloaded function unchanged::
+``Farm(name).offload()``, ``mule_offload(...)``, ``@mulefunc``) or a Django
+``@task`` and returns the function unchanged::
 
     @periodic(cron="0 3 * * *", tz="Europe/Paris", catch_up="latest")
     @Mule(1).offload(retries=2)
     def nightly_cleanup() -> None: ...
 
 Each run is an ordinary offload of that function (its target, retries, dead
-tasks), called with no arguments, or with ``due=<aware datetime>`` (the due
+tasks; for a Django ``@task``: ``task.enqueue()``), called with no arguments, or with ``due=<aware datetime>`` (the due
 time it runs for, in the schedule's timezone) when ``pass_due=True``. An
 entry is named by the function's import path; one schedule per function.
 The table is per process (filled when the task modules are imported, in
@@ -29,7 +29,7 @@ from .schedule import Schedule
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-__all__ = ["Entry", "declare", "entries", "forget_entries", "periodic"]
+__all__ = ["Entry", "declare", "declare_django_task", "entries", "forget_entries", "is_django_task", "periodic"]
 
 
 #: sends one run another way than an offload envelope (a Django task's
@@ -88,6 +88,25 @@ def declare(offloading: Offloading | None, schedule: Schedule, *, pass_due: bool
     return entry
 
 
+def is_django_task(obj: object) -> bool:
+    """A ``django.tasks`` ``Task`` (told by its ``enqueue`` and ``module_path``; Django is not imported)."""
+    return callable(getattr(obj, "enqueue", None)) and isinstance(getattr(obj, "module_path", None), str)
+
+
+def declare_django_task(task: Any, schedule: Schedule, *, pass_due: bool = False) -> Entry:
+    """An entry whose runs are ``task.enqueue()`` (through the task's backend:
+    its results and retries); ``pass_due`` passes ``due=`` as an ISO 8601
+    string (task arguments are JSON). ``jitter`` does not apply: ValueError."""
+    if schedule.jitter:
+        raise ValueError(f"{task.module_path}: jitter applies to offloaded functions, not to a Django @task "
+                         "(use the task's run_after)")
+
+    def enqueue(kwargs: dict[str, Any]) -> None:
+        task.enqueue(**({"due": kwargs["due"].isoformat()} if pass_due else {}))
+
+    return declare(None, schedule, pass_due=pass_due, name=task.module_path, send=enqueue)
+
+
 def periodic(*, cron: str | None = None, every: timedelta | None = None, tz: Any = None,
              catch_up: str = "latest", jitter: float | timedelta = 0.0,
              pass_due: bool = False) -> Callable[[F], F]:
@@ -106,12 +125,15 @@ def periodic(*, cron: str | None = None, every: timedelta | None = None, tz: Any
     def decorate(func: F) -> F:
         # a @mulefunc object keeps its offload wrapper in ``_offloaded``
         offloading = offloading_of(func) or offloading_of(getattr(func, "_offloaded", None))  # type: ignore[arg-type]
-        if offloading is None:
+        if offloading is not None:
+            declare(offloading, schedule, pass_due=pass_due)
+        elif is_django_task(func):
+            declare_django_task(func, schedule, pass_due=pass_due)
+        else:
             raise ValueError(
-                f"@periodic needs an offloaded function: put it above Mule(N).offload(), Farm(name).offload() "
-                f"or mule_offload(...); {getattr(func, '__qualname__', func)!r} is not offloaded"
+                f"@periodic needs an offloaded function or a Django @task: put it above Mule(N).offload(), "
+                f"Farm(name).offload(), mule_offload(...) or @task; {getattr(func, '__qualname__', func)!r} is neither"
             )
-        declare(offloading, schedule, pass_due=pass_due)
         return func
 
     return decorate

@@ -33,7 +33,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ...periodic import Schedule, declare
-from ...periodic.entries import Entry
+from ...periodic.entries import Entry, declare_django_task, is_django_task
 from ...runtime.offload import offloading_of
 
 KEYS = {"CRON", "EVERY", "TZ", "CATCH_UP", "JITTER", "PASS_DUE"}
@@ -61,15 +61,6 @@ def _schedule(path: str, spec: Any) -> Schedule:
         raise PeriodicSettingError(f'UWSGI_MULES["PERIODIC"][{path!r}]: {exc}') from exc
 
 
-def _enqueue(task: Any, pass_due: bool) -> Any:
-    def send(kwargs: dict[str, Any]) -> None:
-        if pass_due:
-            kwargs = {"due": kwargs["due"].isoformat()}
-        task.enqueue(**kwargs)
-
-    return send
-
-
 def declare_one(path: str, spec: Any) -> Entry:
     """Declare the entry of one ``PERIODIC`` item."""
     schedule = _schedule(path, spec)
@@ -81,11 +72,11 @@ def declare_one(path: str, spec: Any) -> Entry:
     offloading = offloading_of(target)
     if offloading is not None:
         return declare(offloading, schedule, pass_due=pass_due)
-    if callable(getattr(target, "enqueue", None)):  # a django.tasks Task
-        if schedule.jitter:
-            raise PeriodicSettingError(f'UWSGI_MULES["PERIODIC"][{path!r}]: JITTER applies to offloaded functions, '
-                                       "not to @task (use run_after in the task)")
-        return declare(None, schedule, pass_due=pass_due, name=path, send=_enqueue(target, pass_due))
+    if is_django_task(target):
+        try:
+            return declare_django_task(target, schedule, pass_due=pass_due)
+        except ValueError as exc:
+            raise PeriodicSettingError(f'UWSGI_MULES["PERIODIC"][{path!r}]: {exc}') from exc
     raise PeriodicSettingError(f'UWSGI_MULES["PERIODIC"][{path!r}] is neither a @task nor an offloaded function')
 
 
