@@ -14,6 +14,7 @@ Every key is optional::
         "INI": {},                  # any other uWSGI option for manage.py uwsgi_mules_ini
         "ROUTES": {},               # targets sent to Celery instead of local mules:
                                     # {"reports": {"APP": "proj.celery:app", "QUEUE": "reports"}, 2: {...}}
+        "PERIODIC": {},             # task paths -> schedules (contrib/django/periodic.py)
     }
 """
 
@@ -66,6 +67,7 @@ class MulesSettings:
 KNOWN_KEYS = {
     "SEND_TIMEOUT", "DEFAULT_TARGET", "LOCAL_MODE", "AUTODISCOVER", "MULES", "FARMS",
     "MSG_BUFFER", "MSG_BUFFER_RECV", "INI", "ROUTES",
+    "PERIODIC",  # read by contrib/django/periodic.py
 }
 
 ROUTE_KEYS = {"APP", "QUEUE"}
