@@ -19,11 +19,15 @@ def test_a_stale_runtime_dir_that_holds_dead_tasks_is_kept(tmp_path: Path) -> No
     (gone / "dead").mkdir(parents=True)  # an empty dead/ holds nothing: swept
     (kept / "dead").mkdir(parents=True)
     (kept / "dead" / "00000000000000000001-1-1.dead").write_bytes(b"record")
+    claimed = tmp_path / "999999997-12345" / "dead" / "claiming-999999999"  # a re-send died holding it
+    claimed.mkdir(parents=True)
+    (claimed / "00000000000000000002-1-1.dead").write_bytes(b"record")
     lines: list[str] = []
     sweep_stale(tmp_path, keep=tmp_path / "new", log=lines.append)
     assert not gone.exists()
     assert kept.exists(), "its dead tasks are never deleted silently"
-    assert len(lines) == 1 and "1 dead task" in lines[0] and "uwsgi-mules dead" in lines[0], lines
+    assert claimed.exists(), "nor those a re-send had claimed"
+    assert len(lines) == 2 and all("1 dead task" in line and "uwsgi-mules dead" in line for line in lines), lines
 
 
 def opened_in_time(target, *args: object) -> BaseException | None:  # type: ignore[no-untyped-def]

@@ -283,13 +283,22 @@ def sweep_stale(base: Path, *, keep: Path, log: Callable[[str], None]) -> None:
         if saved:
             log(f"uwsgi-mules: ERROR {len(saved)} backlog file(s) of a stopped instance were never replayed: "
                 f"{entry / 'backlog'} (set {BACKLOG_DIR_ENV} so that the next start replays them)")
-        dead = [p for p in _visible_files(entry / "dead") if p.name.endswith(".dead")]
-        dead += _visible_files(entry / "dead" / "resend")  # re-sent, not claimed by a mule yet
+        dead = _dead_task_files(entry / "dead")
         if dead:
             log(f"uwsgi-mules: {len(dead)} dead task file(s) of a stopped instance are kept in {entry / 'dead'} "
                 f"(list or re-send them with: uwsgi-mules dead --dir {entry}; delete the directory when done)")
         if not saved and not dead:
             shutil.rmtree(entry, ignore_errors=True)
+
+
+def _dead_task_files(directory: Path) -> list[Path]:
+    """The dead-task records under ``directory`` (also those a re-send had
+    claimed when it died) and the re-sent calls no mule claimed yet."""
+    try:
+        records = [p for p in directory.rglob("*.dead") if not p.name.startswith(".")]
+    except OSError:
+        records = []
+    return records + _visible_files(directory / "resend")
 
 
 def _visible_files(directory: Path) -> list[Path]:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from ..datakey import DataSigner, data_key
 from ..instance import secure_dir
-from ..mule.delivery.backlog import fsync_dir
+from ..mule.delivery.records import fsync_dir
 
 STATE_NAME = "periodic-state"
 RECORD_MAGIC = b"uwsgi-mules periodic state 1 "
