@@ -4,7 +4,6 @@ real uWSGI). Every call is counted by id: sent, executed, lost, duplicated, earl
 
 from __future__ import annotations
 
-import contextlib
 import signal
 from collections import Counter
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ import pytest
 
 from tests import batch_tasks as tasks
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.mule import MuleServer
 
 SERVE = "uwsgi_mules.mule:run"
 DUE, PLAIN, DELAY = 300, 20, 2.0
@@ -63,14 +61,7 @@ def test_queued_offloads_are_not_starved_by_a_due_batch() -> None:
     assert first_plain < DUE // 2, "plain offloads run between bounded batches of due calls"
 
 
-def test_a_stop_requested_mid_batch_saves_the_rest_and_the_queue(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    from uwsgi_mules.mule import server as server_module
-
-    def exit_(code: int) -> None:
-        raise SystemExit(code)
-
-    monkeypatch.setattr(server_module.os, "_exit", exit_)
+def test_a_stop_requested_mid_batch_saves_the_rest_and_the_queue(tmp_path: Path) -> None:
     backlog = tmp_path / "backlog"
     with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
         sent_at = send_batch(fake)
@@ -78,22 +69,20 @@ def test_a_stop_requested_mid_batch_saves_the_rest_and_the_queue(tmp_path: Path,
             assert tasks.plain(i)
         fake.advance(DELAY)
         with fake.as_mule(1):
-            loop = MuleServer(fake)
-            loop.start()
+            loop = fake.loops.get(1)  # the mule's own loop, served here as uWSGI serves it
 
             def stop_at_tenth(task_id: int) -> None:
                 if task_id == 9:  # uWSGI's SIGHUP arrives while the 10th due call runs
-                    loop.stop_signals.signum = signal.SIGHUP
+                    loop.request_stop(signal.SIGHUP)
 
             tasks.ON_DUE.append(stop_at_tenth)
-            with contextlib.suppress(SystemExit):
-                loop.serve()
-                loop.stop()
+            loop.serve()  # returns once the stop is requested
+            report = loop.stop()
         ran_before_stop = len(tasks.RUNS)
         tasks.ON_DUE.clear()
     with FakeUwsgi(mules=[SERVE], backlog_dir=backlog) as fake:
         fake.advance(DELAY + 1)
         fake.run_pending()
-    print(f"\n{ran_before_stop} call(s) ran before the stop")
+    print(f"\n{ran_before_stop} call(s) ran before the stop, {len(report.entries)} saved to {report.saved_to}")
     assert ran_before_stop <= 10 + PLAIN, "the batch yields to the stop between two calls"
     assert figures(sent_at, "stop requested mid-batch, then a start") == ([], [], [])

@@ -6,8 +6,9 @@ the ValueError and TypeError cases of the real module and hands back bytes.
 Code under test runs "as" a process (worker 1 by default; see
 :meth:`FakeUwsgi.as_mule`). Two ways to let mules work:
 
-* step mode: :meth:`FakeUwsgi.run_pending` delivers every queued message to
-  the mule that would take it and runs it in the calling thread;
+* step mode: :meth:`FakeUwsgi.run_pending` lets every mule work in the
+  calling thread (a programmed mule's own :class:`~uwsgi_mules.mule.loop.MuleLoop`
+  steps, a signal-only mule's hook gets each message);
 * threaded mode: :meth:`FakeUwsgi.start` runs one real thread per mule that
   blocks in ``mule_get_msg`` like a real mule; :meth:`FakeUwsgi.join` waits
   until all queues are drained.
@@ -40,6 +41,7 @@ from .queues import MessageQueue, MuleQueues
 from .services import FakeServices
 from .signals import FakeSignals
 from .spooler import FakeSpooler
+from .loops import FakeMuleLoops
 from .stepmode import FakeStepMode
 from .threads import FakeReceiving, FakeStopped
 
@@ -67,7 +69,7 @@ class ThreadState(threading.local):
     mule_thread = False
 
 
-class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend):
+class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
     """A fake uWSGI instance with ``mules`` and ``farms``.
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
@@ -143,15 +145,9 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         #: where shutdown() saves queued offloads and a new fake replays them from
         self.backlog_dir = Path(backlog_dir) if backlog_dir is not None else None
         self.harakiri_seconds = mule_harakiri
-        #: called with the mule id when a task raises SimulatedCrash in step mode
-        #: (the mule side sets it: it reports and re-queues the task, as a respawned mule does)
-        self.crash_handler: Callable[[int], object] | None = None
-        #: called with a mule id by run_pending(): runs the calls that mule holds
-        #: and that are due on the virtual clock (the mule side sets it)
-        self.due_runner: Callable[[int], int] | None = None
-        #: returns (and forgets) every call the mules hold until its time, as backlog
-        #: entries (SavedOffload): shutdown() saves them with the queued offloads
-        self.waiting_source: Callable[[], list[Any]] | None = None
+        #: the loops of programmed mules (the same MuleLoop as on real uWSGI) and step mode
+        self.loops = FakeMuleLoops(self)
+        self.stepper = FakeStepMode(self)
         #: tasks given up after their last attempt (``DeadTask``), oldest first
         self.dead_letters: list[Any] = []
         #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
@@ -194,9 +190,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         activate(self)
         self._active = True
         if self.backlog_dir is not None:
-            from .lifecycle import replay_backlog
-
-            replay_backlog(self)
+            self.loops.start_all()  # the mules start: they claim and replay the saved offloads
         if self.threaded:
             self.start()
         return self
@@ -352,6 +346,9 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
             while True:
                 if queue.used < queue.budget:
                     return self._put(queue, data)
+                if timeout <= 0:  # one try, no wait asked for (a replay): full is a plain False
+                    queue.refused += 1
+                    return False
                 if not self._threads and not self.queues.has_waiters():
                     queue.refused += 1
                     raise QueueFull(
@@ -396,19 +393,46 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         return [(0, False) for _ in range(self.workers)]
 
     def reload(self) -> int:
-        """Simulate a graceful reload (``touch-reload``, ``SIGHUP``...): every queued
-        offload survives it, as on real uWSGI under uwsgi-mules; returns how many."""
-        from .lifecycle import reload
-
-        return reload(self)
+        """Simulate a graceful reload (``touch-reload``, ``SIGHUP``...): each
+        programmed mule's loop saves what is queued for it and what it holds,
+        and the next loops replay it, as on real uWSGI; returns how many."""
+        threaded = self.mule_threads_running()
+        if threaded:
+            self.stop()
+        saved = self.loops.reload()
+        if threaded:
+            self.start()
+        return saved
 
     def shutdown(self) -> int:
-        """Simulate a stop (``SIGINT``...): queued offloads are saved to
-        ``backlog_dir`` (a new ``FakeUwsgi(backlog_dir=...)`` replays them when
-        entered), or logged at error level as discarded; returns how many."""
-        from .lifecycle import shutdown
+        """Simulate a stop (``SIGINT``...): each programmed mule's loop saves
+        what is queued for it and what it holds to ``backlog_dir`` (a new
+        ``FakeUwsgi(backlog_dir=...)`` replays them when entered), or logs them
+        at error level as discarded; returns how many."""
+        if self.mule_threads_running():
+            self.stop()
+        return self.loops.shutdown()
 
-        return shutdown(self)
+    def run_pending(self, *, raise_errors: bool | None = None, limit: int | None = None) -> int:
+        """See :meth:`FakeStepMode.run_pending`."""
+        return self.stepper.run_pending(raise_errors=raise_errors, limit=limit)
+
+    def steppable_mules(self) -> list[int]:
+        """The mules step mode runs."""
+        return self.stepper.steppable_mules()
+
+    def call_hook(self, message: bytes) -> object:
+        """What uWSGI's loop of a signal-only mule does with a message: the
+        ``mule_msg_hook``, else a log line."""
+        hook = self.mule_msg_hook
+        if hook is None:
+            self._log(f"*** mule {self.mule_id()} received a {len(message)} bytes message ***")
+            return False
+        try:
+            return hook(message)
+        except Exception as exc:  # uWSGI prints the traceback and goes on
+            self.report_task_error(exc, "mule_msg_hook")
+            return False
 
     def all_queues(self) -> list[MessageQueue]:
         return self.queues.all()
@@ -437,14 +461,6 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
 
     def counts_taken(self) -> bool:
         return True
-
-    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
-        self.crash_handler = handler
-
-    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
-                          take_all: Callable[[], list[Any]] | None) -> None:
-        self.due_runner = run_due
-        self.waiting_source = take_all
 
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         with self._cond:

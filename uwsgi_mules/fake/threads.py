@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from ..backends.base import SimulatedCrash
 from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, MuleSpec, is_entry_script
 from .queues import MessageQueue, MuleQueues
-from .stepmode import import_program
+from .programs import import_program
 
 if TYPE_CHECKING:
     from .backend import ProcessId
@@ -212,7 +212,7 @@ class FakeReceiving:
                 except FakeStopped:
                     return
                 except SimulatedCrash:
-                    self._log(f"fake mule {mule} died mid-task (simulated crash); respawning")
+                    self.loops.died(mule)
                 except Exception as exc:
                     self.report_task_error(exc, f"mule {mule} program {spec.program!r}")
                 if not self._stopped:  # uWSGI respawns a mule whose program returned
@@ -220,11 +220,14 @@ class FakeReceiving:
                     time.sleep(0.01)
 
     def _run_program(self, spec: MuleSpec) -> None:
-        if spec.kind == "signal":
+        mule = self.mule_id()
+        if self.loops.factory(mule) is not None:
+            self.loops.get(mule).serve()  # ends when the fake stops (FakeStopped) or the loop is told to stop
+        elif spec.kind == "signal":
             while True:
                 message = self._signal_only_receive()
                 if message is not None:
-                    self._call_hook(message)
+                    self.call_hook(message)
         elif spec.kind == "callable":
             import_program(spec.program or "")()
         else:

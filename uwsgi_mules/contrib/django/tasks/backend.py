@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 from ....backends.base import Backend
 from ....backends.selection import current_backend
 from ....errors import TopologyError, UnknownFarm, UnknownMule
-from ....mule.dispatch import ensure_hook
+from ....mule.hook import ensure_hook
 from ....runtime.later import send_call_at
 from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
