@@ -138,7 +138,7 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
         self.post_fork_hook: Callable[[], object] | None = None
         self.rpc_functions: dict[str, Callable[..., object]] = {}
         self.user_harakiri: dict[ProcessId, int] = {}
-        # -- delivery (see fake/lifecycle.py) --
+        # -- delivery: the mule loops (fake/loops.py) keep the promises, as on real uWSGI --
         #: the instance key that signs envelopes (random per fake unless given)
         self.key = key if key is not None else os.urandom(32)
         self._signer = Signer(self.key)
