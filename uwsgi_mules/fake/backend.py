@@ -43,7 +43,7 @@ from .signals import FakeSignals
 from .spooler import FakeSpooler
 from .loops import FakeMuleLoops
 from .stepmode import FakeStepMode
-from .threads import FakeReceiving, FakeStopped
+from .threads import FakeStopped, MuleThreads
 
 logger = logging.getLogger("uwsgi_mules.fake")
 
@@ -69,7 +69,7 @@ class ThreadState(threading.local):
     mule_thread = False
 
 
-class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
+class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
     """A fake uWSGI instance with ``mules`` and ``farms``.
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
@@ -106,39 +106,20 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
         self.workers = workers
         self.threaded = threaded
         self.raise_task_errors = raise_task_errors
-        self.mule_msg_hook: MessageHook | None = None
-        self._hook_wrap: Callable[[MessageHook], MessageHook] | None = None
-        self.log_lines: list[str] = []
-        self.task_errors: list[tuple[str, BaseException]] = []
-        #: messages each mule's loop reported as read (like the plugin's "taken")
-        self.taken: dict[int, int] = {}
-
+        self._init_records()
         #: the queues, their lock and condition (which also guards the fake's own lists)
         self.queues = MuleQueues(self._topology)
         self._cond = self.queues.cond
-        self._local = ThreadState()
+        self.local = ThreadState()
         #: a plain weak reference kept alive: ``weakref.ref(fake)`` then returns
         #: it instead of making (and freeing) one, which every lookup of the fake
         #: in a WeakKeyDictionary does (the dispatcher, once per message)
         self._weakref = weakref.ref(self)
-        self._stopped = False
-        self._busy = 0
-        self._threads: list[threading.Thread] = []
         self._active = False
-        # -- signals, timers, locks, spooler (see the section of that name) --
-        self.clock = VirtualClock()
-        self.schedule = MasterSchedule(self.clock)
-        self.file_monitors = FileMonitors()
-        self.signals = FakeSignals(self, self.queues.cond)
-        self.locks = FakeLocks(locks)
-        self.spooler = FakeSpooler(self, enabled=spooler, ordered=spooler_ordered)
-        #: the signal machinery: a signal number pending for a process (or None), and its handler
-        self.signal_source: Callable[[ProcessId], int | None] | None = self.signals.source
-        self.signal_dispatcher: Callable[[int], object] | None = self.signals.dispatch
-        self.post_fork_hook: Callable[[], object] | None = None
-        self.rpc_functions: dict[str, Callable[..., object]] = {}
-        self.user_harakiri: dict[ProcessId, int] = {}
-        # -- delivery: the mule loops (fake/loops.py) keep the promises, as on real uWSGI --
+        #: the blocking receives and the mule threads of threaded mode
+        self.mule_threads = MuleThreads(self)
+        self._init_services(locks, spooler, spooler_ordered, caches)
+        # -- delivery: the mule loops keep the promises, as on real uWSGI --
         #: the instance key that signs envelopes (random per fake unless given)
         self.key = key if key is not None else os.urandom(32)
         self._signer = Signer(self.key)
@@ -148,8 +129,30 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
         #: the loops of programmed mules (the same MuleLoop as on real uWSGI) and step mode
         self.loops = FakeMuleLoops(self)
         self.stepper = FakeStepMode(self)
+
+    def _init_records(self) -> None:
+        """What the fake records for tests to read."""
+        self.mule_msg_hook: MessageHook | None = None
+        self._hook_wrap: Callable[[MessageHook], MessageHook] | None = None
+        self.log_lines: list[str] = []
+        self.task_errors: list[tuple[str, BaseException]] = []
+        #: messages each mule's loop reported as read (like the plugin's "taken")
+        self.taken: dict[int, int] = {}
         #: tasks given up after their last attempt (``DeadTask``), oldest first
         self.dead_letters: list[Any] = []
+
+    def _init_services(self, locks: int, spooler: bool, spooler_ordered: bool,
+                       caches: Sequence[CacheSpec | str]) -> None:
+        """Signals, timers, file monitors, locks, spooler, RPC, caches: the master's services."""
+        self.clock = VirtualClock()
+        self.schedule = MasterSchedule(self.clock)
+        self.file_monitors = FileMonitors()
+        self.signals = FakeSignals(self, self.queues.cond)
+        self.locks = FakeLocks(locks)
+        self.spooler = FakeSpooler(self, enabled=spooler, ordered=spooler_ordered)
+        self.post_fork_hook: Callable[[], object] | None = None
+        self.rpc_functions: dict[str, Callable[..., object]] = {}
+        self.user_harakiri: dict[ProcessId, int] = {}
         #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
         self.caches = FakeCaches((CacheSpec.parse(c) if isinstance(c, str) else c for c in caches), self.clock.time)
         self.caches.log = self._log
@@ -211,20 +214,20 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
     @property
     def process(self) -> ProcessId:
         """The fake process the calling thread runs as."""
-        return self._local.process
+        return self.local.process
 
     @contextlib.contextmanager
     def as_process(self, kind: str, number: int) -> Iterator[FakeUwsgi]:
-        previous = vars(self._local).get("process")
-        self._local.process = (kind, number)
+        previous = vars(self.local).get("process")
+        self.local.process = (kind, number)
         try:
             yield self
         finally:
-            self._release_held()
+            self.mule_threads.release_held()
             if previous is None:
-                vars(self._local).pop("process", None)
+                vars(self.local).pop("process", None)
             else:
-                self._local.process = previous
+                self.local.process = previous
 
     def as_mule(self, mule_id: int) -> contextlib.AbstractContextManager[FakeUwsgi]:
         """Run a block as mule ``mule_id``."""
@@ -242,11 +245,11 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
     # -- raw uwsgi API: identity -------------------------------------------------------
 
     def mule_id(self) -> int:
-        kind, number = self._local.process
+        kind, number = self.local.process
         return number if kind == "mule" else 0
 
     def worker_id(self) -> int:
-        kind, number = self._local.process
+        kind, number = self.local.process
         return number if kind == "worker" else 0
 
     def in_farm(self, name: str | None = None) -> bool | None:
@@ -270,14 +273,14 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
         if self.mule_count < 1:
             raise ValueError("no mule configured")
         queue = self.queues.for_target(target)
-        self._local.bad_target = queue is None
+        self.local.bad_target = queue is None
         if queue is None:
             self._log("mule_send_msg(): Bad file descriptor [core/mule.c line 28]")
             return False
         return self._put(queue, data)
 
     def send_refused_bad_target(self) -> bool:
-        return bool(self._local.bad_target)
+        return bool(self.local.bad_target)
 
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
         """``mule_msg`` with ``target``'s queue looked up once: the same
@@ -298,7 +301,7 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
     def _queue_sender(
         self, queue: MessageQueue, target: MuleTarget, mule_msg: Callable[[bytes, MuleTarget], bool]
     ) -> Callable[[bytes, MuleTarget], bool]:
-        local = self._local
+        local = self.local
         put_small = self.queues.fast_put(queue)
         put = self._put
 
@@ -349,7 +352,7 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
                 if timeout <= 0:  # one try, no wait asked for (a replay): full is a plain False
                     queue.refused += 1
                     return False
-                if not self._threads and not self.queues.has_waiters():
+                if not self.mule_threads.running() and not self.queues.has_waiters():
                     queue.refused += 1
                     raise QueueFull(
                         f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
@@ -358,10 +361,41 @@ class FakeUwsgi(FakeReceiving, FakeServices, FakeCacheApi, Backend):
                         "FakeUwsgi(threaded=True), or raise the capacity (msg_size=...)"
                     )
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopped:
+                if remaining <= 0 or self.mule_threads.stopped:
                     queue.refused += 1
                     return False
                 self._cond.wait(remaining)
+
+    # -- raw uwsgi API: receiving; threaded mode (MuleThreads) ---------------------------
+
+    def mule_get_msg(self, signals: bool | None = True, farms: bool | None = True, buffer_size: int = 65536,
+                     timeout: int = -1) -> bytes | None:
+        """``uwsgi.mule_get_msg`` (see :meth:`MuleThreads.mule_get_msg`)."""
+        return self.mule_threads.mule_get_msg(signals, farms, buffer_size, timeout)
+
+    def farm_get_msg(self) -> bytes | None:
+        """``uwsgi.farm_get_msg``: blocks (forever when the mule is in no farm)."""
+        return self.mule_threads.farm_get_msg()
+
+    def start(self) -> None:
+        """Start one thread per mule that runs its program like uWSGI would."""
+        self.mule_threads.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop mule threads (they leave any blocking receive at once)."""
+        self.mule_threads.stop(timeout)
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Block until every queue is empty and no mule is handling a message, or raise TimeoutError."""
+        self.mule_threads.join(timeout)
+
+    def mule_threads_running(self) -> bool:
+        """True in threaded mode (mule threads receive)."""
+        return self.mule_threads.running()
+
+    def check_stopped(self) -> None:
+        """In a mule thread of a stopped fake: raise :class:`FakeStopped` (the thread ends)."""
+        self.mule_threads.check_stopped()
 
     # -- hook ----------------------------------------------------------------------------
 

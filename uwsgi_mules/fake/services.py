@@ -73,7 +73,7 @@ class FakeServices:
 
     def lock(self, number: int = 0) -> None:
         self._check_lock_process()
-        self.locks.lock(number, self._check_stopped)
+        self.locks.lock(number, self.check_stopped)
 
     def unlock(self, number: int = 0) -> None:
         self._check_lock_process()
@@ -182,8 +182,9 @@ class FakeServices:
         until the mule threads took theirs. Returns how many handlers ran here."""
         raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
         errors_before = len(self.task_errors)
-        ran = self.signals.deliver(include_mules=not self._threads)
-        if self._threads:
+        threaded = self.mule_threads_running()
+        ran = self.signals.deliver(include_mules=not threaded)
+        if threaded:
             deadline = time.monotonic() + timeout
             with self.queues.cond:
                 while any(

@@ -64,7 +64,7 @@ class FakeStepMode:
         raise_errors = fake.raise_task_errors if raise_errors is None else raise_errors
         errors_before = len(fake.task_errors)
         steppers = [s for s in map(self._stepper, range(1, fake.mule_count + 1)) if s is not None]
-        state = vars(fake._local)  # this thread's attributes
+        state = vars(fake.local)  # this thread's attributes
         previous = state.get("process")
         try:
             ran = self._run_rounds(steppers, state, limit)
@@ -72,7 +72,7 @@ class FakeStepMode:
             if previous is None:
                 state.pop("process", None)
             else:
-                fake._local.process = previous
+                fake.local.process = previous
         if raise_errors and len(fake.task_errors) > errors_before:
             raise fake.task_errors[errors_before][1]
         return ran
