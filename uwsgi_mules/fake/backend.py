@@ -33,7 +33,7 @@ from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
 from ..layout.topology import FarmSpec, MuleSpec, Topology
-from .cache import FakeCacheApi, FakeCaches
+from .cache import FakeCaches, as_bytes
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
@@ -69,7 +69,7 @@ class ThreadState(threading.local):
     mule_thread = False
 
 
-class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
+class FakeUwsgi(FakeServices, Backend):
     """A fake uWSGI instance with ``mules`` and ``farms``.
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
@@ -396,6 +396,29 @@ class FakeUwsgi(FakeServices, FakeCacheApi, Backend):
     def check_stopped(self) -> None:
         """In a mule thread of a stopped fake: raise :class:`FakeStopped` (the thread ends)."""
         self.mule_threads.check_stopped()
+
+    # -- raw uwsgi API: caches (FakeCaches) ----------------------------------------------
+
+    def cache_set(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        return self.caches.set(as_bytes(key, "key"), as_bytes(value, "value"), expires, cache, update=False)
+
+    def cache_update(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        return self.caches.set(as_bytes(key, "key"), as_bytes(value, "value"), expires, cache, update=True)
+
+    def cache_get(self, key: str | bytes, cache: str | None = None) -> bytes | None:
+        return self.caches.get(as_bytes(key, "key"), cache)
+
+    def cache_exists(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        return True if self.caches.get(as_bytes(key, "key"), cache) is not None else None
+
+    def cache_del(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        return self.caches.delete(as_bytes(key, "key"), cache)
+
+    def cache_keys(self, cache: str | None = None) -> list[bytes]:
+        return self.caches.keys(cache)
+
+    def cache_clear(self, cache: str | None = None) -> bool | None:
+        return self.caches.clear(cache)
 
     # -- hook ----------------------------------------------------------------------------
 
