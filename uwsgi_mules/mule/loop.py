@@ -274,9 +274,10 @@ class MuleLoop:
         self._next_duty = soonest
 
     def _hurry(self) -> bool:
-        """Due calls or a replay wait for their turn: read without blocking."""
+        """Due calls wait for their turn: read without blocking (a replay
+        waiting for room reads as usual: a full queue elsewhere is no reason to spin)."""
         calls = self.waiting.calls
-        return bool(self.replay.pending) or bool(calls and calls[0].due <= self.wall_time())
+        return bool(calls and calls[0].due <= self.wall_time())
 
     # -- stepping (the fake's step mode) ----------------------------------------------------
 

@@ -61,8 +61,6 @@ def run() -> None:
 
 #: the fake drives this loop itself (its step mode and its threads) instead of calling run()
 run.mule_loop = MuleLoop  # type: ignore[attr-defined]
-#: the fake's step handler of programs without ``mule_loop``
-run.handle_message = handle_one  # type: ignore[attr-defined]
 
 
 def script_path() -> str:
