@@ -38,7 +38,7 @@ from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
 from .queues import MessageQueue, MuleQueues
-from .services import FakeServices
+from .services import MasterControls, c_int, uint8
 from .signals import FakeSignals
 from .spooler import FakeSpooler
 from .loops import FakeMuleLoops
@@ -69,8 +69,14 @@ class ThreadState(threading.local):
     mule_thread = False
 
 
-class FakeUwsgi(FakeServices, Backend):
-    """A fake uWSGI instance with ``mules`` and ``farms``.
+class FakeUwsgi(Backend):
+    """A fake uWSGI instance with ``mules`` and ``farms``: the ``uwsgi`` API
+    forwarded to its parts, each the one owner of its state: the queues
+    (:class:`MuleQueues`), the blocking receives and mule threads
+    (:class:`MuleThreads`), the mule loops (:class:`FakeMuleLoops`) and step
+    mode (:class:`FakeStepMode`), the master's services (clock, schedule,
+    signals, locks, spooler, file monitors, caches) and its test controls
+    (:class:`MasterControls`).
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
     option (``None`` for signal-only, ``"pkg.mod:callable"``, ``"x.py"``);
@@ -156,6 +162,7 @@ class FakeUwsgi(FakeServices, Backend):
         #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
         self.caches = FakeCaches((CacheSpec.parse(c) if isinstance(c, str) else c for c in caches), self.clock.time)
         self.caches.log = self._log
+        self.controls = MasterControls(self)
 
     # -- construction helpers ------------------------------------------------
 
@@ -396,6 +403,145 @@ class FakeUwsgi(FakeServices, Backend):
     def check_stopped(self) -> None:
         """In a mule thread of a stopped fake: raise :class:`FakeStopped` (the thread ends)."""
         self.mule_threads.check_stopped()
+
+    # -- raw uwsgi API: signals, timers, locks, spooler, RPC, post-fork (the master's services) --
+
+    def register_signal(self, signum: int, target: str, handler: Callable[[int], object]) -> None:
+        if not isinstance(target, str):
+            raise TypeError(f"register_signal() argument 2 must be str, not {type(target).__name__}")
+        self.signals.register(self.process, uint8(signum), target, handler)
+
+    def signal(self, signum: int, remote: str | None = None) -> None:
+        if remote is not None:
+            raise OSError(f"unable to deliver signal {uint8(signum)} to node {remote} (the fake has no network)")
+        self.signals.route(uint8(signum))
+
+    def signal_registered(self, signum: int) -> bool:
+        return self.signals.registered(self.process, uint8(signum))
+
+    def signal_wait(self, signum: int | None = None) -> bytes:
+        return self.signals.wait(None if signum is None else uint8(signum), self.controls.advance_to_next_event)
+
+    def signal_received(self) -> int:
+        return self.signals.received.get(self.process, -1)
+
+    def add_timer(self, signum: int, seconds: int) -> None:
+        if not self.schedule.add_timer(uint8(signum), c_int(seconds)):
+            self._log("you can register max 64 timers !!!")
+            raise ValueError("unable to add timer")
+
+    def add_rb_timer(self, signum: int, seconds: int, iterations: int = 0) -> None:
+        if not self.schedule.add_rb_timer(uint8(signum), c_int(seconds), c_int(iterations)):
+            self._log("you can register max 64 rb_timers !!!")
+            raise ValueError("unable to add rb_timer")
+
+    def add_cron(self, signum: int, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
+        fields = [c_int(v) for v in (minute, hour, day, month, weekday)]
+        if not self.schedule.add_cron(uint8(signum), *fields):
+            self._log("you can register max 64 cron !!!")
+            raise ValueError("unable to add cron")
+        return True
+
+    def add_file_monitor(self, signum: int, path: str) -> None:
+        if not isinstance(path, str):
+            raise TypeError(f"add_file_monitor() argument 2 must be str, not {type(path).__name__}")
+        if not self.file_monitors.add(uint8(signum), path):
+            self._log("uwsgi_add_file_monitor: invalid filename length or more than 64 monitors")
+            raise ValueError("unable to add file monitor")
+
+    def lock(self, number: int = 0) -> None:
+        self._check_lock_process()
+        self.locks.lock(number, self.check_stopped)
+
+    def unlock(self, number: int = 0) -> None:
+        self._check_lock_process()
+        self.locks.unlock(number)
+
+    def is_locked(self, number: int = 0) -> bool:
+        self._check_lock_process()
+        return self.locks.is_locked(number)
+
+    def _check_lock_process(self) -> None:
+        if self.i_am_the_spooler():
+            raise ValueError("The spooler cannot lock/unlock resources")
+
+    def lock_count(self) -> int:
+        return self.locks.count
+
+    def i_am_the_spooler(self) -> bool:
+        return self.process[0] == "spooler"
+
+    def has_spooler(self) -> bool:
+        return self.spooler.enabled
+
+    def spooler_ordered(self) -> bool:
+        return self.spooler.ordered
+
+    def spool(self, *args: Any, **kwargs: Any) -> bytes:
+        return self.spooler.spool(args, kwargs)
+
+    def get_spooler(self) -> Callable[[dict[bytes, bytes]], object] | None:
+        return self.spooler.handler
+
+    def set_spooler(self, handler: Callable[[dict[bytes, bytes]], object] | None) -> None:
+        self.spooler.handler = handler
+
+    def get_post_fork_hook(self) -> Callable[[], object] | None:
+        return self.post_fork_hook
+
+    def set_post_fork_hook(self, hook: Callable[[], object] | None) -> None:
+        self.post_fork_hook = hook
+
+    def set_user_harakiri(self, seconds: int) -> None:
+        self.user_harakiri[self.process] = c_int(seconds)
+
+    def register_rpc(self, name: str, func: Callable[..., object], argc: int = 0) -> bool:
+        if not isinstance(name, str):
+            raise TypeError(f"register_rpc() argument 1 must be str, not {type(name).__name__}")
+        self.rpc_functions[name] = func
+        return True
+
+    def rpc_call(self, name: str | bytes, *args: bytes) -> bytes | None:
+        func = self.rpc_functions.get(name.decode() if isinstance(name, bytes) else name)
+        if func is None:
+            return None
+        result = func(*args)
+        if result is None:
+            return None
+        return result.encode() if isinstance(result, str) else bytes(result)  # type: ignore[arg-type]
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    def as_spooler(self) -> contextlib.AbstractContextManager[FakeUwsgi]:
+        """Run a block as the spooler process."""
+        return self.as_process("spooler", 1)
+
+    # -- the master's test controls (MasterControls) -----------------------------------------
+
+    def advance(self, seconds: float, *, deliver: bool = True) -> int:
+        """See :meth:`MasterControls.advance`: move the virtual clock, fire what is due."""
+        return self.controls.advance(seconds, deliver=deliver)
+
+    def deliver_signals(self, *, raise_errors: bool | None = None, timeout: float = 10.0) -> int:
+        """See :meth:`MasterControls.deliver_signals`."""
+        return self.controls.deliver_signals(raise_errors=raise_errors, timeout=timeout)
+
+    def poll_file_monitors(self, *, deliver: bool = True) -> int:
+        """Raise the signal of every monitored path that changed on disk."""
+        return self.controls.poll_file_monitors(deliver=deliver)
+
+    def fire_file_monitor(self, path: str | Path, *, deliver: bool = True) -> int:
+        """Raise the signal of the monitors of ``path`` as if it changed."""
+        return self.controls.fire_file_monitor(path, deliver=deliver)
+
+    def run_spooler(self, *, raise_errors: bool | None = None) -> int:
+        """See :meth:`MasterControls.run_spooler`: one spooler scan."""
+        return self.controls.run_spooler(raise_errors=raise_errors)
+
+    def simulate_fork(self) -> int:
+        """See :meth:`MasterControls.simulate_fork`: ``post_fork_hook`` in every process."""
+        return self.controls.simulate_fork()
 
     # -- raw uwsgi API: caches (FakeCaches) ----------------------------------------------
 
