@@ -60,9 +60,9 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
         loop = hooked_loop(current_backend())
         assert loop is not None
         outcome = loop.handle(message)
+        loop.tend()  # a signal-only mule runs due calls, its replay and duties when a message wakes it
         if outcome is Outcome.NOT_ENVELOPE:
             return loop.hook_result
-        loop.tend()  # a signal-only mule runs due calls and duties when a message wakes it
         return outcome is not Outcome.WAITING
 
     setattr(uwsgi_mules_hook, HOOK_MARKER, True)
