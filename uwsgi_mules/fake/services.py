@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..idle_duties import run_idle_duties
+
 if TYPE_CHECKING:
     from .backend import FakeUwsgi, ProcessId
 
@@ -33,19 +35,28 @@ class MasterControls:
         threads run their own). Returns how many events fired."""
         if seconds < 0:
             raise ValueError("time does not go backwards")
-        target = self.fake.clock.elapsed + seconds
+        fake = self.fake
+        clock = fake.clock
+        target = clock.elapsed + seconds
         fired = self.poll_file_monitors(deliver=deliver)
+        wake = run_idle_duties(fake, fake.wall_time())  # uwsgi-mules' own duties (the periodic scheduler)
         while True:
-            event = self.fake.schedule.next_event(target)
+            event = fake.schedule.next_event(target)
+            wake_at = None if wake is None else wake - (fake.wall_time() - clock.elapsed)
+            if wake_at is not None and wake_at <= target and (event is None or wake_at < event[0]):
+                clock.elapsed = max(clock.elapsed, wake_at)
+                wake = run_idle_duties(fake, fake.wall_time())
+                wake = None if wake is None else max(wake, fake.wall_time() + 0.001)  # time moves on
+                continue
             if event is None:
                 break
             at, entry = event
-            self.fake.clock.elapsed = max(self.fake.clock.elapsed, at)
-            self.fake.schedule.fire(entry, self.fake.signals.route)
+            clock.elapsed = max(clock.elapsed, at)
+            fake.schedule.fire(entry, fake.signals.route)
             fired += 1
             if deliver:
                 self.deliver_signals()
-        self.fake.clock.elapsed = target
+        clock.elapsed = target
         return fired
 
     def advance_to_next_event(self) -> bool:

@@ -33,6 +33,7 @@ from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..runtime.attempts import running_attempt
+from ..runtime.retry_policy import FAILED, tell_decision
 from .deferral import DEAD, RETRY, Deferral
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished
@@ -302,18 +303,21 @@ class Dispatcher:
         except SimulatedCrash:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
-            self.failure(exc, path, args, kwargs, meta, target)
+            self.failure(exc, path, args, kwargs, meta, target, func)
             return False
         finally:
             if harakiri:
                 self.backend.set_user_harakiri(0)
 
     def failure(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                meta: dict[str, Any] | None = None, target: WireTarget = 0) -> None:
+                meta: dict[str, Any] | None = None, target: WireTarget = 0,
+                func: Callable[..., Any] | None = None) -> None:
         """A task raised (the one failure path, whether Python or the C loop
         ran it): retried or recorded as dead under its ``retry_on``, else
-        reported; a call submitted for its result stores the exception."""
+        reported; a call submitted for its result stores the exception; the
+        task is told what was decided (a Django task records READY or FAILED)."""
         decided = self.deferral.after_failure(exc, path, args, kwargs, target, meta) if meta else None
+        tell_decision(func if func is not None else self.registry.tasks.get(path), exc, decided or FAILED)
         if decided == RETRY:
             self.counters.failed += 1
             return

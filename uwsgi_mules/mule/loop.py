@@ -41,6 +41,7 @@ from typing import Any
 from ..backends.base import Backend
 from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_STOP, WireTarget
 from ..errors import NotInMule
+from ..idle_duties import run_idle_duties
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..registry import TASK_MODULES_ENV
@@ -167,7 +168,8 @@ class MuleLoop:
         self.taken = TakenReport(backend.note_taken if backend.counts_taken() else None, self.mule_id)
         #: where ``uwsgi-mules dead`` puts dead tasks to send again
         self.resend_dir = self._resend_dir()
-        self.duties: list[Duty] = [self._claim_resent_duty]
+        #: the pick-up of re-sent dead tasks, and the duties features registered (the periodic scheduler)
+        self.duties: list[Duty] = [self._claim_resent_duty, self._registered_duties]
         self._duty_at: dict[Duty, float] = {}
         self._next_duty = 0.0
         #: whether the last step read a message, ran a call or replayed one (drain() ends when not)
@@ -222,6 +224,10 @@ class MuleLoop:
     def _claim_resent_duty(self, now: float) -> float:
         self._claim_resent()
         return now + RESEND_EVERY
+
+    def _registered_duties(self, now: float) -> float | None:
+        """The idle duties features registered (:mod:`uwsgi_mules.idle_duties`)."""
+        return run_idle_duties(self.backend, now)
 
     def _save_dir(self) -> Path | None:
         return backlog_dir(self.backend.runtime_dir(), self.backend.getenv(BACKLOG_DIR_ENV))

@@ -59,7 +59,22 @@ def work(task_id: int, ms: int) -> None:
     _done("work", task_id)
 
 
-TASKS = {f.__name__: f for f in (flaky, until_fixed, wrong_error, later, work)}
+class _ExplodingCheck(type):
+    def __instancecheck__(cls, instance: object) -> bool:
+        raise RuntimeError("the retry_on check itself failed")
+
+
+class ExplodingError(Exception, metaclass=_ExplodingCheck):
+    """Its ``isinstance`` check raises: the retry policy fails while deciding."""
+
+
+@Mule(1).offload(retries=3, retry_on=(ExplodingError,), retry_backoff=0.0, retry_jitter=False)
+def policy_fails(task_id: int) -> None:
+    _done("policy_fails", task_id)
+    raise ConnectionError(f"{task_id} fails")
+
+
+TASKS = {f.__name__: f for f in (flaky, until_fixed, wrong_error, later, work, policy_fails)}
 
 
 def application(environ, start_response):  # type: ignore[no-untyped-def]
