@@ -109,11 +109,12 @@ class GetArgs:
 
     __slots__ = ("burst", "busy", "idle", "nowait")
 
-    def __init__(self, buffer_size: int, is_real: bool) -> None:
+    def __init__(self, buffer_size: int) -> None:
         self.idle = (False, True, buffer_size, 1)
         self.busy = (False, True, buffer_size, 1)
         self.nowait = (True, True, buffer_size, 0)
-        self.burst = self.nowait if is_real else self.busy
+        # the fake too: a burst that blocked would keep due calls waiting while messages trickle in
+        self.burst = self.nowait
 
     def next(self, bursting: bool, waiting: bool) -> tuple[bool, bool, int, int]:
         return self.burst if bursting else self.busy if waiting else self.idle
@@ -163,7 +164,7 @@ class MuleLoop:
         self.record = self.dispatcher.record(self.mule_id, max(self.buffer_size, DEFAULT_RECV_SIZE))
         #: calls this mule holds until they are due (read back after a crash)
         self.waiting = self.dispatcher.deferral.room(self.mule_id)
-        self.args = GetArgs(self.buffer_size, backend.is_real)
+        self.args = GetArgs(self.buffer_size)
         # counting needs the plugin on real uWSGI: skip the call per message without it
         self.taken = TakenReport(backend.note_taken if backend.counts_taken() else None, self.mule_id)
         #: where ``uwsgi-mules dead`` puts dead tasks to send again
