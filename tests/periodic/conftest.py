@@ -7,7 +7,7 @@ import pytest
 
 from uwsgi_mules import Mule
 from uwsgi_mules.periodic import forget_entries, periodic
-from uwsgi_mules.registry import ORIGINAL_ATTR
+from uwsgi_mules.core.registry import ORIGINAL_ATTR
 
 from . import tasks
 

@@ -20,12 +20,12 @@ from typing import Any
 
 from .. import envelope
 from ..backends.base import Backend
+from ..core.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
+from ..core.state import runtime_state
 from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
-from ..runtime.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
-from ..runtime.state import runtime_state
-from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.backlog import SavedOffload
+from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
 
 __all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: runtime.retry_policy.decide

@@ -29,11 +29,12 @@ from typing import Any
 from .. import envelope
 from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
+from ..core.attempts import running_attempt
+from ..core.hook import is_our_hook
+from ..core.retry_policy import FAILED, tell_decision
+from ..core.state import runtime_state
 from ..envelope import Envelope, EnvelopeError, WireTarget
-from ..runtime.state import runtime_state
 from ..layout.topology import DEFAULT_RECV_SIZE
-from ..runtime.attempts import running_attempt
-from ..runtime.retry_policy import FAILED, tell_decision
 from .deferral import DEAD, RETRY, Deferral
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished
@@ -41,10 +42,6 @@ from .requeue import send_now
 from .results import store_outcome
 
 logger = logging.getLogger("uwsgi_mules")
-
-
-#: attribute set on our hook so it is never installed twice
-HOOK_MARKER = "__uwsgi_mules_hook__"
 
 
 class Outcome(enum.Enum):
@@ -390,7 +387,7 @@ def handle_message(message: bytes, backend: Backend | None = None) -> bool:
 def application_hook(backend: Backend) -> MessageHook | None:
     """The ``mule_msg_hook`` the application set (the one ours chains), or None."""
     hook = backend.get_msg_hook()
-    if hook is not None and getattr(hook, HOOK_MARKER, False):
+    if is_our_hook(hook):
         return getattr(hook, "previous", None)
     return hook
 

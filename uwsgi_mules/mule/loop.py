@@ -39,12 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend
+from ..core.registry import TASK_MODULES_ENV
 from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_STOP, WireTarget
 from ..errors import NotInMule
 from ..idle_duties import run_idle_duties
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..layout.topology import DEFAULT_RECV_SIZE
-from ..registry import TASK_MODULES_ENV
 from .delivery.backlog import SavedOffload
 from .delivery.dead import resend_dir
 from .delivery.recovery import ReplayQueue

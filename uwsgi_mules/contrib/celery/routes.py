@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ...core.state import runtime_state
 from ...runtime.offload import TypeMuleFarm, resolve_target
 from ...runtime.routing import route_table
-from ...runtime.state import runtime_state
 from ...runtime.targets import Target
 from .arguments import not_serializable, serializer_for
 from .errors import BrokerUnavailable

@@ -14,13 +14,13 @@ from django.utils.module_loading import import_string
 
 from ....backends.base import Backend
 from ....backends.selection import current_backend
+from ....core.hook import ensure_hook
+from ....core.state import runtime_state
 from ....errors import TopologyError, UnknownFarm, UnknownMule
-from ....mule.hook import ensure_hook
 from ....runtime.later import send_call_at
 from ....runtime.offload import register_task
 from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
-from ....runtime.state import runtime_state
 from ....runtime.targets import Target, farm_target, mule_target, validate
 from .compat import (
     BaseTaskBackend,
@@ -33,9 +33,9 @@ from .compat import (
     set_field,
     task_enqueued,
 )
+from .calls import TaskHeader
 from .options import BackendOptions, TargetSetting, default_target, parse_options
 from .records import READY, ResultStore, TaskRecord, new_id
-from .calls import TaskHeader
 from .runner import PATH_PREFIX, TaskRunner, registry_path
 
 
