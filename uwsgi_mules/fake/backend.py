@@ -33,6 +33,8 @@ from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
 from ..layout.topology import FarmSpec, MuleSpec, Topology
+from ..mule.delivery.dead import DeadTask
+from ..mule.dispatch import dispatcher_for
 from .cache import FakeCaches, as_bytes
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
@@ -144,8 +146,6 @@ class FakeUwsgi(Backend):
         self.task_errors: list[tuple[str, BaseException]] = []
         #: messages each mule's loop reported as read (like the plugin's "taken")
         self.taken: dict[int, int] = {}
-        #: tasks given up after their last attempt (``DeadTask``), oldest first
-        self.dead_letters: list[Any] = []
 
     def _init_services(self, locks: int, spooler: bool, spooler_ordered: bool,
                        caches: Sequence[CacheSpec | str]) -> None:
@@ -676,9 +676,11 @@ class FakeUwsgi(Backend):
             return time.time() + self.clock.elapsed
         return self.clock.time()
 
-    def note_dead(self, task: object) -> None:
-        with self._cond:
-            self.dead_letters.append(task)
+    @property
+    def dead_letters(self) -> list[DeadTask]:
+        """The dead tasks kept (tasks given up after their last attempt), oldest
+        first: a view over the mule side's dead store, their one owner."""
+        return dispatcher_for(self).deferral.dead_store().tasks()
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
         with self._cond:

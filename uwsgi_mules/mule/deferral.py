@@ -28,7 +28,7 @@ from .delivery.backlog import SavedOffload
 from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
 
-__all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: runtime.retry_policy.decide
+__all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: core.retry_policy.decide
 
 
 class Deferral:
@@ -168,7 +168,6 @@ class Deferral:
         except OSError as exc:
             self.log(f"uwsgi-mules: ERROR the dead task record of {call.describe()} could not be written: {exc}")
             return None
-        self.backend.note_dead(task)
         return task
 
     def dead_store(self) -> DeadStore:

@@ -93,9 +93,7 @@ def run() -> None:
     ``mule-harakiri`` armed around each task)."""
     setup_django()
     discard_inherited_connections()
-    server = base_mule.MuleServer(current_backend(), around=_django_task, label="Django mule")
-    server.start()
-    server.serve()
+    base_mule.run_loop(base_mule.MuleLoop(current_backend(), around=_django_task, label="Django mule"))
 
 
 #: used by the fake backend in step mode instead of the endless loop
