@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from ... import mule as base_mule
 from ...backends.base import Backend
 from ...backends.selection import current_backend
+from ...mule.loop import MuleLoop, Receive
 
-__all__ = ["close_old_connections", "handle_one", "run", "setup_django"]
+__all__ = ["close_old_connections", "django_loop", "handle_one", "run", "setup_django"]
 
 
 def setup_django() -> None:
@@ -93,8 +94,16 @@ def run() -> None:
     ``mule-harakiri`` armed around each task)."""
     setup_django()
     discard_inherited_connections()
-    base_mule.run_loop(base_mule.MuleLoop(current_backend(), around=_django_task, label="Django mule"))
+    base_mule.run_loop(django_loop(current_backend()))
 
 
-#: used by the fake backend in step mode instead of the endless loop
+def django_loop(backend: Backend, mule_id: int | None = None, *, receive: Receive | None = None) -> MuleLoop:
+    """The Django mule's :class:`~uwsgi_mules.mule.loop.MuleLoop`: Django's
+    connection clean-ups around each task."""
+    return MuleLoop(backend, mule_id, receive=receive, around=_django_task, label="Django mule")
+
+
+#: the fake drives this loop itself (its step mode and its threads) instead of calling run()
+run.mule_loop = django_loop  # type: ignore[attr-defined]
+#: one message between two connection clean-ups (programs that step a mule by hand)
 run.handle_message = handle_one  # type: ignore[attr-defined]
