@@ -276,15 +276,20 @@ class FakeUwsgi(Backend):
         """``uwsgi.mule_msg``: True if queued, False if the queue is full or
         the message too large; ValueError for no mules, an unknown farm or a
         ``str`` farm name (Python 3 uWSGI wants bytes)."""
-        data = _message_bytes(message, "mule_msg")
-        if self.mule_count < 1:
-            raise ValueError("no mule configured")
-        queue = self.queues.for_target(target)
+        data, queue = self._addressed(message, target)
         self.local.bad_target = queue is None
         if queue is None:
             self._log("mule_send_msg(): Bad file descriptor [core/mule.c line 28]")
             return False
         return self._put(queue, data)
+
+    def _addressed(self, message: bytes | str, target: MuleTarget) -> tuple[bytes, MessageQueue | None]:
+        """What ``mule_msg`` checks first: the message's bytes and its target's
+        queue (None: a bad target); ValueError when there is no mule."""
+        data = as_bytes(message, "mule_msg() argument 1")
+        if self.mule_count < 1:
+            raise ValueError("no mule configured")
+        return data, self.queues.for_target(target)
 
     def send_refused_bad_target(self) -> bool:
         return bool(self.local.bad_target)
@@ -325,7 +330,7 @@ class FakeUwsgi(Backend):
         a full queue (the message is then lost, as in uWSGI)."""
         if not isinstance(farm, str):
             raise TypeError(f"farm_msg() argument 1 must be str, not {type(farm).__name__}")
-        data = _message_bytes(message, "farm_msg")
+        data = as_bytes(message, "farm_msg() argument 1")
         queue = self.queues.by_farm.get(farm)
         if queue is not None and not self._put(queue, data, log_full=False):
             self._log("write(): Resource temporarily unavailable [plugins/python/uwsgi_pymodule.c]")
@@ -342,10 +347,7 @@ class FakeUwsgi(Backend):
 
     def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:
         """Wait up to ``timeout`` seconds for room (like the plugin does)."""
-        data = _message_bytes(message, "mule_msg")
-        if self.mule_count < 1:
-            raise ValueError("no mule configured")
-        queue = self.queues.for_target(target)
+        data, queue = self._addressed(message, target)
         if queue is None:
             return False
         if len(data) > queue.max_message:
@@ -694,14 +696,5 @@ class FakeUwsgi(Backend):
         with self._cond:
             self.log_lines.append(line)
         logger.warning("%s", line)
-
-def _message_bytes(message: object, function: str) -> bytes:
-    """uWSGI parses messages with ``s#``: str (UTF-8) or a bytes-like object."""
-    if isinstance(message, str):
-        return message.encode()
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return bytes(message)
-    raise TypeError(f"{function}() argument 1 must be str or read-only bytes-like object, not {type(message).__name__}")
-
 
 __all__ = ["FakeStopped", "FakeUwsgi", "FarmSpec", "MuleSpec", "ProcessId"]

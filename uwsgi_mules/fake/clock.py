@@ -27,22 +27,18 @@ from datetime import datetime, timedelta
 MAX_ENTRIES = 64
 
 
+def _cron_field(value: int, now: int) -> int:
+    """A cron field as uWSGI compares it: ``-N`` (every N) matches ``now`` when it divides it."""
+    return now if value < 0 and now % -value == 0 else value
+
+
 def cron_matches(when: datetime, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
     """``uwsgi_cron_task_needs_execution`` of uWSGI 2.0, on a local datetime."""
     tm_min, tm_hour, tm_mday, tm_mon = when.minute, when.hour, when.day, when.month
     tm_wday = (when.weekday() + 1) % 7  # C: Sunday is 0
-    uc_min, uc_hour, uc_day, uc_mon = minute, hour, day, month
-    uc_week = 0 if weekday == 7 else weekday
-    if minute < 0 and tm_min % -minute == 0:
-        uc_min = tm_min
-    if hour < 0 and tm_hour % -hour == 0:
-        uc_hour = tm_hour
-    if month < 0 and tm_mon % -month == 0:
-        uc_mon = tm_mon
-    if day < 0 and tm_mday % -day == 0:
-        uc_day = tm_mday
-    if weekday < 0 and tm_wday % -weekday == 0:
-        uc_week = tm_wday
+    uc_min, uc_hour = _cron_field(minute, tm_min), _cron_field(hour, tm_hour)
+    uc_day, uc_mon = _cron_field(day, tm_mday), _cron_field(month, tm_mon)
+    uc_week = _cron_field(0 if weekday == 7 else weekday, tm_wday)
     common = tm_min == uc_min and tm_hour == uc_hour and tm_mon == uc_mon
     if day >= 0 and weekday >= 0:
         return common and (tm_mday == uc_day or tm_wday == uc_week)
