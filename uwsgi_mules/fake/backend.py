@@ -689,6 +689,15 @@ class FakeUwsgi(Backend):
             self.task_errors.append((description, exc))
         super().report_task_error(exc, description)
 
+    @contextlib.contextmanager
+    def reraising(self, raise_errors: bool | None) -> Iterator[None]:
+        """Re-raise, after the block, the first task error recorded in it when
+        ``raise_errors`` (None: the fake's ``raise_task_errors``)."""
+        before = len(self.task_errors)
+        yield
+        if (self.raise_task_errors if raise_errors is None else raise_errors) and len(self.task_errors) > before:
+            raise self.task_errors[before][1]
+
     def log(self, message: str) -> None:
         self._log(message)
 
