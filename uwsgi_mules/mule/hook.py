@@ -2,8 +2,11 @@
 message, our hook hands it to that mule's :class:`~uwsgi_mules.mule.loop.MuleLoop`
 (made on first use) and then lets the loop tend its due calls and duties.
 
-:func:`ensure_hook` installs it once per process, chaining any hook the
-application had set (and one it sets later, with a warning).
+:func:`make_hook` is the factory the package's ``__init__`` hands to
+:func:`uwsgi_mules.core.hook.provide_hook`; the sending side installs the
+hook with :func:`uwsgi_mules.core.hook.ensure_hook` (once per process,
+chaining any hook the application had set, and one it sets later, with a
+warning).
 """
 
 from __future__ import annotations
