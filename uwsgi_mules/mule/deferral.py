@@ -24,6 +24,7 @@ from ..core.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
 from ..core.state import runtime_state
 from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
+from ..runtime.results import describe_exception
 from .delivery.backlog import SavedOffload
 from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
@@ -113,8 +114,6 @@ class Deferral:
         try:
             return self._decide(exc, path, args, kwargs, target, meta)
         except Exception as policy_error:  # noqa: BLE001 - a policy error must not kill the mule
-            from ..runtime.results import describe_exception
-
             name, message, trace = describe_exception(exc)
             self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
                       f"not retried: its retry policy failed ({_error_line(policy_error)})")
@@ -138,8 +137,6 @@ class Deferral:
                 f"uwsgi-mules: {description} raised {_error_line(exc)}; retry {retry} of {retries} in {delay:.3f}s"
             )
             return RETRY
-        from ..runtime.results import describe_exception
-
         name, message, trace = describe_exception(exc)
         self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
                   f"failed {attempt + 1} time(s)")
