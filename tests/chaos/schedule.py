@@ -1,0 +1,120 @@
+"""Random schedules of work and faults, generated from a seed.
+
+A :class:`Schedule` is a list of steps in time order, each at a number of
+seconds after the start: a batch of calls to send (:class:`Send`) or a fault
+to inject (:class:`Fault`). The same seed gives the same schedule
+(``random.Random(seed)``), so a failing seed reproduces with
+``--chaos-seed N``. Which faults a backend can inject is its driver's
+business: :func:`generate` only picks among the ones it is given.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+#: how a call is sent: a plain offload, ``submit()``, ``offload_in``, ``offload_at``
+HOWS = ("call", "submit", "in", "at")
+#: work kinds (tests/chaos/tasks.py has one task per kind) and their weights
+WORK_WEIGHTS = {
+    "plain": 8,      # Mule(1), plain or submit or run-later
+    "farm": 4,       # Farm("pool") of the two programmed mules
+    "mule2": 3,      # Mule(2), run-later too
+    "signal": 2,     # Mule(3), a signal-only mule (plain offloads only)
+    "flaky": 4,      # fails N times with ConnectionError, retries=3
+    "wrong_error": 1,  # raises outside retry_on: runs once, logged
+    "crash": 2,      # kills its mule on attempt 1, retries=2
+    "persistent": 1,  # retries=1500, backoff 0: fails N times (N may pass 1024)
+}
+#: faults any driver may offer (each driver says which it can inject)
+FAULTS = ("touch-reload", "sighup", "chain-reload", "mules-reload", "stop-start", "kill-mule",
+          "harakiri", "disk-full", "resend-race")
+#: issue 25 points still open on this branch: random schedules leave out what
+#: triggers them (pinned, strict-xfail schedules in test_chaos_regressions.py
+#: show the suite finds each); remove a point once its fix is merged
+OPEN_DEFECTS = frozenset({"2", "3", "5"})
+#: the fault that triggers each point (point 3 is a work kind: ``persistent`` failing > 1024 times)
+DEFECT_FAULTS = {"2": "disk-full", "5": "resend-race"}
+#: the runs-later calls wait at most this long (seconds)
+MAX_DELAY = 3.0
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call to send: ``call_id`` names it in the ledger and in every log line about it."""
+
+    call_id: str
+    kind: str
+    how: str = "call"
+    delay: float = 0.0     #: seconds until due (``in``/``at``)
+    fail_times: int = 0    #: flaky/persistent: attempts that raise before one succeeds
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send ``calls`` from a worker, ``at`` seconds after the start."""
+
+    at: float
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Inject fault ``kind`` ``at`` seconds after the start."""
+
+    at: float
+    kind: str
+
+
+@dataclass
+class Schedule:
+    """What one schedule does, in time order; ``seed`` reproduces it."""
+
+    seed: int
+    steps: list[Send | Fault] = field(default_factory=list)
+
+    def calls(self) -> list[Call]:
+        return [call for step in self.steps if isinstance(step, Send) for call in step.calls]
+
+    def faults(self) -> list[Fault]:
+        return [step for step in self.steps if isinstance(step, Fault)]
+
+    def describe(self) -> str:
+        kinds: dict[str, int] = {}
+        for call in self.calls():
+            kinds[call.kind] = kinds.get(call.kind, 0) + 1
+        faults = ", ".join(f"{f.kind}@{f.at:.1f}s" for f in self.faults()) or "no faults"
+        return f"seed {self.seed}: {len(self.calls())} calls {kinds}; {faults}"
+
+
+def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batches: int = 4,
+             batch_size: int = 12, max_faults: int = 2) -> Schedule:
+    """A random schedule of ``batches`` sends over ``duration`` seconds and up
+    to ``max_faults`` faults drawn from ``faults``."""
+    faults = tuple(f for f in faults if f not in {DEFECT_FAULTS.get(p) for p in OPEN_DEFECTS})
+    rng = random.Random(seed)
+    schedule = Schedule(seed)
+    numbers = iter(range(1_000_000))
+    steps: list[Send | Fault] = []
+    for _ in range(batches):
+        at = round(rng.uniform(0.0, duration * 0.6), 2)
+        calls = tuple(_call(rng, f"s{seed}c{next(numbers):05d}x") for _ in range(rng.randint(1, batch_size)))
+        steps.append(Send(at, calls))
+    for _ in range(rng.randint(0, max_faults) if faults else 0):
+        steps.append(Fault(round(rng.uniform(0.2, duration * 0.8), 2), rng.choice(faults)))
+    schedule.steps = sorted(steps, key=lambda s: (s.at, isinstance(s, Fault)))
+    return schedule
+
+
+def _call(rng: random.Random, call_id: str) -> Call:
+    kind = rng.choices(list(WORK_WEIGHTS), weights=list(WORK_WEIGHTS.values()))[0]
+    how = "call"
+    if kind in ("plain", "farm", "mule2", "flaky"):
+        how = rng.choice(HOWS if kind == "plain" else ("call", "in", "at"))
+    delay = round(rng.uniform(0.1, MAX_DELAY), 2) if how in ("in", "at") else 0.0
+    fail_times = 0
+    if kind == "flaky":
+        fail_times = rng.choice((0, 1, 2, 3, 5))  # 5: dead after 1 + 3 attempts
+    elif kind == "persistent":
+        fail_times = rng.choice((0, 10, 100, 1000 if "3" in OPEN_DEFECTS else rng.randint(1025, 1100)))
+    return Call(call_id, kind, how, delay, fail_times)

@@ -1,0 +1,140 @@
+"""The chaos tasks, one per work kind of :mod:`tests.chaos.schedule`, and the
+sender that runs in a worker. The same module runs on the fake and in real
+mules; every execution writes a ledger line (:mod:`tests.chaos.ledger`).
+
+Layout: mules 1 and 2 programmed (``uwsgi_mules.mule:run``), mule 3
+signal-only, farm ``pool`` of mules 1 and 2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from uwsgi_mules import Farm, Mule, current_attempt
+from uwsgi_mules.backends.base import SimulatedCrash
+from uwsgi_mules.backends.selection import current_backend
+
+from . import ledger
+
+#: backoff of the flaky task (seconds), kept short so schedules stay short
+FLAKY_BACKOFF = 0.2
+FLAKY_RETRIES = 3
+CRASH_RETRIES = 2
+#: far above 1024: issue 25 point 3 (2.0 ** 1024 overflows)
+PERSISTENT_RETRIES = 1500
+
+
+def _now() -> float:
+    return current_backend().wall_time()
+
+
+def _record(call_id: str, event: str, due: float) -> int:
+    attempt = current_attempt()
+    ledger.append(call_id, event, attempt, due, _now())
+    return attempt
+
+
+def _fixed() -> bool:
+    """After a dead-task re-send fault the failing tasks succeed (the service is back)."""
+    return (ledger.chaos_dir() / "fixed").exists()
+
+
+@Mule(1).offload()
+def plain(call_id: str, due: float) -> None:
+    _record(call_id, ledger.DONE, due)
+
+
+@Farm("pool").offload()
+def farm(call_id: str, due: float) -> None:
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(2).offload()
+def mule2(call_id: str, due: float) -> None:
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(3).offload()
+def on_signal_mule(call_id: str, due: float) -> None:
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(1).offload(retries=FLAKY_RETRIES, retry_on=(ConnectionError,), retry_backoff=FLAKY_BACKOFF,
+                 retry_jitter=False)
+def flaky(call_id: str, due: float, fail_times: int) -> None:
+    """Raise ConnectionError on the first ``fail_times`` attempts."""
+    if current_attempt() <= fail_times and not _fixed():
+        _record(call_id, ledger.ATTEMPT, due)
+        raise ConnectionError(f"{call_id}: attempt {current_attempt()} fails")
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(1).offload(retries=2, retry_on=(ConnectionError,), retry_backoff=FLAKY_BACKOFF)
+def wrong_error(call_id: str, due: float) -> None:
+    """Completes its work, then raises outside ``retry_on``: runs once, logged."""
+    _record(call_id, ledger.DONE, due)
+    raise ValueError(f"{call_id}: not in retry_on")
+
+
+@Mule(1).offload(retries=CRASH_RETRIES)
+def crash(call_id: str, due: float) -> None:
+    """Kill this mule on attempt 1 (SIGKILL or ``os._exit``), succeed on the retry."""
+    if current_attempt() == 1:
+        _record(call_id, ledger.ATTEMPT, due)
+        if not current_backend().is_real:
+            raise SimulatedCrash
+        if sum(map(ord, call_id)) % 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        os._exit(3)
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(1).offload(retries=PERSISTENT_RETRIES, retry_on=(ConnectionError,), retry_backoff=0.0, retry_jitter=False)
+def persistent(call_id: str, due: float, fail_times: int) -> None:
+    """Like :func:`flaky` with 1500 retries and no backoff."""
+    if current_attempt() <= fail_times and not _fixed():
+        _record(call_id, ledger.ATTEMPT, due)
+        raise ConnectionError(f"{call_id}: attempt {current_attempt()} fails")
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(1).offload()
+def sleepy(call_id: str, due: float, seconds: float) -> None:
+    """Sleep past ``mule-harakiri`` (the harakiri fault sends one)."""
+    _record(call_id, ledger.ATTEMPT, due)
+    time.sleep(seconds)
+    _record(call_id, ledger.DONE, due)
+
+
+TASKS = {"plain": plain, "farm": farm, "mule2": mule2, "signal": on_signal_mule, "flaky": flaky,
+         "wrong_error": wrong_error, "crash": crash, "persistent": persistent, "sleepy": sleepy}
+
+
+def send_batch(calls: list[tuple[str, str, str, float, float]]) -> list[tuple[str, bool, float, str]]:
+    """In a worker: send every ``(call_id, kind, how, delay, extra)``; returns
+    ``(call_id, accepted, due, error)`` for each (``due``: the wall time it may
+    run from)."""
+    sent = []
+    for call_id, kind, how, delay, extra in calls:
+        task = TASKS[kind]
+        now = _now()
+        due = now + delay if how in ("in", "at") else now
+        args: tuple[Any, ...] = (call_id, due) + ((extra,) if kind in ("flaky", "persistent", "sleepy") else ())
+        try:
+            if how == "submit":
+                task.submit(*args)
+                accepted = True
+            elif how == "in":
+                accepted = bool(task.offload_in(delay, *args))
+            elif how == "at":
+                accepted = bool(task.offload_at(datetime.fromtimestamp(due, timezone.utc), *args))
+            else:
+                accepted = bool(task(*args))
+            sent.append((call_id, accepted, due, ""))
+        except Exception as exc:  # counted as not accepted, with the reason
+            sent.append((call_id, False, due, f"{type(exc).__name__}: {exc}"))
+    return sent
