@@ -45,6 +45,10 @@ class Outcome:
     signal_queue_dropped: bool = False
     #: exceptions that escaped the mule side (on the fake: out of run_pending; a real mule dies of them)
     loop_errors: list[str] = field(default_factory=list)
+    #: what the driver saw go wrong outside the ledger (a send that hung, a wrong message of a command)
+    problems: list[str] = field(default_factory=list)
+    #: calls the faults sent (the harakiri fault's long task)
+    extra_calls: list[Call] = field(default_factory=list)
 
 
 @dataclass
@@ -78,9 +82,11 @@ def check(calls: list[Call], outcome: Outcome) -> Report:
     named = _named_in_log(outcome.log_lines)
     report = Report(sent=len(calls), refused=len(outcome.refused),
                     respawns=outcome.respawns, explained_respawns=outcome.explained_respawns)
-    for call in calls:
+    report.sent += len(outcome.extra_calls)
+    for call in [*calls, *outcome.extra_calls]:
         if call.call_id in outcome.accepted:
             _check_call(call, outcome.accepted[call.call_id], by_id[call.call_id], outcome, named, report)
+    report.violations += outcome.problems
     for error in outcome.loop_errors:
         report.violations.append(f"the mule side raised {error[:300]} (a real mule dies of it)")
     if outcome.respawns > outcome.explained_respawns:
