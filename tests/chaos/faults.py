@@ -22,8 +22,6 @@ MULES = 3
 PROGRAMMED = (1, 2)
 #: seconds the harakiri fault's task sleeps (past mule-harakiri)
 SLEEPY_SECONDS = 4.0
-#: seconds a full runtime filesystem stays full
-DISK_FULL_SECONDS = 2.0
 #: the opt-in for mounting a tmpfs (root only), set by .ci/run
 TMPFS_ENV = "UWSGIMULES_TEST_TMPFS"
 TMPFS_SIZE = "256k"
@@ -51,12 +49,17 @@ def unmount(directory: Path) -> None:
 def fill(directory: Path) -> Path:
     """Fill the filesystem of ``directory`` up (the filler file is returned, to free it later)."""
     filler = directory / "filler"
-    with open(filler, "wb") as fh:
-        with contextlib.suppress(OSError):
+    with contextlib.suppress(OSError):  # ENOSPC: full (perhaps at once)
+        with open(filler, "wb") as fh:
             while True:
                 fh.write(b"\0" * 4096)
                 fh.flush()
     return filler
+
+
+def usage(directory: Path) -> str:
+    """What is in ``directory``: each file's size."""
+    return ", ".join(f"{p.name} {p.stat().st_size} B" for p in sorted(directory.iterdir()) if p.is_file())
 
 
 def touch(path: Path) -> None:

@@ -89,6 +89,9 @@ def check(calls: list[Call], outcome: Outcome) -> Report:
     report.violations += outcome.problems
     for error in outcome.loop_errors:
         report.violations.append(f"the mule side raised {error[:300]} (a real mule dies of it)")
+    if report.dropped_named > outcome.explained_respawns:
+        report.violations.append(f"{report.dropped_named} task(s) named lost with their mule, but the faults "
+                                 f"explain {outcome.explained_respawns} mule death(s)")
     if outcome.respawns > outcome.explained_respawns:
         report.violations.append(f"mules respawned {outcome.respawns} times; the faults explain "
                                  f"{outcome.explained_respawns}")

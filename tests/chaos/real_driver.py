@@ -36,7 +36,7 @@ SEND_TIMEOUT = 30.0
 TAIL = 25.0
 #: the faults real uWSGI can have
 REAL_FAULTS = ("touch-reload", "sighup", "chain-reload", "mules-reload", "stop-start", "kill-mule", "harakiri",
-               "disk-full", "resend-race")
+               "disk-full", "resend-race")  # each "disk-full" is followed by a "disk-free"
 #: full reloads: every mule respawns; without the C plugin a signal-only mule's queue is dropped
 FULL_RELOADS = ("touch-reload", "sighup")
 
@@ -44,8 +44,9 @@ FULL_RELOADS = ("touch-reload", "sighup")
 class RealRun:
     """One schedule on one real instance (a second one after a stop)."""
 
-    def __init__(self, workdir: Path, schedule: Schedule) -> None:
+    def __init__(self, workdir: Path, schedule: Schedule, tail: float = TAIL) -> None:
         self.workdir = workdir
+        self.tail = tail
         self.schedule = schedule
         self.runtime = workdir / "runtime"
         self.backlog = workdir / "backlog"
@@ -65,6 +66,7 @@ class RealRun:
         self.extra: list[Call] = []
         self.signal_dropped = False
         self.command_lines: list[str] = []
+        self.filler: Path | None = None
 
     @property
     def server(self) -> UwsgiServer:
@@ -97,6 +99,7 @@ class RealRun:
                     self.send(step.calls)
                 else:
                     self.inject(step)
+            self.disk_free()
             self.wait_accounted()
             return self.outcome()
         finally:
@@ -158,7 +161,8 @@ class RealRun:
             self.wait_ready(before + 1)
             return
         else:
-            {"harakiri": self.harakiri, "disk-full": self.disk_full, "resend-race": self.resend_race}[kind](fault)
+            {"harakiri": self.harakiri, "disk-full": self.disk_full, "disk-free": self.disk_free,
+             "resend-race": self.resend_race}[kind](fault)
             return
         self.explained += faults.MULES
         self.signal_dropped |= kind in FULL_RELOADS and not self.plugin
@@ -192,13 +196,17 @@ class RealRun:
         self.send((call,))
 
     def disk_full(self, fault: Fault) -> None:
-        """The runtime filesystem fills up for a while (a small tmpfs), then is freed."""
+        """The runtime filesystem (a small tmpfs) fills up, until "disk-free"."""
         if not self.tmpfs:
             self.command_lines.append(f"disk-full skipped: {faults.tmpfs_allowed()}")
             return
-        filler = faults.fill(self.runtime)
-        time.sleep(faults.DISK_FULL_SECONDS)
-        filler.unlink()
+        self.filler = faults.fill(self.runtime)
+        self.command_lines.append(f"disk-full: {self.runtime} filled ({faults.usage(self.runtime)})")
+
+    def disk_free(self, fault: Fault | None = None) -> None:
+        if self.filler is not None:
+            self.filler.unlink(missing_ok=True)
+            self.filler = None
 
     def resend_race(self, fault: Fault) -> None:
         """The service is back; two ``uwsgi-mules dead --resend-all`` run at once."""
@@ -218,7 +226,7 @@ class RealRun:
 
     def wait_accounted(self) -> None:
         """Wait until every accepted call completed, is dead or is named lost; then a moment for duplicates."""
-        deadline = time.monotonic() + TAIL
+        deadline = time.monotonic() + self.tail
         while time.monotonic() < deadline:
             if self.accounted(ledger.read(self.workdir), self.dead_text(), self.log_text()):
                 break
@@ -246,5 +254,7 @@ class RealRun:
                        extra_calls=self.extra)
 
 
-def run_on_real(schedule: Schedule, workdir: Path) -> Outcome:
-    return RealRun(workdir, schedule).run()
+def run_on_real(schedule: Schedule, workdir: Path, tail: float = TAIL) -> Outcome:
+    """Run ``schedule`` on a new real instance in ``workdir``; wait at most
+    ``tail`` seconds after the last step for every call to be accounted for."""
+    return RealRun(workdir, schedule, tail).run()

@@ -18,6 +18,7 @@ HOWS = ("call", "submit", "in", "at")
 #: work kinds (tests/chaos/tasks.py has one task per kind) and their weights
 WORK_WEIGHTS = {
     "plain": 8,      # Mule(1), plain or submit or run-later
+    "slow": 2,       # Mule(1), 20 ms of work
     "farm": 4,       # Farm("pool") of the two programmed mules
     "mule2": 3,      # Mule(2), run-later too
     "signal": 2,     # Mule(3), a signal-only mule (plain offloads only)
@@ -29,6 +30,8 @@ WORK_WEIGHTS = {
 #: faults any driver may offer (each driver says which it can inject)
 FAULTS = ("touch-reload", "sighup", "chain-reload", "mules-reload", "stop-start", "kill-mule",
           "harakiri", "disk-full", "resend-race")
+#: seconds a full runtime filesystem stays full ("disk-free" follows each "disk-full")
+DISK_FULL_SECONDS = 2.0
 #: issue 25 points still open on this branch: random schedules leave out what
 #: triggers them (pinned, strict-xfail schedules in test_chaos_regressions.py
 #: show the suite finds each); remove a point once its fix is merged
@@ -106,7 +109,10 @@ def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batch
                       for _ in range(rng.randint(1, batch_size)))
         steps.append(Send(at, calls))
     for _ in range(rng.randint(0, max_faults) if faults else 0):
-        steps.append(Fault(round(rng.uniform(0.2, duration * 0.8), 2), rng.choice(faults)))
+        fault = Fault(round(rng.uniform(0.2, duration * 0.8), 2), rng.choice(faults))
+        steps.append(fault)
+        if fault.kind == "disk-full":
+            steps.append(Fault(fault.at + DISK_FULL_SECONDS, "disk-free"))
     schedule.steps = sorted(steps, key=lambda s: (s.at, isinstance(s, Fault)))
     return schedule
 
@@ -114,7 +120,7 @@ def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batch
 def _call(rng: random.Random, call_id: str, persistent_fails: tuple[int, ...]) -> Call:
     kind = rng.choices(list(WORK_WEIGHTS), weights=list(WORK_WEIGHTS.values()))[0]
     how = "call"
-    if kind in ("plain", "farm", "mule2", "flaky"):
+    if kind in ("plain", "slow", "farm", "mule2", "flaky"):
         how = rng.choice(HOWS if kind == "plain" else ("call", "in", "at"))
     delay = round(rng.uniform(0.1, MAX_DELAY), 2) if how in ("in", "at") else 0.0
     fail_times = 0

@@ -17,6 +17,7 @@ from typing import Any
 from uwsgi_mules import Farm, Mule, current_attempt
 from uwsgi_mules.backends.base import SimulatedCrash
 from uwsgi_mules.backends.selection import current_backend
+from uwsgi_mules.runtime.retry_policy import RetryPolicy
 
 from . import ledger
 
@@ -24,8 +25,23 @@ from . import ledger
 FLAKY_BACKOFF = 0.2
 FLAKY_RETRIES = 3
 CRASH_RETRIES = 2
-#: far above 1024: issue 25 point 3 (2.0 ** 1024 overflows)
-PERSISTENT_RETRIES = 1500
+
+
+def _most_retries(wanted: int) -> int:
+    """``wanted``, or the most retries the library accepts when it bounds them lower."""
+    low, high = 0, wanted
+    while low < high:
+        middle = (low + high + 1) // 2
+        try:
+            RetryPolicy.build(retries=middle)
+            low = middle
+        except ValueError:
+            high = middle - 1
+    return low
+
+
+#: above 1024 (issue 25 point 3: 2.0 ** 1024 overflows), unless the library bounds retries lower
+PERSISTENT_RETRIES = _most_retries(1500)
 
 
 def _now() -> float:
@@ -45,6 +61,13 @@ def _fixed() -> bool:
 
 @Mule(1).offload()
 def plain(call_id: str, due: float) -> None:
+    _record(call_id, ledger.DONE, due)
+
+
+@Mule(1).offload()
+def slow(call_id: str, due: float) -> None:
+    """20 ms of work."""
+    time.sleep(0.02)
     _record(call_id, ledger.DONE, due)
 
 
@@ -95,7 +118,7 @@ def crash(call_id: str, due: float) -> None:
 
 @Mule(1).offload(retries=PERSISTENT_RETRIES, retry_on=(ConnectionError,), retry_backoff=0.0, retry_jitter=False)
 def persistent(call_id: str, due: float, fail_times: int) -> None:
-    """Like :func:`flaky` with 1500 retries and no backoff."""
+    """Like :func:`flaky` with :data:`PERSISTENT_RETRIES` retries and no backoff."""
     if current_attempt() <= fail_times and not _fixed():
         _record(call_id, ledger.ATTEMPT, due)
         raise ConnectionError(f"{call_id}: attempt {current_attempt()} fails")
@@ -110,7 +133,7 @@ def sleepy(call_id: str, due: float, seconds: float) -> None:
     _record(call_id, ledger.DONE, due)
 
 
-TASKS = {"plain": plain, "farm": farm, "mule2": mule2, "signal": on_signal_mule, "flaky": flaky,
+TASKS = {"plain": plain, "slow": slow, "farm": farm, "mule2": mule2, "signal": on_signal_mule, "flaky": flaky,
          "wrong_error": wrong_error, "crash": crash, "persistent": persistent, "sleepy": sleepy}
 
 
