@@ -16,14 +16,14 @@ from .schedule import Schedule
 Clock = Callable[[], float]
 
 
-def seeds(options: object, default_count: int) -> Iterator[int]:
+def seeds(options: object, default_count: int, offset: int = 0) -> Iterator[int]:
     """The seeds to run: ``--chaos-seed``, else ``--chaos-schedules`` (or
-    ``default_count``) seeds from the run's base seed, else as many as fit in
-    ``--chaos-minutes``."""
+    ``default_count``) seeds from the run's base seed plus ``offset``, else
+    as many as fit in ``--chaos-minutes``."""
     if options.seed is not None:  # type: ignore[attr-defined]
         yield options.seed  # type: ignore[attr-defined]
         return
-    base = options.base_seed  # type: ignore[attr-defined]
+    base = options.base_seed + offset  # type: ignore[attr-defined]
     minutes = options.minutes  # type: ignore[attr-defined]
     deadline = time.monotonic() + minutes * 60
     count = options.schedules or default_count  # type: ignore[attr-defined]

@@ -91,10 +91,10 @@ class Schedule:
 
 
 def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batches: int = 4,
-             batch_size: int = 12, max_faults: int = 2, persistent_fails: tuple[int, ...] = (0, 10, 100, 1000)
+             batch_size: int = 12, min_faults: int = 0, max_faults: int = 2, persistent_fails: tuple[int, ...] = (0, 10, 100, 1000)
              ) -> Schedule:
     """A random schedule of ``batches`` sends over ``duration`` seconds and up
-    to ``max_faults`` faults drawn from ``faults``; the ``persistent`` task
+    ``min_faults`` to ``max_faults`` faults drawn from ``faults``; the ``persistent`` task
     fails one of ``persistent_fails`` times (or 1025 to 1100 times once
     issue 25 point 3 is fixed: a real mule takes about 0.5 s per retry of
     it, so real schedules pass small numbers)."""
@@ -108,7 +108,7 @@ def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batch
         calls = tuple(_call(rng, f"s{seed}c{next(numbers):05d}x", persistent_fails)
                       for _ in range(rng.randint(1, batch_size)))
         steps.append(Send(at, calls))
-    for _ in range(rng.randint(0, max_faults) if faults else 0):
+    for _ in range(rng.randint(min_faults, max_faults) if faults else 0):
         fault = Fault(round(rng.uniform(0.2, duration * 0.8), 2), rng.choice(faults))
         steps.append(fault)
         if fault.kind == "disk-full":
