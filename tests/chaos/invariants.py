@@ -81,12 +81,12 @@ def check(calls: list[Call], outcome: Outcome) -> Report:
         by_id[entry.call_id].append(entry)
     named = _named_in_log(outcome.log_lines)
     report = Report(sent=len(calls), refused=len(outcome.refused),
-                    respawns=outcome.respawns, explained_respawns=outcome.explained_respawns)
+                    respawns=outcome.respawns, explained_respawns=outcome.explained_respawns,
+                    violations=list(outcome.problems))
     report.sent += len(outcome.extra_calls)
     for call in [*calls, *outcome.extra_calls]:
         if call.call_id in outcome.accepted:
             _check_call(call, outcome.accepted[call.call_id], by_id[call.call_id], outcome, named, report)
-    report.violations += outcome.problems
     for error in outcome.loop_errors:
         report.violations.append(f"the mule side raised {error[:300]} (a real mule dies of it)")
     if report.dropped_named > outcome.explained_respawns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -36,7 +37,9 @@ SEND_TIMEOUT = 30.0
 TAIL = 25.0
 #: the faults real uWSGI can have
 REAL_FAULTS = ("touch-reload", "sighup", "chain-reload", "mules-reload", "stop-start", "kill-mule", "harakiri",
-               "disk-full", "resend-race")  # each "disk-full" is followed by a "disk-free"
+               "disk-full", "resend-race", "busy-worker")  # each "disk-full" is followed by a "disk-free"
+#: seconds the busy-worker fault's request lasts
+BUSY_SECONDS = 3.5
 #: full reloads: every mule respawns; without the C plugin a signal-only mule's queue is dropped
 FULL_RELOADS = ("touch-reload", "sighup")
 
@@ -67,6 +70,7 @@ class RealRun:
         self.signal_dropped = False
         self.command_lines: list[str] = []
         self.filler: Path | None = None
+        self.threads: list[threading.Thread] = []
 
     @property
     def server(self) -> UwsgiServer:
@@ -162,7 +166,7 @@ class RealRun:
             return
         else:
             {"harakiri": self.harakiri, "disk-full": self.disk_full, "disk-free": self.disk_free,
-             "resend-race": self.resend_race}[kind](fault)
+             "resend-race": self.resend_race, "busy-worker": self.busy_worker}[kind](fault)
             return
         self.explained += faults.MULES
         self.signal_dropped |= kind in FULL_RELOADS and not self.plugin
@@ -172,6 +176,8 @@ class RealRun:
         """Wait until ``ready`` mules logged they are ready in this instance's life."""
         deadline = time.monotonic() + timeout
         while faults.ready_count(self.server.log_text()) < ready:
+            if self.server.process is not None and self.server.process.poll() is not None:
+                return  # the instance is gone: outcome() says so
             if time.monotonic() > deadline:
                 self.problems.append(f"mules not ready again after {timeout:.0f}s")
                 return
@@ -194,6 +200,18 @@ class RealRun:
         self.extra.append(call)
         self.explained += 1
         self.send((call,))
+
+    def busy_worker(self, fault: Fault) -> None:
+        """A worker serves a slow request (a reload meanwhile waits for it); in the background."""
+        def request() -> None:
+            try:
+                self.call(tasks.worker_sleep, BUSY_SECONDS)
+            except Exception:  # the instance may reload or die under it: only the mules' work is checked
+                pass
+
+        thread = threading.Thread(target=request, daemon=True)
+        thread.start()
+        self.threads.append(thread)
 
     def disk_full(self, fault: Fault) -> None:
         """The runtime filesystem (a small tmpfs) fills up, until "disk-free"."""
@@ -243,10 +261,15 @@ class RealRun:
         log = self.log_text()
         spawned = sum(1 for line in log.splitlines() if line.startswith("spawned uWSGI mule "))
         entries = ledger.read(self.workdir)
-        crashing = {c.call_id for c in self.schedule.calls() if c.kind == "crash"}
+        crashing = {c.call_id for c in self.schedule.calls() if c.kind in ("crash", "slow_crash")}
         crashes = sum(1 for e in entries if e.event == ledger.ATTEMPT and e.call_id in crashing)
         refused = [line for line in self.command_lines if "not read (never re-sent)" in line]
         problems = self.problems + [f"a re-send refused a record it had re-sent: {line}" for line in refused]
+        problems += [f"the master killed a dead mule's pid 0, i.e. its own process group: {line}"
+                     for line in log.splitlines() if line.startswith("*** HARAKIRI ON MULE") and "(pid: 0)" in line]
+        code = self.server.process.poll() if self.server.process is not None else None
+        if code is not None:
+            problems.append(f"the uWSGI instance is gone (exit status {code}) and nothing said why")
         return Outcome(self.accepted, self.refused, entries, self.dead_text(),
                        log.splitlines() + self.command_lines,
                        respawns=spawned - faults.MULES * len(self.servers), explained_respawns=self.explained + crashes,

@@ -116,6 +116,23 @@ def crash(call_id: str, due: float) -> None:
     _record(call_id, ledger.DONE, due)
 
 
+@Mule(1).offload(retries=CRASH_RETRIES)
+def slow_crash(call_id: str, due: float) -> None:
+    """Work 0.5 s, then kill this mule (SIGKILL) on attempt 1; succeed on the retry."""
+    if current_attempt() == 1:
+        _record(call_id, ledger.ATTEMPT, due)
+        time.sleep(0.5)
+        if not current_backend().is_real:
+            raise SimulatedCrash
+        os.kill(os.getpid(), signal.SIGKILL)
+    _record(call_id, ledger.DONE, due)
+
+
+def worker_sleep(seconds: float) -> None:
+    """In a worker: serve one slow request (a graceful reload waits for it)."""
+    time.sleep(seconds)
+
+
 @Mule(1).offload(retries=PERSISTENT_RETRIES, retry_on=(ConnectionError,), retry_backoff=0.0, retry_jitter=False)
 def persistent(call_id: str, due: float, fail_times: int) -> None:
     """Like :func:`flaky` with :data:`PERSISTENT_RETRIES` retries and no backoff."""
@@ -134,7 +151,8 @@ def sleepy(call_id: str, due: float, seconds: float) -> None:
 
 
 TASKS = {"plain": plain, "slow": slow, "farm": farm, "mule2": mule2, "signal": on_signal_mule, "flaky": flaky,
-         "wrong_error": wrong_error, "crash": crash, "persistent": persistent, "sleepy": sleepy}
+         "wrong_error": wrong_error, "crash": crash, "persistent": persistent, "sleepy": sleepy,
+         "slow_crash": slow_crash}
 
 
 def send_batch(calls: list[tuple[str, str, str, float, float]]) -> list[tuple[str, bool, float, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .conftest import ChaosOptions
-from .fake_driver import FAKE_FAULTS, run_on_fake
+from .fake_driver import FAKE_FAULTS, FAKE_OPEN_DEFECTS, run_on_fake
 from .runner import run_schedules, seeds
 from .schedule import generate
 
@@ -15,4 +15,4 @@ DEFAULT_SCHEDULES = 150
 
 def test_random_schedules_on_the_fake(chaos_options: ChaosOptions, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
     run_schedules(request.node.nodeid, seeds(chaos_options, DEFAULT_SCHEDULES),
-                  lambda seed: generate(seed, FAKE_FAULTS, max_faults=3), run_on_fake, tmp_path)
+                  lambda seed: generate(seed, FAKE_FAULTS, max_faults=3, open_defects=FAKE_OPEN_DEFECTS), run_on_fake, tmp_path)

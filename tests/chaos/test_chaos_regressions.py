@@ -57,6 +57,21 @@ RESEND_RACE = Schedule(905, [
     Fault(8.0, "resend-race"),
 ])
 
+#: beyond issue 25's list ("reload-death"): a mule dies mid-task during a graceful reload
+#: (binary without the plugin): the 10 plain offloads queued behind its task
+DEATH_DURING_RELOAD = Schedule(906, [
+    Send(0.0, calls("s906k", 1, "slow_crash") + calls("s906c", 10, "plain")),
+    Fault(0.2, "sighup"),
+])
+#: the same while a worker still serves a request (the reload waits for it):
+#: the dead mule's user harakiri (armed by uwsgi-mules around each task)
+#: expires, and the master kills "mule pid 0", i.e. its own process group
+DEATH_DURING_SLOW_RELOAD = Schedule(907, [
+    Fault(0.0, "busy-worker"),
+    Send(0.1, calls("s907k", 1, "slow_crash") + calls("s907c", 10, "plain")),
+    Fault(0.3, "sighup"),
+])
+
 
 def run_pinned(request: pytest.FixtureRequest, schedule: Schedule, drive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     run_schedules(request.node.nodeid, iter([schedule.seed]), lambda seed: schedule, drive, tmp_path)
@@ -99,3 +114,22 @@ def test_finds_full_runtime_filesystem_losing_calls(tmp_path: Path, request: pyt
 def test_finds_concurrent_dead_resend_duplicating(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     binary_only()
     run_pinned(request, RESEND_RACE, run_pinned_real, tmp_path)
+
+
+@pytest.mark.real
+@pytest.mark.plugin
+@pytest.mark.xfail(strict=True, reason="found by the chaos suite beyond issue 25's list: a mule dying during a "
+                   "reload loses its queue silently (no fix yet)")
+def test_finds_mule_death_during_reload_losing_its_queue(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    binary_only()
+    run_pinned(request, DEATH_DURING_RELOAD, run_pinned_real, tmp_path)
+
+
+@pytest.mark.real
+@pytest.mark.plugin
+@pytest.mark.xfail(strict=True, reason="found by the chaos suite beyond issue 25's list: a mule dying during a slow "
+                   "reload leaves its user harakiri armed; the master then kills pid 0, its own group (no fix yet)")
+def test_finds_mule_death_during_slow_reload_killing_the_instance(tmp_path: Path,
+                                                                  request: pytest.FixtureRequest) -> None:
+    binary_only()
+    run_pinned(request, DEATH_DURING_SLOW_RELOAD, run_pinned_real, tmp_path)
