@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from uwsgi_mules.fake import FakeUwsgi
@@ -54,15 +54,16 @@ def chaos_environment(workdir: Path) -> Iterator[None]:
 class FakeRun:
     """One schedule on one fake (a new one after each stop), its log and dead tasks kept."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, make_fake: Callable[[Path], FakeUwsgi] = new_fake) -> None:
         self.workdir = workdir
+        self.make_fake = make_fake
         self.backlog = workdir / "backlog"
         self.log_lines: list[str] = []
         self.dead: list[str] = []
         self.accepted: dict[str, float] = {}
         self.refused: dict[str, str] = {}
         self.loop_errors: list[str] = []
-        self.fake = new_fake(self.backlog).__enter__()
+        self.fake = make_fake(self.backlog).__enter__()
 
     def run(self, schedule: Schedule) -> Outcome:
         now = 0.0
@@ -109,7 +110,7 @@ class FakeRun:
             self.fake.shutdown()
             self.close()
             clock = self.fake.clock.elapsed
-            self.fake = new_fake(self.backlog)
+            self.fake = self.make_fake(self.backlog)
             self.fake.clock.elapsed = clock  # the wall clock goes on across the restart
             self.fake.__enter__()
         else:
@@ -128,8 +129,9 @@ class FakeRun:
     crashing: set[str] = set()
 
 
-def run_on_fake(schedule: Schedule, workdir: Path) -> Outcome:
+def run_on_fake(schedule: Schedule, workdir: Path, make_fake: Callable[[Path], FakeUwsgi] = new_fake) -> Outcome:
+    """Run ``schedule`` on fakes ``make_fake(backlog_dir)`` makes (a new one after a stop)."""
     with chaos_environment(workdir):
-        run = FakeRun(workdir)
+        run = FakeRun(workdir, make_fake)
         run.crashing = {c.call_id for c in schedule.calls() if c.kind in ("crash", "slow_crash")}
         return run.run(schedule)

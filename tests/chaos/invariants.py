@@ -66,12 +66,15 @@ class Report:
     respawns: int = 0
     explained_respawns: int = 0
     violations: list[str] = field(default_factory=list)
+    #: why sends were refused (the first few: a refusal is an exception to the sender, not a loss)
+    refusals: list[str] = field(default_factory=list)
 
     def figures(self) -> str:
+        why = f"; refused: {'; '.join(self.refusals)}" if self.refusals else ""
         return (f"sent {self.sent}, refused {self.refused}, executed {self.executed}, lost {self.lost}, "
                 f"duplicated {self.duplicated} (+{self.duplicated_explained} explained), early {self.early}, "
                 f"dead {self.dead}, dropped and named {self.dropped_named}, dropped for a signal-only mule "
-                f"{self.dropped_signal_only}, respawns {self.respawns} (faults explain {self.explained_respawns})")
+                f"{self.dropped_signal_only}, respawns {self.respawns} (faults explain {self.explained_respawns}){why}")
 
 
 def check(calls: list[Call], outcome: Outcome) -> Report:
@@ -82,7 +85,8 @@ def check(calls: list[Call], outcome: Outcome) -> Report:
     named = _named_in_log(outcome.log_lines)
     report = Report(sent=len(calls), refused=len(outcome.refused),
                     respawns=outcome.respawns, explained_respawns=outcome.explained_respawns,
-                    violations=list(outcome.problems))
+                    violations=list(outcome.problems),
+                    refusals=sorted(set(outcome.refused.values()))[:3])
     report.sent += len(outcome.extra_calls)
     for call in [*calls, *outcome.extra_calls]:
         if call.call_id in outcome.accepted:

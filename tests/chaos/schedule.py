@@ -27,6 +27,9 @@ WORK_WEIGHTS = {
     "crash": 2,      # kills its mule on attempt 1, retries=2
     "persistent": 1,  # retries=1500, backoff 0: fails N times (N may pass 1024)
 }
+#: the Django runs: the example site's layout (2 mules in farm "notes", no
+#: signal-only mule, no farm "pool"), Django's enqueue() with and without run_after
+DJANGO_WEIGHTS = {**{k: v for k, v in WORK_WEIGHTS.items() if k not in ("farm", "signal")}, "django": 8}
 #: faults any driver may offer (each driver says which it can inject)
 FAULTS = ("touch-reload", "sighup", "chain-reload", "mules-reload", "stop-start", "kill-mule",
           "harakiri", "disk-full", "resend-race", "busy-worker")
@@ -99,14 +102,14 @@ class Schedule:
 
 def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batches: int = 4,
              batch_size: int = 12, min_faults: int = 0, max_faults: int = 2,
-             persistent_fails: tuple[int, ...] = (0, 10, 100, 1000), open_defects: frozenset[str] = OPEN_DEFECTS
-             ) -> Schedule:
+             persistent_fails: tuple[int, ...] = (0, 10, 100, 1000), open_defects: frozenset[str] = OPEN_DEFECTS,
+             weights: dict[str, int] | None = None) -> Schedule:
     """A random schedule of ``batches`` sends over ``duration`` seconds and up
     ``min_faults`` to ``max_faults`` faults drawn from ``faults``; the ``persistent`` task
     fails one of ``persistent_fails`` times (or 1025 to 1100 times once
     issue 25 point 3 is fixed: a real mule takes about 0.5 s per retry of
     it, so real schedules pass small numbers). What triggers ``open_defects``
-    is left out."""
+    is left out. ``weights``: the work kinds to draw (default :data:`WORK_WEIGHTS`)."""
     faults = tuple(f for f in faults if f not in {DEFECT_FAULTS.get(p) for p in open_defects})
     rng = random.Random(seed)
     schedule = Schedule(seed)
@@ -114,7 +117,8 @@ def generate(seed: int, faults: tuple[str, ...], *, duration: float = 4.0, batch
     steps: list[Send | Fault] = []
     for _ in range(batches):
         at = round(rng.uniform(0.0, duration * 0.6), 2)
-        calls = tuple(_call(rng, f"s{seed}c{next(numbers):05d}x", persistent_fails, "3" in open_defects)
+        calls = tuple(_call(rng, f"s{seed}c{next(numbers):05d}x", persistent_fails, "3" in open_defects,
+                            weights or WORK_WEIGHTS)
                       for _ in range(rng.randint(1, batch_size)))
         steps.append(Send(at, calls))
     for _ in range(rng.randint(min_faults, max_faults) if faults else 0):
@@ -140,10 +144,11 @@ def _without_mule_deaths(steps: list[Send | Fault]) -> list[Send | Fault]:
     return kept
 
 
-def _call(rng: random.Random, call_id: str, persistent_fails: tuple[int, ...], overflow_open: bool) -> Call:
-    kind = rng.choices(list(WORK_WEIGHTS), weights=list(WORK_WEIGHTS.values()))[0]
+def _call(rng: random.Random, call_id: str, persistent_fails: tuple[int, ...], overflow_open: bool,
+          weights: dict[str, int]) -> Call:
+    kind = rng.choices(list(weights), weights=list(weights.values()))[0]
     how = "call"
-    if kind in ("plain", "slow", "farm", "mule2", "flaky"):
+    if kind in ("plain", "slow", "farm", "mule2", "flaky", "django"):
         how = rng.choice(HOWS if kind == "plain" else ("call", "in", "at"))
     delay = round(rng.uniform(0.1, MAX_DELAY), 2) if how in ("in", "at") else 0.0
     fail_times = 0

@@ -161,21 +161,28 @@ def send_batch(calls: list[tuple[str, str, str, float, float]]) -> list[tuple[st
     run from)."""
     sent = []
     for call_id, kind, how, delay, extra in calls:
-        task = TASKS[kind]
         now = _now()
         due = now + delay if how in ("in", "at") else now
         args: tuple[Any, ...] = (call_id, due) + ((extra,) if kind in ("flaky", "persistent", "sleepy") else ())
         try:
-            if how == "submit":
-                task.submit(*args)
-                accepted = True
-            elif how == "in":
-                accepted = bool(task.offload_in(delay, *args))
-            elif how == "at":
-                accepted = bool(task.offload_at(datetime.fromtimestamp(due, timezone.utc), *args))
-            else:
-                accepted = bool(task(*args))
-            sent.append((call_id, accepted, due, ""))
+            sent.append((call_id, _send_one(kind, how, delay, due, args), due, ""))
         except Exception as exc:  # counted as not accepted, with the reason
             sent.append((call_id, False, due, f"{type(exc).__name__}: {exc}"))
     return sent
+
+
+def _send_one(kind: str, how: str, delay: float, due: float, args: tuple[Any, ...]) -> bool:
+    """Send one call ``how`` says; True when it was accepted."""
+    if kind == "django":
+        from .django_tasks import enqueue
+
+        return enqueue(args[0], due, delayed=how in ("in", "at"))
+    task = TASKS[kind]
+    if how == "submit":
+        task.submit(*args)
+        return True
+    if how == "in":
+        return bool(task.offload_in(delay, *args))
+    if how == "at":
+        return bool(task.offload_at(datetime.fromtimestamp(due, timezone.utc), *args))
+    return bool(task(*args))
