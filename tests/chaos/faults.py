@@ -87,9 +87,19 @@ def kill_mule(log: str, mule: int) -> int:
     return pid
 
 
+#: ``uwsgi-mules ARGS...`` started at the epoch time argv[1] (after the imports), to make two overlap
+AT_ONCE = (
+    "import sys, time\n"
+    "from uwsgi_mules.cli import main\n"
+    "time.sleep(max(0.0, float(sys.argv[1]) - time.time()))\n"
+    "sys.exit(main(sys.argv[2:]))\n"
+)
+
+
 def resend_race(base: Path) -> list[subprocess.CompletedProcess[str]]:
-    """Two ``uwsgi-mules dead --resend-all`` at once on ``base``."""
-    command = [sys.executable, "-m", "uwsgi_mules.cli", "dead", "--dir", str(base), "--resend-all"]
+    """Two ``uwsgi-mules dead --resend-all`` on ``base`` at the same moment."""
+    start_at = time.time() + 1.0  # both have imported uwsgi_mules by then
+    command = [sys.executable, "-c", AT_ONCE, str(start_at), "dead", "--dir", str(base), "--resend-all"]
     running = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]
     done = []

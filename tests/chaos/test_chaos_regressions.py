@@ -25,7 +25,7 @@ from .real_driver import run_on_real
 from .runner import run_schedules
 
 #: seconds the pinned real schedules wait for every call to be accounted for
-PINNED_TAIL = 12.0
+PINNED_TAIL = 8.0
 run_pinned_real = functools.partial(run_on_real, tail=PINNED_TAIL)
 from .schedule import Call, Fault, Schedule, Send
 
