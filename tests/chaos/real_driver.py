@@ -41,7 +41,7 @@ TAIL = 25.0
 REAL_FAULTS = ("touch-reload", "sighup", "chain-reload", "mules-reload", "stop-start", "kill-mule", "harakiri",
                "disk-full", "resend-race", "busy-worker")  # each "disk-full" is followed by a "disk-free"
 #: seconds the busy-worker fault's request lasts
-BUSY_SECONDS = 3.5
+BUSY_SECONDS = 6.0
 #: full reloads: every mule respawns; without the C plugin a signal-only mule's queue is dropped
 FULL_RELOADS = ("touch-reload", "sighup")
 

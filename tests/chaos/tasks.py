@@ -118,10 +118,10 @@ def crash(call_id: str, due: float) -> None:
 
 @Mule(1).offload(retries=CRASH_RETRIES)
 def slow_crash(call_id: str, due: float) -> None:
-    """Work 0.5 s, then kill this mule (SIGKILL) on attempt 1; succeed on the retry."""
+    """Work 1 s, then kill this mule (SIGKILL) on attempt 1; succeed on the retry."""
     if current_attempt() == 1:
         _record(call_id, ledger.ATTEMPT, due)
-        time.sleep(0.5)
+        time.sleep(1.0)
         if not current_backend().is_real:
             raise SimulatedCrash
         os.kill(os.getpid(), signal.SIGKILL)

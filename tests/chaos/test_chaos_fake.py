@@ -10,7 +10,7 @@ from .runner import run_schedules, seeds
 from .schedule import generate
 
 #: schedules per run inside the default envs (a few seconds)
-DEFAULT_SCHEDULES = 100
+DEFAULT_SCHEDULES = 60
 
 
 def test_random_schedules_on_the_fake(chaos_options: ChaosOptions, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
