@@ -7,7 +7,6 @@ Each function does one fault to a running :class:`RealInstance` (see
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import subprocess
@@ -111,7 +110,3 @@ def resend_race(base: Path) -> list[subprocess.CompletedProcess[str]]:
 
 def ready_count(log: str) -> int:
     return sum(1 for line in log.splitlines() if line == MULE_READY)
-
-
-def is_disk_full(exc: OSError) -> bool:
-    return exc.errno == errno.ENOSPC

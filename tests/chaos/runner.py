@@ -10,23 +10,21 @@ from pathlib import Path
 import pytest
 
 from .invariants import Report, check
+from .options import ChaosOptions
 from .schedule import Schedule
 
-#: the deadline check of --chaos-minutes
-Clock = Callable[[], float]
 
-
-def seeds(options: object, default_count: int, offset: int = 0) -> Iterator[int]:
+def seeds(options: ChaosOptions, default_count: int, offset: int = 0) -> Iterator[int]:
     """The seeds to run: ``--chaos-seed``, else ``--chaos-schedules`` (or
     ``default_count``) seeds from the run's base seed plus ``offset``, else
     as many as fit in ``--chaos-minutes``."""
-    if options.seed is not None:  # type: ignore[attr-defined]
-        yield options.seed  # type: ignore[attr-defined]
+    if options.seed is not None:
+        yield options.seed
         return
-    base = options.base_seed + offset  # type: ignore[attr-defined]
-    minutes = options.minutes  # type: ignore[attr-defined]
+    base = options.base_seed + offset
+    minutes = options.minutes
     deadline = time.monotonic() + minutes * 60
-    count = options.schedules or default_count  # type: ignore[attr-defined]
+    count = options.schedules or default_count
     index = 0
     while (minutes and time.monotonic() < deadline) or (not minutes and index < count):
         yield base + index

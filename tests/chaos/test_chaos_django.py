@@ -20,7 +20,7 @@ if tasks_framework() != "django.tasks":
 from uwsgi_mules.fake import FakeUwsgi  # noqa: E402
 from uwsgi_mules.layout.caches import RESULTS_CACHE  # noqa: E402
 
-from .conftest import ChaosOptions  # noqa: E402
+from .options import ChaosOptions  # noqa: E402
 from .fake_driver import FAKE_FAULTS, FAKE_OPEN_DEFECTS, run_on_fake  # noqa: E402
 from .runner import run_schedules, seeds  # noqa: E402
 from .schedule import DJANGO_WEIGHTS, generate  # noqa: E402

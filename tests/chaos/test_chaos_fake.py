@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import ChaosOptions
+from .options import ChaosOptions
 from .fake_driver import FAKE_FAULTS, FAKE_OPEN_DEFECTS, run_on_fake
 from .runner import run_schedules, seeds
 from .schedule import generate

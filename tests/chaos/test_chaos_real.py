@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import require_real_uwsgi
 from tests.support.server import plugin_path
 
-from .conftest import ChaosOptions
+from .options import ChaosOptions
 from .real_driver import REAL_FAULTS, run_on_real
 from .runner import run_schedules, seeds
 from .schedule import generate
