@@ -157,8 +157,8 @@ class RealRun:
         kind = fault.kind
         if kind in ("touch-reload", "chain-reload", "mules-reload"):
             # uWSGI reads the first mtime of a touch-mules-reload file in the master's first
-            # cycle after its start (not at start, as it does for touch-reload): a touch
-            # before that is taken as the first mtime, and nothing reloads
+            # cycle after its start or reload (not at start, as it does for touch-reload):
+            # a touch before that is taken as the first mtime, and nothing reloads
             time.sleep(max(0.0, self.started_at + TOUCH_ARMED - time.monotonic()))
             faults.touch(self.touch[{"touch-reload": "reload", "chain-reload": "chain"}.get(kind, "mules")])
         elif kind == "sighup":
@@ -179,6 +179,8 @@ class RealRun:
         self.explained += faults.MULES
         self.signal_dropped |= kind in FULL_RELOADS and not self.plugin
         self.wait_ready(before + faults.MULES)
+        if kind in FULL_RELOADS:
+            self.started_at = time.monotonic()  # a new master: touch files are watched again a moment later
 
     def wait_ready(self, ready: int, timeout: float = 30.0) -> None:
         """Wait until ``ready`` mules logged they are ready in this instance's life."""
