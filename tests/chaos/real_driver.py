@@ -237,11 +237,24 @@ class RealRun:
             self.filler = None
 
     def resend_race(self, fault: Fault) -> None:
-        """The service is back; two ``uwsgi-mules dead --resend-all`` run at once."""
+        """Once the tasks bound to die are dead, the service is back and two
+        ``uwsgi-mules dead --resend-all`` run at once."""
+        self.wait_dead()
         (self.workdir / "fixed").write_text("the service is back")
         for done in faults.resend_race(self.backlog):
             self.command_lines += [f"uwsgi-mules dead (exit {done.returncode}): {line}"
                                    for line in (done.stdout + done.stderr).splitlines()]
+
+    def wait_dead(self, timeout: float = 30.0) -> None:
+        """Wait until every accepted flaky call that fails more often than it is retried is a dead task."""
+        doomed = {c.call_id for c in self.schedule.calls()
+                  if c.kind == "flaky" and c.fail_times > tasks.FLAKY_RETRIES and c.call_id in self.accepted}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            dead = self.dead_text()
+            if all(call_id in dead for call_id in doomed):
+                return
+            time.sleep(0.2)
 
     # -- the end -----------------------------------------------------------------------
 

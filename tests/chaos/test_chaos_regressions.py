@@ -51,10 +51,10 @@ FULL_RUNTIME_FS = Schedule(902, [
 ])
 #: point 3: a task with retries=1500 that fails 1030 times
 MANY_RETRIES = Schedule(903, [Send(0.0, calls("s903c", 1, "persistent", fail_times=1030))])
-#: point 5: 60 tasks end dead, then two `uwsgi-mules dead --resend-all` at once
+#: point 5: 60 tasks end dead, then (once they are) two `uwsgi-mules dead --resend-all` at once
 RESEND_RACE = Schedule(905, [
     Send(0.0, calls("s905c", 60, "flaky", fail_times=5)),
-    Fault(8.0, "resend-race"),
+    Fault(3.0, "resend-race"),
 ])
 
 #: beyond issue 25's list ("reload-death"): a mule dies mid-task during a graceful reload
