@@ -27,3 +27,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def chaos_options(request: pytest.FixtureRequest) -> ChaosOptions:
     return ChaosOptions(request.config)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line per chaos test: how many schedules and calls it ran, how many failed."""
+    lines = [value for outcome in ("passed", "failed", "xfailed", "xpassed")
+             for report in terminalreporter.stats.get(outcome, [])
+             for name, value in getattr(report, "user_properties", ()) if name == "chaos"]
+    if lines:
+        terminalreporter.section("chaos schedules")
+        for line in sorted(set(lines)):
+            terminalreporter.write_line(line)

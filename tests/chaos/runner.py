@@ -31,9 +31,12 @@ def seeds(options: ChaosOptions, default_count: int, offset: int = 0) -> Iterato
         index += 1
 
 
-def run_schedules(node: str, seed_list: Iterator[int], make: Callable[[int], Schedule],
+def run_schedules(request: pytest.FixtureRequest, seed_list: Iterator[int], make: Callable[[int], Schedule],
                   drive: Callable[[Schedule, Path], object], workdir: Path) -> list[Report]:
-    """Generate, drive and check every schedule; fail listing each failing seed."""
+    """Generate, drive and check every schedule; fail listing each failing seed.
+    The totals go to the test's ``user_properties`` (``chaos``), which the
+    terminal summary of conftest.py prints."""
+    node = request.node.nodeid
     reports, failures = [], []
     for seed in seed_list:
         schedule = make(seed)
@@ -46,7 +49,10 @@ def run_schedules(node: str, seed_list: Iterator[int], make: Callable[[int], Sch
             failures.append(f"{schedule.describe()}\n  {report.figures()}\n  " + "\n  ".join(report.violations[:10])
                             + f"\n  reproduce: pytest -p no:cacheprovider '{node}' --chaos-seed {seed}")
     total_calls = sum(r.sent for r in reports)
-    print(f"\n{node}: {len(reports)} schedule(s), {total_calls} calls, {len(failures)} failing")
+    summary = (f"{node}: {len(reports)} schedule(s), {total_calls} calls, {len(failures)} failing "
+               f"({sum(len(r.violations) for r in reports)} violation(s))")
+    print(f"\n{summary}")
+    request.node.user_properties.append(("chaos", summary))
     if failures:
         pytest.fail("invariants broken:\n" + "\n".join(failures), pytrace=False)
     return reports

@@ -41,7 +41,7 @@ def django_fake(backlog: Path) -> FakeUwsgi:
 def test_random_schedules_with_django_enqueue(chaos_options: ChaosOptions, tmp_path: Path,
                                               request: pytest.FixtureRequest) -> None:
     setup_django()
-    run_schedules(request.node.nodeid, seeds(chaos_options, DEFAULT_SCHEDULES),
+    run_schedules(request, seeds(chaos_options, DEFAULT_SCHEDULES),
                   lambda seed: generate(seed, FAKE_FAULTS, max_faults=3, open_defects=FAKE_OPEN_DEFECTS,
                                         weights=DJANGO_WEIGHTS),
                   lambda schedule, workdir: run_on_fake(schedule, workdir, make_fake=django_fake), tmp_path)

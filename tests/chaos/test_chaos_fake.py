@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from .options import ChaosOptions
 from .fake_driver import FAKE_FAULTS, FAKE_OPEN_DEFECTS, run_on_fake
 from .runner import run_schedules, seeds
@@ -13,6 +15,7 @@ from .schedule import generate
 DEFAULT_SCHEDULES = 60
 
 
-def test_random_schedules_on_the_fake(chaos_options: ChaosOptions, tmp_path: Path, request) -> None:  # type: ignore[no-untyped-def]
-    run_schedules(request.node.nodeid, seeds(chaos_options, DEFAULT_SCHEDULES),
+def test_random_schedules_on_the_fake(chaos_options: ChaosOptions, tmp_path: Path,
+                                      request: pytest.FixtureRequest) -> None:
+    run_schedules(request, seeds(chaos_options, DEFAULT_SCHEDULES),
                   lambda seed: generate(seed, FAKE_FAULTS, max_faults=3, open_defects=FAKE_OPEN_DEFECTS), run_on_fake, tmp_path)

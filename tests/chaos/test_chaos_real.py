@@ -27,7 +27,7 @@ def test_random_schedules_on_real_uwsgi(chaos_options: ChaosOptions, tmp_path: P
     flavour = require_real_uwsgi()
     # each env runs its own schedules: binary seeds 1-2, binary + plugin 3-4, pyuwsgi 5-6
     offset = 2 * ((2 if flavour == "pyuwsgi" else 0) + (1 if plugin_path() else 0))
-    run_schedules(request.node.nodeid, seeds(chaos_options, DEFAULT_SCHEDULES, offset),
+    run_schedules(request, seeds(chaos_options, DEFAULT_SCHEDULES, offset),
                   lambda seed: generate(seed, REAL_FAULTS, duration=3.0, batches=3, batch_size=10, min_faults=1,
                                          persistent_fails=(0, 2, 4)),
                   run_on_real, tmp_path)

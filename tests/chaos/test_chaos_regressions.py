@@ -74,7 +74,7 @@ DEATH_DURING_SLOW_RELOAD = Schedule(907, [
 
 
 def run_pinned(request: pytest.FixtureRequest, schedule: Schedule, drive, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    run_schedules(request.node.nodeid, iter([schedule.seed]), lambda seed: schedule, drive, tmp_path)
+    run_schedules(request, iter([schedule.seed]), lambda seed: schedule, drive, tmp_path)
 
 
 def binary_only() -> None:
