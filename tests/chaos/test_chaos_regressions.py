@@ -2,9 +2,9 @@
 and 5), each a fixed schedule run through the same driver and checker as
 the random ones.
 
-They are strict xfails while the fixes are on their branches: each fails
-today with the violations the checker reports. Once a fix is merged its
-xfail is removed (a strict xfail that passes fails the run: the signal),
+Each failed on the code before its fix with the violations the checker
+reported; they pass now. A defect still open is a strict xfail until its
+fix lands (a strict xfail that passes fails the run: the signal),
 and the point leaves ``schedule.OPEN_DEFECTS`` so random schedules
 include its trigger again.
 """
@@ -84,14 +84,12 @@ def binary_only() -> None:
                     "random schedules cover pyuwsgi and the plugin")
 
 
-@pytest.mark.xfail(strict=True, reason="issue 25 point 3, fixed on branch hardening")
 def test_finds_retries_above_1024_killing_the_task(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     run_pinned(request, MANY_RETRIES, run_on_fake, tmp_path)
 
 
 @pytest.mark.real
 @pytest.mark.plugin
-@pytest.mark.xfail(strict=True, reason="issue 25 point 1, fixed on branch loop")
 def test_finds_due_batch_ignoring_reload(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     binary_only()
     run_pinned(request, DUE_BATCH_AND_RELOAD, run_pinned_real, tmp_path)
@@ -99,7 +97,6 @@ def test_finds_due_batch_ignoring_reload(tmp_path: Path, request: pytest.Fixture
 
 @pytest.mark.real
 @pytest.mark.plugin
-@pytest.mark.xfail(strict=True, reason="issue 25 point 2, fixed on branch records")
 def test_finds_full_runtime_filesystem_losing_calls(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     binary_only()
     why_not = tmpfs_allowed()
@@ -110,7 +107,6 @@ def test_finds_full_runtime_filesystem_losing_calls(tmp_path: Path, request: pyt
 
 @pytest.mark.real
 @pytest.mark.plugin
-@pytest.mark.xfail(strict=True, reason="issue 25 point 5, fixed on branch hardening")
 def test_finds_concurrent_dead_resend_duplicating(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     binary_only()
     run_pinned(request, RESEND_RACE, run_pinned_real, tmp_path)
