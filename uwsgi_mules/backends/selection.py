@@ -79,9 +79,12 @@ class BackendSelector:
                 f"the importable 'uwsgi' module ({getattr(module, '__file__', module)!r}) "
                 "is not uWSGI's embedded module. " + HOW_TO_ACTIVATE
             )
+        from ..layout.pyuwsgi_check import warn_without_binary_path
         from .real import RealBackend
 
-        return RealBackend(module)
+        real = RealBackend(module)
+        warn_without_binary_path(module, real.log)  # pyuwsgi in a virtualenv: say now what a reload will do
+        return real
 
     def reset(self) -> None:
         with self._lock:
