@@ -242,7 +242,7 @@ def _python_sender(seal_call: Callable[..., bytes]) -> Callable[..., Callable[[A
         def send_call(args: Any, kwargs: Any) -> bool | bytes:
             try:
                 payload = seal_call(path, args, kwargs, target, meta)
-            except Exception:
+            except Exception:  # noqa: BLE001 - whatever pickle raises: the caller pickles again for NotOffloadable
                 return False
             if len(payload) <= limit:
                 try:

@@ -178,16 +178,17 @@ def _offloading_wrapper(func: Callable[..., Any], offloading: Offloading) -> Cal
 
     def finish(prepared: PreparedRoute, sent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """After ``prepared.offload`` did not queue the call (``sent``: the envelope, or False)."""
-        backend = prepared.backend
+        backend, route, send = prepared.backend, prepared.route, prepared.send
+        assert route is not None and send is not None  # set with prepared.offload: a local route
         if sent is False:  # pickling failed: pickle again to say which argument (NotOffloadable)
             sent = backend.signer().seal(offloading.encode(args, kwargs))
             if len(sent) <= prepared.limit:
                 try:
-                    if prepared.send(sent, prepared.wire):
+                    if send(sent, prepared.wire):
                         return True
                 except ValueError:
                     pass  # send_routed turns it into UnknownMule / UnknownFarm
-        return send_routed(backend, sent, prepared.route)  # too large, full queue: retries or raises
+        return send_routed(backend, sent, route)  # too large, full queue: retries or raises
 
     def send_anew(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
         """A call with no route prepared for the current backend (or routed elsewhere)."""
@@ -199,7 +200,7 @@ def _offloading_wrapper(func: Callable[..., Any], offloading: Offloading) -> Cal
         if prepared is None or prepared.backend is not backend:
             prepared = cache.entry = PreparedRoute(backend, offloading, routes)
         if prepared.offload is None:
-            return prepared.remote.send(path, args, kwargs)  # type: ignore[union-attr]
+            return prepared.remote.send(path, args, kwargs)
         sent = prepared.offload(args, kwargs)
         return True if sent is True else finish(prepared, sent, args, kwargs)
 
