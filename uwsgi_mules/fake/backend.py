@@ -30,7 +30,6 @@ from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
 from ..layout.caches import CacheSpec
 from ..envelope import Signer
-from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
 from ..layout.topology import FarmSpec, MuleSpec, Topology
 from ..mule.delivery.dead import DeadTask
@@ -350,30 +349,9 @@ class FakeUwsgi(Backend):
         data, queue = self._addressed(message, target)
         if queue is None:
             return False
-        if len(data) > queue.max_message:
-            queue.refused += 1
-            return False
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if queue.used < queue.budget:
-                    return self._put(queue, data)
-                if timeout <= 0:  # one try, no wait asked for (a replay): full is a plain False
-                    queue.refused += 1
-                    return False
-                if not self.mule_threads.running() and not self.queues.has_waiters():
-                    queue.refused += 1
-                    raise QueueFull(
-                        f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
-                        "step mode with no thread receiving: nothing drains it until run_pending() is "
-                        "called, so waiting cannot help. Call fake.run_pending() more often, use "
-                        "FakeUwsgi(threaded=True), or raise the capacity (msg_size=...)"
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.mule_threads.stopped:
-                    queue.refused += 1
-                    return False
-                self._cond.wait(remaining)
+        threads = self.mule_threads
+        return self.queues.put_waiting(queue, data, timeout, stopped=lambda: threads.stopped,
+                                       drained=lambda: threads.running() or self.queues.has_waiters())
 
     # -- raw uwsgi API: receiving; threaded mode (MuleThreads) ---------------------------
 
