@@ -27,6 +27,7 @@ from ..errors import NotInMule
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..registry import TASK_MODULES_ENV
 from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
+from .beat import beat
 from .delivery.dead import resend_dir
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
@@ -201,6 +202,7 @@ class MuleServer:
         """Run the held calls that are due; while idle, once a second, claim
         dead tasks that ``uwsgi-mules dead`` re-sent. Called between batches
         of messages and on idle wake-ups only: nothing per message."""
+        beat(self.dispatcher, self.mule_id)  # the monitor's heartbeat file, at most once a second
         calls = self.waiting.calls
         if calls and calls[0].due <= self.backend.wall_time():
             self.dispatcher.run_due(self.mule_id)
