@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .dead import add_parser as add_dead_parser
 
     add_dead_parser(commands)
+    from .dashboard import add_parser as add_dashboard_parser
+
+    add_dashboard_parser(commands)
     return parser
 
 
@@ -97,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.watch is not None and args.watch <= 0:
             parser.error("--watch takes a positive number of seconds")
         return show_stats(args.address, watch=args.watch, count=args.count, timeout=args.timeout)
+    if args.command == "dashboard":
+        from .dashboard import run as run_dashboard
+
+        return run_dashboard(args)
     if args.command == "dead":
         from .dead import run as run_dead
 
