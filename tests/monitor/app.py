@@ -12,6 +12,9 @@ from tests.monitor import tasks
 
 
 def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    if environ.get("PATH_INFO") != "/send":  # e.g. the browser's /favicon.ico
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found"]
     query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     task, count = query.get("task", "tally"), int(query.get("n", "1"))
     sent = 0

@@ -30,7 +30,7 @@ def test_snapshot_follows_a_known_workload(instance: Instance) -> None:
     assert mule.waiting == 1 and mule.next_due is not None and abs(mule.next_due - (sent_at + 3600)) < 30
     if instance.plugin:
         depth = wait_for(lambda: (q := instance.snapshot().mule(1).queue) and q.depth == N and q, what="depth N")
-        assert depth.values["sent"] >= N + 2
+        assert depth.values["depth_bytes"] > 0
     else:
         assert mule.queue is None and any("queue depth" in why for why in snap.unknown)
     (instance.workdir / "open").touch()

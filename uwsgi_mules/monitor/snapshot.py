@@ -138,6 +138,7 @@ def _read_mules(snap: InstanceSnapshot, runtime_dir: Path) -> dict[int, bytes]:
         _apply_beat(mule, read_heartbeat(runtime_dir, mule.mule_id))
         if signer is not None:
             waiting = read_waiting(runtime_dir, mule.mule_id, signer)
+            mule.waiting, mule.next_due = 0, None  # the file is the truth: none or empty, nothing waits
             if waiting is not None:
                 snap.waiting.append(waiting)
                 mule.waiting, mule.next_due = waiting.count, waiting.next_due
