@@ -32,6 +32,7 @@
   function rate(value) { return value === null || value === undefined ? "?" : value.toFixed(1) + "/s"; }
   function seconds(value) {
     if (value === null || value === undefined) { return "?"; }
+    if (value < 0.001) { return (value * 1e6).toFixed(0) + " \u00b5s"; }
     return value < 1 ? (value * 1000).toFixed(1) + " ms" : value.toFixed(2) + " s";
   }
   function when(epoch) { return epoch ? new Date(epoch * 1000).toLocaleString() : "-"; }
