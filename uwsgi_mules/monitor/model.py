@@ -8,7 +8,7 @@ says why (for example the queue depth without the C plugin).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 #: the queue counters of the C plugin (and of metrics an application declares itself)
@@ -159,6 +159,9 @@ class InstanceSnapshot:
     def mule(self, mule_id: int) -> MuleView | None:
         return next((m for m in self.mules if m.mule_id == mule_id), None)
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (the page's ``/api/snapshot``)."""
-        return asdict(self)
+    def to_dict(self, history: int = 300) -> dict[str, Any]:
+        """Plain JSON-able data (the page's ``/api/snapshot``); the last
+        ``history`` samples as ``[at, depth, ran_per_second]`` lists."""
+        data = asdict(replace(self, history=[]))
+        data["history"] = [[s.at, s.depth, s.ran_per_second] for s in self.history[-history:]] if history else []
+        return data

@@ -48,9 +48,10 @@ class Dashboard:
     def snapshot_data(self) -> dict[str, Any]:
         """The snapshot as JSON-able data, every string printable."""
         data = self.snapshot().to_dict()
+        history = data.pop("history")  # numbers only
         data["read_only"] = self.read_only
         data["results"] = self.result_lookup is not None
-        return printable_data(data)
+        return {**printable_data(data), "history": history}
 
     def act(self, action: str, ids: list[str] | None) -> dict[str, Any]:
         """``resend`` or ``delete`` dead tasks ``ids`` (None: all), each record once."""

@@ -85,20 +85,21 @@
     replace("cards", nodes);
   }
 
-  function line(points, key, height, width, top, color) {
-    var values = points.map(function (p) { return p[key]; }).filter(function (v) { return v !== null; });
-    if (values.length < 2) { return null; }
-    var max = Math.max.apply(null, values.concat([1]));
-    var t0 = points[0].at, span = Math.max(1, points[points.length - 1].at - t0);
-    var coords = points.filter(function (p) { return p[key] !== null; }).map(function (p) {
-      return ((p.at - t0) / span * width).toFixed(1) + "," + (top + height - p[key] / max * height).toFixed(1);
+  /* points: [at, depth, ran_per_second]; column: 1 or 2 */
+  function line(points, column, height, width, top, color) {
+    var shown = points.filter(function (p) { return p[column] !== null; });
+    if (shown.length < 2) { return null; }
+    var max = Math.max.apply(null, shown.map(function (p) { return p[column]; }).concat([1]));
+    var t0 = points[0][0], span = Math.max(1, points[points.length - 1][0] - t0);
+    var coords = shown.map(function (p) {
+      return ((p[0] - t0) / span * width).toFixed(1) + "," + (top + height - p[column] / max * height).toFixed(1);
     });
     return [svg("polyline", {points: coords.join(" "), fill: "none", stroke: color, "stroke-width": "2"}), max];
   }
   function graph(data) {
     var width = 600, height = 70, points = data.history.slice(-300);
     var chart = svg("svg", {viewBox: "0 0 " + width + " " + (2 * height + 40), width: "100%", role: "img"});
-    [["depth", "queued messages", "#2563eb", 14], ["ran_per_second", "tasks per second", "#059669", height + 34]]
+    [[1, "queued messages", "#2563eb", 14], [2, "tasks per second", "#059669", height + 34]]
       .forEach(function (spec) {
         var drawn = line(points, spec[0], height - 6, width, spec[3], spec[2]);
         var label = svg("text", {x: "2", y: String(spec[3] - 3), "font-size": "11", fill: "#333"});
