@@ -78,4 +78,6 @@ def monitored_instance(workdir: Path, *, read_only: bool = False) -> Iterator[In
            "UWSGIMULES_DASHBOARD_TOKEN": TOKEN, "UWSGIMULES_DASHBOARD_READ_ONLY": "1" if read_only else ""}
     with UwsgiServer(workdir, args, env=env) as server:
         server.wait_for_log("*** Stats server enabled on")
+        # the mule's first heartbeat (its first idle wake-up) installs the per-task timers
+        wait_for(lambda: (runtime / "mule1.stats").exists(), what="mule 1's first heartbeat")
         yield Instance(server, workdir, stats, runtime, plugin is not None, Tracker())
