@@ -13,6 +13,7 @@ after its time when the mule is free.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -43,7 +44,7 @@ def send_call_at(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     Celery (run-later is local mules only) or unpicklable arguments, and
     whatever a send raises (``QueueFull``, ``MessageTooLarge``, ...).
     """
-    due_time = due_of(due) if isinstance(due, datetime) else validate_delay(due, "due")
+    due_time = due_of(due) if isinstance(due, datetime) else _epoch_seconds(due)
     if route_table().lookup(target) is not None:
         raise NotOffloadable(
             f"{path}: offload_in/offload_at/run-at are not supported on a target routed to Celery "
@@ -53,6 +54,22 @@ def send_call_at(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     ensure_hook(backend)
     merged = dict(meta or {}, due=due_time)
     return send_bytes(backend, backend.signer().seal(envelope.pack(path, args, kwargs, target.wire, merged)), target)
+
+
+def _epoch_seconds(due: Any) -> float:
+    """``due`` (epoch seconds) as a float: any finite time, a past one
+    included (it runs at once); ``ValueError`` otherwise."""
+    if isinstance(due, bool) or not isinstance(due, (int, float)):
+        raise ValueError(f"due must be a timezone-aware datetime or epoch seconds, got {due!r}")
+    try:
+        value = float(due)
+    except OverflowError:
+        raise ValueError(
+            f"due must be a finite number of epoch seconds, got an int of {due.bit_length()} bits"
+        ) from None
+    if not math.isfinite(value):
+        raise ValueError(f"due must be a finite number of epoch seconds, got {due!r}")
+    return value
 
 
 def make_offload_in(path: str, target: Target, meta: dict[str, Any] | None) -> Callable[..., bool]:

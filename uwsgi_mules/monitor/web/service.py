@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..actions import ActionReport, UnknownTaskId, delete_dead_once, resend_dead_once, return_stale_claims
+from ..actions import ActionReport, UnknownTaskId, delete_dead_once, resend_dead_once
 from ..model import InstanceSnapshot
 from ..snapshot import InstanceSources, take_snapshot
 from ..tracker import Tracker
@@ -62,7 +62,6 @@ class Dashboard:
         base = self.sources.dead_base() or _snapshot_base(self.snapshot())
         if base is None:
             raise ActionRefused("the instance's directory is not known: no dead tasks to act on")
-        return_stale_claims(base)
         try:
             report: ActionReport = (resend_dead_once if action == "resend" else delete_dead_once)(base, ids)
         except UnknownTaskId as exc:
