@@ -9,6 +9,11 @@ re-sends it; the others find it gone. Deleting claims the same way (the
 same claim directory, so a claim left by a process that died is put back
 by :func:`~uwsgi_mules.mule.delivery.resend.release_stale_claims`), then
 removes the claimed record.
+
+The claim directory is one per process: the threads of one process (the
+threaded standalone page, a uWSGI worker with threads) act one at a time
+(:data:`_ONE_AT_A_TIME`), or one would remove the directory while another
+renames a record into it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +29,8 @@ from ..instance import secure_dir
 from ..mule.delivery.dead import SUFFIX, dead_dir, list_dead
 from ..mule.delivery.resend import CLAIM_PREFIX, release_stale_claims, resend_once
 
+#: the threads of this process share its claim directory: one action at a time
+_ONE_AT_A_TIME = threading.Lock()
 #: what a dead task id looks like (``<time ns>-<pid>-<seq>``): nothing else is ever used in a path
 TASK_ID = re.compile(r"^[0-9]{1,24}-[0-9]{1,10}-[0-9]{1,12}$")
 
@@ -55,7 +63,8 @@ def resend_dead_once(base: Path, ids: list[str] | None) -> ActionReport:
     """Re-send dead tasks ``ids`` (None: every one) of the instance directory ``base``, each exactly once."""
     wanted = _checked(ids)
     report = ActionReport()
-    sent = resend_once(base, wanted, lambda path, why: report.problems.append(f"{path.name}: {why}"))
+    with _ONE_AT_A_TIME:
+        sent = resend_once(base, wanted, lambda path, why: report.problems.append(f"{path.name}: {why}"))
     report.done = [task.id for task in sent]
     report.gone = [task_id for task_id in wanted or () if task_id not in set(report.done)]
     return report
@@ -63,7 +72,11 @@ def resend_dead_once(base: Path, ids: list[str] | None) -> ActionReport:
 
 def delete_dead_once(base: Path, ids: list[str] | None) -> ActionReport:
     """Delete dead tasks ``ids`` (None: every one), each record by exactly one caller."""
-    wanted = _checked(ids)
+    with _ONE_AT_A_TIME:
+        return _delete(base, _checked(ids))
+
+
+def _delete(base: Path, wanted: list[str] | None) -> ActionReport:
     report = ActionReport()
     directory = dead_dir(base)
     if not directory.is_dir():
