@@ -1,8 +1,10 @@
 """A mule's heartbeat file: its counters, its waiting room and its task
 timings, written at most once a second for monitors to read.
 
-The mule's loop calls :func:`beat` between batches of messages and on idle
-wake-ups (never per message): it rewrites ``<runtime dir>/mule<N>.stats``
+:func:`beat_duty` is an idle duty (:mod:`uwsgi_mules.idle_duties`, registered
+when this module is imported, as the programmed mule's loop does): the loop
+runs it between batches of messages and on idle wake-ups (never per
+message). It rewrites ``<runtime dir>/mule<N>.stats``
 (a small JSON document, written to a temporary file and renamed) when a
 second has passed since the last write, and returns the next time it wants
 to run (the shape of a loop *duty*). A mule stuck in a long task stops
@@ -27,6 +29,8 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..idle_duties import register_idle_duty
 
 #: the mule environment variable that turns the per-task timers on
 TASK_STATS_ENV = "UWSGIMULES_TASK_STATS"
@@ -160,6 +164,19 @@ def beat(dispatcher: Any, mule_id: int, now: float | None = None) -> float | Non
     if found is None or found.dispatcher is not dispatcher:
         found = _beats[mule_id] = MuleBeat(dispatcher, mule_id)
     return found(time.time() if now is None else now)
+
+
+def beat_duty(backend: Any, now: float) -> float | None:
+    """:func:`beat` as an idle duty of the mule ``backend`` runs in (nothing outside a mule)."""
+    mule_id = backend.mule_id()
+    if not mule_id:
+        return None
+    from .dispatch import dispatcher_for
+
+    return beat(dispatcher_for(backend), mule_id, time.time())
+
+
+register_idle_duty(beat_duty)
 
 
 def read_beat(path: Path) -> dict[str, Any] | None:

@@ -28,7 +28,7 @@ from ..idle_duties import run_idle_duties
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..registry import TASK_MODULES_ENV
 from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
-from .beat import beat
+from . import beat as _beat  # noqa: F401 - registers the monitor's heartbeat as an idle duty
 from .delivery.dead import resend_dir
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import StopSignals, drain_until_senders_gone, persist
@@ -203,7 +203,6 @@ class MuleServer:
         """Run the held calls that are due; while idle, once a second, claim
         dead tasks that ``uwsgi-mules dead`` re-sent. Called between batches
         of messages and on idle wake-ups only: nothing per message."""
-        beat(self.dispatcher, self.mule_id)  # the monitor's heartbeat file, at most once a second
         calls = self.waiting.calls
         if calls and calls[0].due <= self.backend.wall_time():
             self.dispatcher.run_due(self.mule_id)
