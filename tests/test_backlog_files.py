@@ -298,7 +298,7 @@ def test_a_stopping_mule_writes_its_backlog_before_deleting_the_files_it_claimed
     import signal
 
     from uwsgi_mules.fake import FakeUwsgi
-    from uwsgi_mules.mule import server as mule
+    from uwsgi_mules.mule import loop as mule
 
     backlog_dir = tmp_path / "backlog"
     backlog_dir.mkdir(mode=0o700)
@@ -309,21 +309,16 @@ def test_a_stopping_mule_writes_its_backlog_before_deleting_the_files_it_claimed
         seen_at_save.append(sorted(p.name for p in backlog_dir.glob("*.claimed-*")))
         return real_persist(drained, directory, label)  # type: ignore[arg-type]
 
-    def exit_(code: int) -> None:
-        raise SystemExit(code)
-
     monkeypatch.setattr(mule, "persist", persist)
-    monkeypatch.setattr(mule.os, "_exit", exit_)
     with FakeUwsgi(mules=["uwsgi_mules.mule:run"], backlog_dir=None) as fake:
         fake.backlog_dir = backlog_dir  # saved by a previous instance: the mule itself replays it
         save(backlog_dir, offloads(range(6)))
         with fake.as_mule(1):
-            server = mule.MuleServer(fake)
+            server = mule.MuleLoop(fake)
             server.start()
             assert len(server.replay.pending) == 6
-            server.stop_signals.signum = signal.SIGINT
-            with pytest.raises(SystemExit):
-                server.stop()
+            server.request_stop(signal.SIGINT)
+            server.stop()  # it saves; run() alone exits the process
     assert len(seen_at_save) == 1 and len(seen_at_save[0]) == 1, "the claimed file exists while the new one is written"
     assert list(backlog_dir.glob("*.claimed-*")) == [], "and is deleted afterwards"
     (kept,) = backlog_dir.glob("*.backlog")

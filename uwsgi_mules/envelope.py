@@ -153,7 +153,7 @@ class Signer:
       written to it and marked running. An undecodable signed body raises.
 
     With the speedups, ``serve`` is the programmed mule's receive loop in C
-    (see :meth:`uwsgi_mules.mule.server.MuleServer.serve`): it hands back
+    (see :meth:`uwsgi_mules.mule.loop.MuleLoop.serve`): it hands back
     what it does not run as ``(message, what open returned or raised)``;
     None without the speedups.
     """

@@ -68,6 +68,11 @@ class Harness(shared.ScenarioHarness):
         """Run ``func(*args)`` in mule ``mule`` (which must serve offloads)."""
         raise NotImplementedError
 
+    def let_time_pass(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the clock of due times, then deliver."""
+        time.sleep(seconds)
+        self.deliver()
+
 
 class FakeStepHarness(shared.FakeHarness, Harness):
     kind = "fake-step"
@@ -78,8 +83,16 @@ class FakeStepHarness(shared.FakeHarness, Harness):
               msg_size=None, recv_size=None, hide_layout=False):
         reset_runtime()
         topology = self.layout(mules, farms, env=env, msg_size=msg_size, recv_size=recv_size)
-        self.enter(FakeUwsgi(topology=topology, workers=processes, threaded=self.threaded))
+        backlog = (env or {}).get("UWSGIMULES_BACKLOG_DIR")  # what a real mule reads from its environment
+        self.enter(FakeUwsgi(topology=topology, workers=processes, threaded=self.threaded, backlog_dir=backlog))
         return self
+
+    def let_time_pass(self, seconds: float) -> None:
+        if self.threaded:
+            super().let_time_pass(seconds)
+        else:  # the virtual clock of due times
+            self.fake.advance(seconds)
+            self.deliver()
 
     def in_mule(self, mule, func, *args, timeout=30.0):
         with self.fake.as_mule(mule):

@@ -67,6 +67,32 @@ def failing_task(name: str) -> None:
     raise RuntimeError("task failed on purpose")
 
 
+@mule_offload(1)
+def later(task_id: int) -> None:
+    """Records its id and the time it ran (the backend's clock of due times)."""
+    record("later", {"id": task_id, "at": current_backend().wall_time()})
+
+
+@mule_offload(1, retries=1, retry_on=(TimeoutError,), retry_backoff=0.2, retry_jitter=False)
+def until_fixed(task_id: int) -> None:
+    """Times out until the file ``fixed`` exists in the test directory."""
+    record("until_fixed", {"id": task_id, "at": current_backend().wall_time()})
+    if not (Path(os.environ["MULES_TEST_DIR"]) / "fixed").exists():
+        raise TimeoutError(f"{task_id}: the service is down")
+
+
+def send_later(count: int, delay: float) -> float:
+    """Offload ``later(0..count-1)`` to run in ``delay`` seconds; returns when they were sent."""
+    sent_at = current_backend().wall_time()
+    for task_id in range(count):
+        assert later.offload_in(delay, task_id)
+    return sent_at
+
+
+def send_until_fixed(task_id: int) -> bool:
+    return until_fixed(task_id)
+
+
 def probe(token: str, path: str, args: tuple[Any, ...]) -> None:
     """Run ``path(*args)`` in this mule and store the pickled outcome."""
     module_name, _, qualname = path.partition(":")  # test harness: any function of the test modules

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
+
 import pytest
 
 from uwsgi_mules import MessageTooLarge, UnknownFarm, UnknownMule
 from uwsgi_mules.mule import script_path
+from uwsgi_mules.mule.delivery.dead import list_dead, request_resend
 
 from tests.support.server import plugin_path
 
@@ -160,3 +164,58 @@ def test_burst_of_10000_offloads_from_two_workers_into_one_mule(harness: Harness
     got = harness.wait_records("burst", 10_000, timeout=120, settle=0.5)
     assert len(got) == 10_000
     assert sorted(r["value"] for r in got) == list(range(10_000))
+
+
+# -- waiting calls, dead tasks, re-sent dead tasks (the mule loop of each backend) ---------------
+
+
+def wait_with_wakeups(harness: Harness, name: str, count: int, timeout: float = 30.0) -> list[dict]:
+    """Wait for ``count`` records of ``name``, sending a ping to mule 1 now
+    and then: a signal-only mule tends its due calls and duties when a
+    message wakes it (uWSGI's own loop runs it)."""
+    deadline = time.monotonic() + timeout
+    while len(harness.records(name)) < count and time.monotonic() < deadline:
+        harness.in_worker(tasks.on_mule1, "ping", 0)
+        harness.let_time_pass(0.25)
+    harness.settle(0.5)
+    return harness.records(name)
+
+
+@pytest.mark.parametrize("mule", [SERVE, None], ids=["programmed", "signal-only"])
+def test_waiting_calls_run_once_and_never_early(harness: Harness, mule: str | None) -> None:
+    harness.start([mule])
+    total, delay = 10, 1.0
+    sent_at = harness.in_worker(tasks.send_later, total, delay)
+    harness.let_time_pass(0.3)
+    assert harness.records("later") == [], "nothing runs before its time"
+    got = wait_with_wakeups(harness, "later", total)
+    ids = Counter(r["value"]["id"] for r in got)
+    lost = sorted(set(range(total)) - set(ids))
+    duplicated = sorted(i for i, n in ids.items() if n > 1)
+    early = sorted(r["value"]["id"] for r in got if r["value"]["at"] < sent_at + delay)
+    print(f"\n{harness.kind} {mule or 'signal-only'}: offload_in({delay:g}) x{total}: sent {total}, executed "
+          f"{len(got)}, lost {len(lost)}, duplicated {len(duplicated)}, early {len(early)}")
+    assert (lost, duplicated, early) == ([], [], [])
+
+
+@pytest.mark.parametrize("mule", [SERVE, None], ids=["programmed", "signal-only"])
+def test_a_dead_task_is_recorded_then_resent_and_picked_up(harness: Harness, mule: str | None) -> None:
+    backlog = harness.workdir / "backlog"
+    harness.start([mule], env={"UWSGIMULES_BACKLOG_DIR": str(backlog)})
+    assert harness.in_worker(tasks.send_until_fixed, 7) is True
+    wait_with_wakeups(harness, "until_fixed", 2)  # 1 run + 1 retry, then dead
+    deadline = time.monotonic() + 30
+    while not list_dead(backlog) and time.monotonic() < deadline:
+        harness.let_time_pass(0.2)
+    dead = list_dead(backlog)
+    assert [task.path for task in dead] == ["tests.contract.tasks:until_fixed"], dead
+    assert "TimeoutError: 7: the service is down" in dead[0].error
+    (harness.workdir / "fixed").write_text("the service is back")
+    assert len(request_resend(backlog, None)) == 1
+    runs = wait_with_wakeups(harness, "until_fixed", 3)
+    harness.settle(1.0)
+    runs = harness.records("until_fixed")
+    print(f"\n{harness.kind} {mule or 'signal-only'}: a task that times out (retries=1): "
+          f"{len(runs)} runs, then re-sent once: dead after it {len(list_dead(backlog))}")
+    assert [r["value"]["id"] for r in runs] == [7, 7, 7], "1 run + 1 retry, then the re-sent run, once"
+    assert list_dead(backlog) == []

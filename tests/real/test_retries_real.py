@@ -188,3 +188,36 @@ def test_offload_in_survives_stop_and_start_with_a_backlog_dir(workdir: Path) ->
     print(f"\noffload_in(6) x{total} across a stop and a start: sent {sent}, executed "
           f"{sum(len(r) for r in later.values())}, lost {len(lost)}, duplicated {len(duplicated)}, early {len(early)}")
     assert not lost and not duplicated and not early, stop_log[-3000:]
+
+
+def test_a_due_batch_yields_to_a_reload_and_does_not_starve_the_queue(workdir: Path) -> None:
+    """A mule running a long batch of due calls is told to reload: it stops
+    between two calls (within the mercy) and saves the rest of the batch and
+    the plain offloads queued behind it. Before, the batch ran on regardless,
+    uWSGI killed the mule at the end of the mercy and the plain offloads
+    queued behind the batch were lost with the queues."""
+    touch = workdir / "touch.me"
+    touch.write_text("0")
+    server = make_server(workdir, ["--touch-reload", str(touch), "--mule-reload-mercy", "3"])
+    due_total, plain_total, delay = 400, 20, 2.0  # 400 x 20 ms: an 8 s batch, far longer than the mercy
+    with server:
+        sent, sent_at = offload(server, f"task=work&n={due_total}&start=0&in={delay}&ms=20")
+        assert wait_for(lambda: len(runs(workdir, "work")) >= 20, 30), server.log_text()[-3000:]  # the batch runs
+        plain_sent = offload(server, f"task=work&n={plain_total}&start=10000&ms=0")[0]
+        os.utime(touch, None)
+        expected = set(range(due_total)) | set(range(10000, 10000 + plain_total))
+        wait_for(lambda: expected <= set(runs(workdir, "work")), 60)
+        time.sleep(1.0)  # a duplicate would show up here
+        work = runs(workdir, "work")
+        log = server.log_text()
+    lost = sorted(expected - set(work))
+    duplicated = sorted(i for i, r in work.items() if len(r) > 1)
+    early = [i for i, r in work.items() if i < due_total and r[0][1] < sent_at + delay]
+    lost_plain = [i for i in lost if i >= 10000]
+    print(f"\noffload_in({delay:g}) x{due_total} of a 20 ms task, then {plain_total} plain offloads, then a "
+          f"touch-reload (mule-reload-mercy 3): sent {sent + plain_sent}, executed "
+          f"{sum(len(r) for r in work.values())}, lost {len(lost)} ({len(lost_plain)} plain), duplicated "
+          f"{len(duplicated)}, early {len(early)}, NO MERCY in the log: {'NO MERCY' in log}")
+    assert sent == due_total and plain_sent == plain_total
+    assert not lost and not duplicated and not early, log[-4000:]
+    assert "NO MERCY" not in log, "the mule stopped within the mercy"

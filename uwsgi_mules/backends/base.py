@@ -173,20 +173,6 @@ class Backend(ABC):
         without it the mule's loop skips the call."""
         return False
 
-    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
-        """Where to report a mule this backend saw die mid-task and respawned
-        in the same process (the fake's step mode): ``handler(mule_id)``.
-        uWSGI respawns a mule as a new process, which finds the task in its
-        in-flight record: the real backend has nothing to report."""
-
-    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
-                          take_all: Callable[[], list[Any]] | None) -> None:
-        """Where the fake's step mode runs the calls a mule holds until their
-        time (``run_due(mule_id)``, in ``run_pending()``) and where its stop
-        takes them to save (``take_all()``: backlog entries,
-        :class:`~uwsgi_mules.mule.delivery.backlog.SavedOffload`). A real mule runs its own loop and
-        saves them itself: the real backend has nothing to do."""
-
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
         """The fastest ``send(message, target) -> bool`` for ``target`` (True:
         queued, False: full; ValueError like ``mule_msg``)."""

@@ -6,8 +6,9 @@ the ValueError and TypeError cases of the real module and hands back bytes.
 Code under test runs "as" a process (worker 1 by default; see
 :meth:`FakeUwsgi.as_mule`). Two ways to let mules work:
 
-* step mode: :meth:`FakeUwsgi.run_pending` delivers every queued message to
-  the mule that would take it and runs it in the calling thread;
+* step mode: :meth:`FakeUwsgi.run_pending` lets every mule work in the
+  calling thread (a programmed mule's own :class:`~uwsgi_mules.mule.loop.MuleLoop`
+  steps, a signal-only mule's hook gets each message);
 * threaded mode: :meth:`FakeUwsgi.start` runs one real thread per mule that
   blocks in ``mule_get_msg`` like a real mule; :meth:`FakeUwsgi.join` waits
   until all queues are drained.
@@ -32,16 +33,17 @@ from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
 from ..layout.topology import FarmSpec, MuleSpec, Topology
-from .cache import FakeCacheApi, FakeCaches
+from .cache import FakeCaches, as_bytes
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
 from .queues import MessageQueue, MuleQueues
-from .services import FakeServices
+from .services import MasterControls, c_int, uint8
 from .signals import FakeSignals
 from .spooler import FakeSpooler
+from .loops import FakeMuleLoops
 from .stepmode import FakeStepMode
-from .threads import FakeReceiving, FakeStopped
+from .threads import FakeStopped, MuleThreads
 
 logger = logging.getLogger("uwsgi_mules.fake")
 
@@ -67,8 +69,14 @@ class ThreadState(threading.local):
     mule_thread = False
 
 
-class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend):
-    """A fake uWSGI instance with ``mules`` and ``farms``.
+class FakeUwsgi(Backend):
+    """A fake uWSGI instance with ``mules`` and ``farms``: the ``uwsgi`` API
+    forwarded to its parts, each the one owner of its state: the queues
+    (:class:`MuleQueues`), the blocking receives and mule threads
+    (:class:`MuleThreads`), the mule loops (:class:`FakeMuleLoops`) and step
+    mode (:class:`FakeStepMode`), the master's services (clock, schedule,
+    signals, locks, spooler, file monitors, caches) and its test controls
+    (:class:`MasterControls`).
 
     ``mules`` is a count or a list of mule programs as in the ``mule``
     option (``None`` for signal-only, ``"pkg.mod:callable"``, ``"x.py"``);
@@ -104,59 +112,57 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         self.workers = workers
         self.threaded = threaded
         self.raise_task_errors = raise_task_errors
-        self.mule_msg_hook: MessageHook | None = None
-        self._hook_wrap: Callable[[MessageHook], MessageHook] | None = None
-        self.log_lines: list[str] = []
-        self.task_errors: list[tuple[str, BaseException]] = []
-        #: messages each mule's loop reported as read (like the plugin's "taken")
-        self.taken: dict[int, int] = {}
-
+        self._init_records()
         #: the queues, their lock and condition (which also guards the fake's own lists)
         self.queues = MuleQueues(self._topology)
         self._cond = self.queues.cond
-        self._local = ThreadState()
+        self.local = ThreadState()
         #: a plain weak reference kept alive: ``weakref.ref(fake)`` then returns
         #: it instead of making (and freeing) one, which every lookup of the fake
         #: in a WeakKeyDictionary does (the dispatcher, once per message)
         self._weakref = weakref.ref(self)
-        self._stopped = False
-        self._busy = 0
-        self._threads: list[threading.Thread] = []
         self._active = False
-        # -- signals, timers, locks, spooler (see the section of that name) --
-        self.clock = VirtualClock()
-        self.schedule = MasterSchedule(self.clock)
-        self.file_monitors = FileMonitors()
-        self.signals = FakeSignals(self, self.queues.cond)
-        self.locks = FakeLocks(locks)
-        self.spooler = FakeSpooler(self, enabled=spooler, ordered=spooler_ordered)
-        #: the signal machinery: a signal number pending for a process (or None), and its handler
-        self.signal_source: Callable[[ProcessId], int | None] | None = self.signals.source
-        self.signal_dispatcher: Callable[[int], object] | None = self.signals.dispatch
-        self.post_fork_hook: Callable[[], object] | None = None
-        self.rpc_functions: dict[str, Callable[..., object]] = {}
-        self.user_harakiri: dict[ProcessId, int] = {}
-        # -- delivery (see fake/lifecycle.py) --
+        #: the blocking receives and the mule threads of threaded mode
+        self.mule_threads = MuleThreads(self)
+        self._init_services(locks, spooler, spooler_ordered, caches)
+        # -- delivery: the mule loops keep the promises, as on real uWSGI --
         #: the instance key that signs envelopes (random per fake unless given)
         self.key = key if key is not None else os.urandom(32)
         self._signer = Signer(self.key)
         #: where shutdown() saves queued offloads and a new fake replays them from
         self.backlog_dir = Path(backlog_dir) if backlog_dir is not None else None
         self.harakiri_seconds = mule_harakiri
-        #: called with the mule id when a task raises SimulatedCrash in step mode
-        #: (the mule side sets it: it reports and re-queues the task, as a respawned mule does)
-        self.crash_handler: Callable[[int], object] | None = None
-        #: called with a mule id by run_pending(): runs the calls that mule holds
-        #: and that are due on the virtual clock (the mule side sets it)
-        self.due_runner: Callable[[int], int] | None = None
-        #: returns (and forgets) every call the mules hold until its time, as backlog
-        #: entries (SavedOffload): shutdown() saves them with the queued offloads
-        self.waiting_source: Callable[[], list[Any]] | None = None
+        #: the loops of programmed mules (the same MuleLoop as on real uWSGI) and step mode
+        self.loops = FakeMuleLoops(self)
+        self.stepper = FakeStepMode(self)
+
+    def _init_records(self) -> None:
+        """What the fake records for tests to read."""
+        self.mule_msg_hook: MessageHook | None = None
+        self._hook_wrap: Callable[[MessageHook], MessageHook] | None = None
+        self.log_lines: list[str] = []
+        self.task_errors: list[tuple[str, BaseException]] = []
+        #: messages each mule's loop reported as read (like the plugin's "taken")
+        self.taken: dict[int, int] = {}
         #: tasks given up after their last attempt (``DeadTask``), oldest first
         self.dead_letters: list[Any] = []
+
+    def _init_services(self, locks: int, spooler: bool, spooler_ordered: bool,
+                       caches: Sequence[CacheSpec | str]) -> None:
+        """Signals, timers, file monitors, locks, spooler, RPC, caches: the master's services."""
+        self.clock = VirtualClock()
+        self.schedule = MasterSchedule(self.clock)
+        self.file_monitors = FileMonitors()
+        self.signals = FakeSignals(self, self.queues.cond)
+        self.locks = FakeLocks(locks)
+        self.spooler = FakeSpooler(self, enabled=spooler, ordered=spooler_ordered)
+        self.post_fork_hook: Callable[[], object] | None = None
+        self.rpc_functions: dict[str, Callable[..., object]] = {}
+        self.user_harakiri: dict[ProcessId, int] = {}
         #: ``cache2`` caches (CacheSpec or cache2 option values), see fake/cache.py
         self.caches = FakeCaches((CacheSpec.parse(c) if isinstance(c, str) else c for c in caches), self.clock.time)
         self.caches.log = self._log
+        self.controls = MasterControls(self)
 
     # -- construction helpers ------------------------------------------------
 
@@ -194,9 +200,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         activate(self)
         self._active = True
         if self.backlog_dir is not None:
-            from .lifecycle import replay_backlog
-
-            replay_backlog(self)
+            self.loops.start_all()  # the mules start: they claim and replay the saved offloads
         if self.threaded:
             self.start()
         return self
@@ -217,20 +221,20 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
     @property
     def process(self) -> ProcessId:
         """The fake process the calling thread runs as."""
-        return self._local.process
+        return self.local.process
 
     @contextlib.contextmanager
     def as_process(self, kind: str, number: int) -> Iterator[FakeUwsgi]:
-        previous = vars(self._local).get("process")
-        self._local.process = (kind, number)
+        previous = vars(self.local).get("process")
+        self.local.process = (kind, number)
         try:
             yield self
         finally:
-            self._release_held()
+            self.mule_threads.release_held()
             if previous is None:
-                vars(self._local).pop("process", None)
+                vars(self.local).pop("process", None)
             else:
-                self._local.process = previous
+                self.local.process = previous
 
     def as_mule(self, mule_id: int) -> contextlib.AbstractContextManager[FakeUwsgi]:
         """Run a block as mule ``mule_id``."""
@@ -248,11 +252,11 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
     # -- raw uwsgi API: identity -------------------------------------------------------
 
     def mule_id(self) -> int:
-        kind, number = self._local.process
+        kind, number = self.local.process
         return number if kind == "mule" else 0
 
     def worker_id(self) -> int:
-        kind, number = self._local.process
+        kind, number = self.local.process
         return number if kind == "worker" else 0
 
     def in_farm(self, name: str | None = None) -> bool | None:
@@ -276,14 +280,14 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         if self.mule_count < 1:
             raise ValueError("no mule configured")
         queue = self.queues.for_target(target)
-        self._local.bad_target = queue is None
+        self.local.bad_target = queue is None
         if queue is None:
             self._log("mule_send_msg(): Bad file descriptor [core/mule.c line 28]")
             return False
         return self._put(queue, data)
 
     def send_refused_bad_target(self) -> bool:
-        return bool(self._local.bad_target)
+        return bool(self.local.bad_target)
 
     def raw_sender(self, target: MuleTarget) -> Callable[[bytes, MuleTarget], bool]:
         """``mule_msg`` with ``target``'s queue looked up once: the same
@@ -304,7 +308,7 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
     def _queue_sender(
         self, queue: MessageQueue, target: MuleTarget, mule_msg: Callable[[bytes, MuleTarget], bool]
     ) -> Callable[[bytes, MuleTarget], bool]:
-        local = self._local
+        local = self.local
         put_small = self.queues.fast_put(queue)
         put = self._put
 
@@ -352,7 +356,10 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
             while True:
                 if queue.used < queue.budget:
                     return self._put(queue, data)
-                if not self._threads and not self.queues.has_waiters():
+                if timeout <= 0:  # one try, no wait asked for (a replay): full is a plain False
+                    queue.refused += 1
+                    return False
+                if not self.mule_threads.running() and not self.queues.has_waiters():
                     queue.refused += 1
                     raise QueueFull(
                         f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
@@ -361,10 +368,203 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
                         "FakeUwsgi(threaded=True), or raise the capacity (msg_size=...)"
                     )
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._stopped:
+                if remaining <= 0 or self.mule_threads.stopped:
                     queue.refused += 1
                     return False
                 self._cond.wait(remaining)
+
+    # -- raw uwsgi API: receiving; threaded mode (MuleThreads) ---------------------------
+
+    def mule_get_msg(self, signals: bool | None = True, farms: bool | None = True, buffer_size: int = 65536,
+                     timeout: int = -1) -> bytes | None:
+        """``uwsgi.mule_get_msg`` (see :meth:`MuleThreads.mule_get_msg`)."""
+        return self.mule_threads.mule_get_msg(signals, farms, buffer_size, timeout)
+
+    def farm_get_msg(self) -> bytes | None:
+        """``uwsgi.farm_get_msg``: blocks (forever when the mule is in no farm)."""
+        return self.mule_threads.farm_get_msg()
+
+    def start(self) -> None:
+        """Start one thread per mule that runs its program like uWSGI would."""
+        self.mule_threads.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop mule threads (they leave any blocking receive at once)."""
+        self.mule_threads.stop(timeout)
+
+    def join(self, timeout: float = 10.0) -> None:
+        """Block until every queue is empty and no mule is handling a message, or raise TimeoutError."""
+        self.mule_threads.join(timeout)
+
+    def mule_threads_running(self) -> bool:
+        """True in threaded mode (mule threads receive)."""
+        return self.mule_threads.running()
+
+    def check_stopped(self) -> None:
+        """In a mule thread of a stopped fake: raise :class:`FakeStopped` (the thread ends)."""
+        self.mule_threads.check_stopped()
+
+    # -- raw uwsgi API: signals, timers, locks, spooler, RPC, post-fork (the master's services) --
+
+    def register_signal(self, signum: int, target: str, handler: Callable[[int], object]) -> None:
+        if not isinstance(target, str):
+            raise TypeError(f"register_signal() argument 2 must be str, not {type(target).__name__}")
+        self.signals.register(self.process, uint8(signum), target, handler)
+
+    def signal(self, signum: int, remote: str | None = None) -> None:
+        if remote is not None:
+            raise OSError(f"unable to deliver signal {uint8(signum)} to node {remote} (the fake has no network)")
+        self.signals.route(uint8(signum))
+
+    def signal_registered(self, signum: int) -> bool:
+        return self.signals.registered(self.process, uint8(signum))
+
+    def signal_wait(self, signum: int | None = None) -> bytes:
+        return self.signals.wait(None if signum is None else uint8(signum), self.controls.advance_to_next_event)
+
+    def signal_received(self) -> int:
+        return self.signals.received.get(self.process, -1)
+
+    def add_timer(self, signum: int, seconds: int) -> None:
+        if not self.schedule.add_timer(uint8(signum), c_int(seconds)):
+            self._log("you can register max 64 timers !!!")
+            raise ValueError("unable to add timer")
+
+    def add_rb_timer(self, signum: int, seconds: int, iterations: int = 0) -> None:
+        if not self.schedule.add_rb_timer(uint8(signum), c_int(seconds), c_int(iterations)):
+            self._log("you can register max 64 rb_timers !!!")
+            raise ValueError("unable to add rb_timer")
+
+    def add_cron(self, signum: int, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
+        fields = [c_int(v) for v in (minute, hour, day, month, weekday)]
+        if not self.schedule.add_cron(uint8(signum), *fields):
+            self._log("you can register max 64 cron !!!")
+            raise ValueError("unable to add cron")
+        return True
+
+    def add_file_monitor(self, signum: int, path: str) -> None:
+        if not isinstance(path, str):
+            raise TypeError(f"add_file_monitor() argument 2 must be str, not {type(path).__name__}")
+        if not self.file_monitors.add(uint8(signum), path):
+            self._log("uwsgi_add_file_monitor: invalid filename length or more than 64 monitors")
+            raise ValueError("unable to add file monitor")
+
+    def lock(self, number: int = 0) -> None:
+        self._check_lock_process()
+        self.locks.lock(number, self.check_stopped)
+
+    def unlock(self, number: int = 0) -> None:
+        self._check_lock_process()
+        self.locks.unlock(number)
+
+    def is_locked(self, number: int = 0) -> bool:
+        self._check_lock_process()
+        return self.locks.is_locked(number)
+
+    def _check_lock_process(self) -> None:
+        if self.i_am_the_spooler():
+            raise ValueError("The spooler cannot lock/unlock resources")
+
+    def lock_count(self) -> int:
+        return self.locks.count
+
+    def i_am_the_spooler(self) -> bool:
+        return self.process[0] == "spooler"
+
+    def has_spooler(self) -> bool:
+        return self.spooler.enabled
+
+    def spooler_ordered(self) -> bool:
+        return self.spooler.ordered
+
+    def spool(self, *args: Any, **kwargs: Any) -> bytes:
+        return self.spooler.spool(args, kwargs)
+
+    def get_spooler(self) -> Callable[[dict[bytes, bytes]], object] | None:
+        return self.spooler.handler
+
+    def set_spooler(self, handler: Callable[[dict[bytes, bytes]], object] | None) -> None:
+        self.spooler.handler = handler
+
+    def get_post_fork_hook(self) -> Callable[[], object] | None:
+        return self.post_fork_hook
+
+    def set_post_fork_hook(self, hook: Callable[[], object] | None) -> None:
+        self.post_fork_hook = hook
+
+    def set_user_harakiri(self, seconds: int) -> None:
+        self.user_harakiri[self.process] = c_int(seconds)
+
+    def register_rpc(self, name: str, func: Callable[..., object], argc: int = 0) -> bool:
+        if not isinstance(name, str):
+            raise TypeError(f"register_rpc() argument 1 must be str, not {type(name).__name__}")
+        self.rpc_functions[name] = func
+        return True
+
+    def rpc_call(self, name: str | bytes, *args: bytes) -> bytes | None:
+        func = self.rpc_functions.get(name.decode() if isinstance(name, bytes) else name)
+        if func is None:
+            return None
+        result = func(*args)
+        if result is None:
+            return None
+        return result.encode() if isinstance(result, str) else bytes(result)  # type: ignore[arg-type]
+
+    def now(self) -> float:
+        return self.clock.time()
+
+    def as_spooler(self) -> contextlib.AbstractContextManager[FakeUwsgi]:
+        """Run a block as the spooler process."""
+        return self.as_process("spooler", 1)
+
+    # -- the master's test controls (MasterControls) -----------------------------------------
+
+    def advance(self, seconds: float, *, deliver: bool = True) -> int:
+        """See :meth:`MasterControls.advance`: move the virtual clock, fire what is due."""
+        return self.controls.advance(seconds, deliver=deliver)
+
+    def deliver_signals(self, *, raise_errors: bool | None = None, timeout: float = 10.0) -> int:
+        """See :meth:`MasterControls.deliver_signals`."""
+        return self.controls.deliver_signals(raise_errors=raise_errors, timeout=timeout)
+
+    def poll_file_monitors(self, *, deliver: bool = True) -> int:
+        """Raise the signal of every monitored path that changed on disk."""
+        return self.controls.poll_file_monitors(deliver=deliver)
+
+    def fire_file_monitor(self, path: str | Path, *, deliver: bool = True) -> int:
+        """Raise the signal of the monitors of ``path`` as if it changed."""
+        return self.controls.fire_file_monitor(path, deliver=deliver)
+
+    def run_spooler(self, *, raise_errors: bool | None = None) -> int:
+        """See :meth:`MasterControls.run_spooler`: one spooler scan."""
+        return self.controls.run_spooler(raise_errors=raise_errors)
+
+    def simulate_fork(self) -> int:
+        """See :meth:`MasterControls.simulate_fork`: ``post_fork_hook`` in every process."""
+        return self.controls.simulate_fork()
+
+    # -- raw uwsgi API: caches (FakeCaches) ----------------------------------------------
+
+    def cache_set(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        return self.caches.set(as_bytes(key, "key"), as_bytes(value, "value"), expires, cache, update=False)
+
+    def cache_update(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
+        return self.caches.set(as_bytes(key, "key"), as_bytes(value, "value"), expires, cache, update=True)
+
+    def cache_get(self, key: str | bytes, cache: str | None = None) -> bytes | None:
+        return self.caches.get(as_bytes(key, "key"), cache)
+
+    def cache_exists(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        return True if self.caches.get(as_bytes(key, "key"), cache) is not None else None
+
+    def cache_del(self, key: str | bytes, cache: str | None = None) -> bool | None:
+        return self.caches.delete(as_bytes(key, "key"), cache)
+
+    def cache_keys(self, cache: str | None = None) -> list[bytes]:
+        return self.caches.keys(cache)
+
+    def cache_clear(self, cache: str | None = None) -> bool | None:
+        return self.caches.clear(cache)
 
     # -- hook ----------------------------------------------------------------------------
 
@@ -396,19 +596,46 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
         return [(0, False) for _ in range(self.workers)]
 
     def reload(self) -> int:
-        """Simulate a graceful reload (``touch-reload``, ``SIGHUP``...): every queued
-        offload survives it, as on real uWSGI under uwsgi-mules; returns how many."""
-        from .lifecycle import reload
-
-        return reload(self)
+        """Simulate a graceful reload (``touch-reload``, ``SIGHUP``...): each
+        programmed mule's loop saves what is queued for it and what it holds,
+        and the next loops replay it, as on real uWSGI; returns how many."""
+        threaded = self.mule_threads_running()
+        if threaded:
+            self.stop()
+        saved = self.loops.reload()
+        if threaded:
+            self.start()
+        return saved
 
     def shutdown(self) -> int:
-        """Simulate a stop (``SIGINT``...): queued offloads are saved to
-        ``backlog_dir`` (a new ``FakeUwsgi(backlog_dir=...)`` replays them when
-        entered), or logged at error level as discarded; returns how many."""
-        from .lifecycle import shutdown
+        """Simulate a stop (``SIGINT``...): each programmed mule's loop saves
+        what is queued for it and what it holds to ``backlog_dir`` (a new
+        ``FakeUwsgi(backlog_dir=...)`` replays them when entered), or logs them
+        at error level as discarded; returns how many."""
+        if self.mule_threads_running():
+            self.stop()
+        return self.loops.shutdown()
 
-        return shutdown(self)
+    def run_pending(self, *, raise_errors: bool | None = None, limit: int | None = None) -> int:
+        """See :meth:`FakeStepMode.run_pending`."""
+        return self.stepper.run_pending(raise_errors=raise_errors, limit=limit)
+
+    def steppable_mules(self) -> list[int]:
+        """The mules step mode runs."""
+        return self.stepper.steppable_mules()
+
+    def call_hook(self, message: bytes) -> object:
+        """What uWSGI's loop of a signal-only mule does with a message: the
+        ``mule_msg_hook``, else a log line."""
+        hook = self.mule_msg_hook
+        if hook is None:
+            self._log(f"*** mule {self.mule_id()} received a {len(message)} bytes message ***")
+            return False
+        try:
+            return hook(message)
+        except Exception as exc:  # uWSGI prints the traceback and goes on
+            self.report_task_error(exc, "mule_msg_hook")
+            return False
 
     def all_queues(self) -> list[MessageQueue]:
         return self.queues.all()
@@ -437,14 +664,6 @@ class FakeUwsgi(FakeStepMode, FakeReceiving, FakeServices, FakeCacheApi, Backend
 
     def counts_taken(self) -> bool:
         return True
-
-    def set_crash_handler(self, handler: Callable[[int], object] | None) -> None:
-        self.crash_handler = handler
-
-    def set_waiting_calls(self, run_due: Callable[[int], int] | None,
-                          take_all: Callable[[], list[Any]] | None) -> None:
-        self.due_runner = run_due
-        self.waiting_source = take_all
 
     def note_taken(self, mule_id: int, count: int = 1) -> None:
         with self._cond:

@@ -115,31 +115,3 @@ def as_bytes(value: object, what: str) -> bytes:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
     raise TypeError(f"{what} must be str or read-only bytes-like object, not {type(value).__name__}")
-
-
-class FakeCacheApi:
-    """The raw ``uwsgi.cache_*`` functions, mixed into the fake backend
-    (which sets ``self.caches``)."""
-
-    caches: FakeCaches
-
-    def cache_set(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
-        return self.caches.set(as_bytes(key, "key"), as_bytes(value, "value"), expires, cache, update=False)
-
-    def cache_update(self, key: str | bytes, value: bytes, expires: int = 0, cache: str | None = None) -> bool | None:
-        return self.caches.set(as_bytes(key, "key"), as_bytes(value, "value"), expires, cache, update=True)
-
-    def cache_get(self, key: str | bytes, cache: str | None = None) -> bytes | None:
-        return self.caches.get(as_bytes(key, "key"), cache)
-
-    def cache_exists(self, key: str | bytes, cache: str | None = None) -> bool | None:
-        return True if self.caches.get(as_bytes(key, "key"), cache) is not None else None
-
-    def cache_del(self, key: str | bytes, cache: str | None = None) -> bool | None:
-        return self.caches.delete(as_bytes(key, "key"), cache)
-
-    def cache_keys(self, cache: str | None = None) -> list[bytes]:
-        return self.caches.keys(cache)
-
-    def cache_clear(self, cache: str | None = None) -> bool | None:
-        return self.caches.clear(cache)

@@ -1,42 +1,56 @@
-"""The fake's step mode: :meth:`FakeStepMode.run_pending` delivers every
-queued message to the mule that would take it and runs it in the calling
-thread, as that mule.
+"""The fake's step mode: :meth:`FakeStepMode.run_pending` lets every mule
+work in the calling thread, as that mule, until nothing is left to do.
 
-A mixin of :class:`~uwsgi_mules.fake.backend.FakeUwsgi`: the queues, their
-lock and the poll order are its :class:`~uwsgi_mules.fake.queues.MuleQueues`.
+A mule whose program offers a loop (``uwsgi_mules.mule:run``) runs its
+:class:`~uwsgi_mules.mule.loop.MuleLoop` one :meth:`~uwsgi_mules.mule.loop.MuleLoop.step`
+at a time; a signal-only mule gets each message through the
+``mule_msg_hook`` as uWSGI's own loop calls it; a custom program with a
+``handle_message`` attribute gets each message there.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import SimulatedCrash
-from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, Topology, is_entry_script
-from .queues import MuleQueues
+from ..layout.topology import DEFAULT_RECV_SIZE
+from ..mule.hook import hooked_loop
+from .loops import STEP_HANDLER_ATTR
+from .programs import import_program
 
-#: attribute of a programmed-mule callable that handles one message, used in
-#: step mode instead of running the callable's endless loop
-STEP_HANDLER_ATTR = "handle_message"
+if TYPE_CHECKING:
+    from .backend import FakeUwsgi
+    from .queues import MessageQueue
+
+__all__ = ["FakeStepMode", "STEP_HANDLER_ATTR", "import_program"]
+
+#: messages a mule alone in step mode reads per step
+_ALONE_CHUNK = 256
+
+
+class _Stepper:
+    """How step mode drives one mule: its loop, or a message handler."""
+
+    __slots__ = ("handler", "mule", "order", "size")
+
+    def __init__(self, mule: int, handler: Callable[[bytes], object] | None, order: list[MessageQueue],
+                 size: int) -> None:
+        self.mule = mule
+        self.handler = handler  #: None: the mule runs a loop
+        self.order = order
+        self.size = size
 
 
 class FakeStepMode:
-    """``run_pending`` and the step handlers of a fake instance."""
+    """``run_pending`` of a fake instance (one per fake)."""
 
-    #: set by :class:`~uwsgi_mules.fake.backend.FakeUwsgi`
-    queues: MuleQueues
-    _local: Any
-    _topology: Topology
-    crash_handler: Callable[[int], object] | None
-    due_runner: Callable[[int], int] | None
-    raise_task_errors: bool
-    task_errors: list[tuple[str, BaseException]]
-    _log: Callable[[str], None]
+    def __init__(self, fake: FakeUwsgi) -> None:
+        self.fake = fake
 
     def run_pending(self, *, raise_errors: bool | None = None, limit: int | None = None) -> int:
-        """Deliver every queued message to the mule that would take it and run
-        it in this thread, as that mule; return how many offloaded tasks ran.
+        """Let every mule work until no queue has a message it takes and
+        nothing it holds is due; return how many offloaded tasks ran.
 
         Mules are served round-robin; each takes from its own queue, then the
         shared queue, then its farms (uWSGI's poll order). Messages for mules
@@ -46,110 +60,77 @@ class FakeStepMode:
         (``fake.advance(seconds)``), never before. With ``raise_errors`` the
         first exception raised by a task is re-raised after the run.
         """
-        raise_errors = self.raise_task_errors if raise_errors is None else raise_errors
-        errors_before = len(self.task_errors)
-        handlers = []
-        for m in range(1, self._topology.mule_count + 1):
-            found = self._step_handler(m)
-            if found is not None:
-                handlers.append((("mule", m), self.queues.poll_order(m), found[0], found[1]))
-        state = vars(self._local)  # this thread's attributes
+        fake = self.fake
+        raise_errors = fake.raise_task_errors if raise_errors is None else raise_errors
+        errors_before = len(fake.task_errors)
+        steppers = [s for s in map(self._stepper, range(1, fake.mule_count + 1)) if s is not None]
+        state = vars(fake.local)  # this thread's attributes
         previous = state.get("process")
         try:
-            ran = self._run_rounds(handlers, state, limit)
+            ran = self._run_rounds(steppers, state, limit)
         finally:
             if previous is None:
                 state.pop("process", None)
             else:
-                self._local.process = previous
-        if raise_errors and len(self.task_errors) > errors_before:
-            raise self.task_errors[errors_before][1]
+                fake.local.process = previous
+        if raise_errors and len(fake.task_errors) > errors_before:
+            raise fake.task_errors[errors_before][1]
         return ran
 
-    def _run_due(self, state: dict[str, Any]) -> int:
-        """Run, as each mule, the calls it holds that are due on the virtual clock."""
-        runner = self.due_runner
+    def _run_rounds(self, steppers: list[_Stepper], state: dict[str, Any], limit: int | None) -> int:
+        """Round-robin until no mule made progress (or ``limit`` tasks ran)."""
         ran = 0
-        for mule in range(1, self.mule_count + 1):
-            state["process"] = ("mule", mule)
-            try:
-                ran += runner(mule)  # type: ignore[misc]
-            except SimulatedCrash:
-                self._log(f"fake mule {mule} died mid-task (simulated crash); respawned")
-                if self.crash_handler is not None:
-                    self.crash_handler(mule)
-                ran += 1
-        return ran
-
-    def _run_rounds(self, handlers: list[tuple[Any, ...]], state: dict[str, Any], limit: int | None) -> int:
-        """Serve the mules round-robin until no queue has a message for them (or ``limit`` tasks ran)."""
-        take_first = self.queues.take_first
-        ran = 0
-        unlimited = limit is None
-        alone = len(handlers) == 1  # one mule: each round is one message, no need to leave the loop
-        while unlimited or ran < limit:  # type: ignore[operator]
+        alone = len(steppers) == 1  # one mule: each round is many messages
+        while limit is None or ran < limit:
             progressed = False
-            due_ran = self._run_due(state) if self.due_runner is not None else 0
-            if due_ran:
-                ran += due_ran
-                progressed = True
-            for process, order, handler, buffer_size in handlers:
-                while True:
-                    message = take_first(order, buffer_size)
-                    if message is None:
-                        break  # nothing for this mule
-                    progressed = True
-                    state["process"] = process  # local.process = process, without the lookup
-                    try:
-                        if handler(message):
-                            ran += 1
-                    except SimulatedCrash:
-                        self._log(f"fake mule {process[1]} died mid-task (simulated crash); respawned")
-                        if self.crash_handler is not None:
-                            self.crash_handler(process[1])
-                    if not alone or not (unlimited or ran < limit):  # type: ignore[operator]
-                        break
+            for stepper in steppers:
+                chunk = (_ALONE_CHUNK if limit is None else limit - ran) if alone else 1
+                state["process"] = ("mule", stepper.mule)
+                try:
+                    done, moved = self._step(stepper, chunk)
+                except SimulatedCrash:
+                    self.fake.loops.died(stepper.mule)
+                    done, moved = 0, True
+                ran += done
+                progressed = progressed or moved
+                if limit is not None and ran >= limit:
+                    break
             if not progressed:
                 break
         return ran
 
+    def _step(self, stepper: _Stepper, chunk: int) -> tuple[int, bool]:
+        """One step of one mule: (calls that ran, whether anything moved)."""
+        if stepper.handler is None:
+            loop = self.fake.loops.get(stepper.mule)
+            ran = loop.step(chunk)
+            return ran, loop.progressed
+        ran = 0
+        read = 0
+        take_first = self.fake.queues.take_first
+        while read < chunk:
+            message = take_first(stepper.order, stepper.size)
+            if message is None:
+                break
+            read += 1
+            if stepper.handler(message):
+                ran += 1
+        hooked = hooked_loop(self.fake, stepper.mule, create=False)
+        due = hooked.step(0) if hooked is not None else 0  # what the hook tends after a message
+        return ran + due, bool(read or due or (hooked is not None and hooked.progressed))
+
     def steppable_mules(self) -> list[int]:
-        """The mules step mode runs (signal-only mules and programs with a step handler)."""
-        return [m for m in range(1, self._topology.mule_count + 1) if self._step_handler(m) is not None]
+        """The mules step mode runs (loops, signal-only mules and programs with a step handler)."""
+        return [m for m in range(1, self.fake.mule_count + 1) if self._stepper(m) is not None]
 
-    def _step_handler(self, mule: int) -> tuple[Callable[[bytes], object], int] | None:
-        spec = self._topology.mules[mule - 1]
-        if spec.kind == "signal":
-            return (self._call_hook, DEFAULT_RECV_SIZE)
-        program_name = spec.program or ""
-        if spec.kind == "script" and is_entry_script(program_name):
-            program_name = ENTRY_POINT  # the script only calls the entry point
-        if ":" in program_name:
-            program = import_program(program_name)
-            handler = getattr(program, STEP_HANDLER_ATTR, None)
-            if handler is not None:
-                return (handler, self._topology.recv_size)
-        return None
-
-    def _call_hook(self, message: bytes) -> object:
-        hook = self.mule_msg_hook
-        if hook is None:
-            self._log(f"*** mule {self.mule_id()} received a {len(message)} bytes message ***")
-            return False
-        try:
-            return hook(message)
-        except Exception as exc:  # uWSGI prints the traceback and goes on
-            self.report_task_error(exc, "mule_msg_hook")
-            return False
-
-
-def import_program(program: str) -> Callable[[], object]:
-    """The callable a ``"pkg.module:attr"`` mule program names."""
-    module_name, _, attr = program.partition(":")
-    # import_module, not sys.modules.get: a module another thread is still
-    # importing is in sys.modules half initialised; import_module waits for it
-    module = importlib.import_module(module_name)
-    target: Any = module
-    for part in attr.split("."):
-        target = getattr(target, part)
-    return target
+    def _stepper(self, mule: int) -> _Stepper | None:
+        fake = self.fake
+        order = fake.queues.poll_order(mule)
+        if fake.topology().mules[mule - 1].kind == "signal":
+            return _Stepper(mule, fake.call_hook, order, DEFAULT_RECV_SIZE)
+        if fake.loops.factory(mule) is not None:
+            return _Stepper(mule, None, order, 0)
+        handler = getattr(fake.loops.program(mule), STEP_HANDLER_ATTR, None)
+        if handler is None:
+            return None
+        return _Stepper(mule, handler, order, fake.topology().recv_size)

@@ -1,11 +1,14 @@
 """The receiving side: everything a mule does with the messages it reads.
 
-- :mod:`.server`: the programmed mule (``--mule=uwsgi_mules.mule:run``):
-  start-up, the receive loop (C ``Signer.serve`` for plain tasks, else one
-  Python path), the stop protocol; :mod:`.startup`: a mule whose runtime
-  directory is refused waits and retries instead of crash-looping;
-- :mod:`.dispatch`: one message, one path: verify, run, report; the
-  ``mule_msg_hook`` of signal-only mules;
+- :mod:`.loop`: one mule's serving loop (:class:`~.loop.MuleLoop`), the same
+  object on real uWSGI, in the fake's step and threaded modes and behind a
+  signal-only mule's hook: start-up, the receive loop (C ``Signer.serve`` for
+  plain tasks, else one Python path), bounded batches of due calls, duties,
+  the stop protocol; :mod:`.server`: the entry point ``run`` (the one place
+  that exits the process); :mod:`.hook`: the signal-only mule's
+  ``mule_msg_hook``; :mod:`.startup`: a mule whose runtime directory is
+  refused waits and retries instead of crash-looping;
+- :mod:`.dispatch`: one message, one path: verify, run, report;
 - :mod:`.delivery`: in-flight records, the backlog saved at a stop, replay;
 - :mod:`.requeue` and :mod:`.results`: what the mule sends back through the
   sending side (:mod:`uwsgi_mules.runtime`): re-queued tasks, stored results.
@@ -13,6 +16,7 @@
 
 from __future__ import annotations
 
+from .loop import MuleLoop, StopReport
 from .server import ENTRY_POINT, MuleServer, handle_one, run, script_path
 
-__all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "script_path"]
+__all__ = ["ENTRY_POINT", "MuleLoop", "MuleServer", "StopReport", "handle_one", "run", "script_path"]

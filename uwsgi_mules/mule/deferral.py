@@ -70,21 +70,29 @@ class Deferral:
                                               path)
         return True
 
-    def run_due(self, mule_id: int, handle: Callable[[bytes], object]) -> int:
-        """Hand every call of mule ``mule_id`` that is due now to ``handle``
-        (the sealed envelope, which marks it running); returns how many."""
+    def run_due(self, mule_id: int, handle: Callable[[bytes], object], limit: int | None = None,
+                should_stop: Callable[[], bool] | None = None) -> int:
+        """Hand the calls of mule ``mule_id`` that are due now to ``handle``
+        (the sealed envelope, which marks it running), at most ``limit`` of
+        them, and none once ``should_stop()`` says the mule is told to stop
+        (checked between any two calls): what is left stays in the room, to
+        run after the queue had its turn or to be saved by the stop; returns
+        how many ran."""
         room = self.room(mule_id)  # a signal-only mule respawned after a crash reads its file back here
         if not room:
             return 0
         ran = 0
         now = self.backend.wall_time()
         seal = self.signer.seal
-        while True:
+        while limit is None or ran < limit:
+            if should_stop is not None and should_stop():
+                break
             call = room.pop_due(now)
             if call is None:
-                return ran
+                break
             handle(seal(call.body))
             ran += 1
+        return ran
 
     def take_waiting(self, mule_id: int) -> list[SavedOffload]:
         """Every call mule ``mule_id`` holds, as backlog entries (it is

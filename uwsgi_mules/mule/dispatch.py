@@ -6,10 +6,12 @@ is unpickled once; its task must be registered in this process. Whatever a
 message or a task does (malformed bytes, an unknown task, ``SystemExit``,
 ``KeyboardInterrupt``), the mule logs one line, counts it and keeps serving.
 
-The programmed mule's loop (:mod:`.server`), the signal-only mule's hook and
-the fake's step mode all go through :meth:`Dispatcher.deliver`; what the C
-receive loop (``Signer.serve``) hands back is finished by
-:meth:`Dispatcher.deliver_opened` from what it already opened.
+Every received message enters here through :meth:`Dispatcher.handle`, called
+by :meth:`uwsgi_mules.mule.loop.MuleLoop.handle` whatever its source (the
+programmed mule's loop, the C receive loop ``Signer.serve`` with what it
+already opened, the signal-only mule's hook, the fake's step mode); a due call
+is checked once (:meth:`Dispatcher.handle`) and a task that raised leaves
+through one path (:meth:`Dispatcher.failure`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from ..layout.topology import DEFAULT_RECV_SIZE
 from ..runtime.attempts import running_attempt
 from ..runtime.retry_policy import FAILED, tell_decision
 from .deferral import DEAD, RETRY, Deferral
-from .delivery.backlog import SavedOffload
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished
 from .requeue import send_now
@@ -190,34 +191,17 @@ class Dispatcher:
             self.reject(message)
             return None
 
-    def deliver(self, message: bytes) -> bool:
-        """What a programmed mule does with a message it read: run the offload
-        in it (True; False when it waits for its due time), or pass it to the
-        application's ``mule_msg_hook``, else count and log it (False). Never raises but what the hook raises (and
-        :class:`SimulatedCrash`)."""
-        outcome = self.handle(message)
-        if outcome is not _NOT_ENVELOPE:
-            return outcome is not Outcome.WAITING
-        if message:  # b"" is what uWSGI's mule_get_msg returns on a timeout: nothing to report
-            self.pass_on(message, application_hook(self.backend))
-        return False
-
-    def deliver_opened(self, message: bytes, opened: Any) -> bool:
-        """:meth:`deliver` for a message the C receive loop already opened."""
-        if self.handle_opened(message, opened, self._records.get(self.backend.mule_id())) is not _NOT_ENVELOPE:
-            return True
-        self.pass_on(message, application_hook(self.backend))
-        return False
-
-    def handle(self, message: bytes) -> Outcome:
+    def handle(self, message: bytes, opened: Any = None) -> Outcome:
         """Verify, decode, record and run one message: verified, decoded and
-        recorded in one pass of :meth:`~uwsgi_mules.envelope.Signer.open`."""
+        recorded in one pass of :meth:`~uwsgi_mules.envelope.Signer.open`
+        (``opened``: what the C receive loop's pass returned)."""
         mule_id = self.backend.mule_id()
         record = self._records.get(mule_id) or self.record(mule_id)
-        try:
-            opened = self.signer.open(message, self.registry.tasks, record.buffer if record is not None else None)
-        except Exception as exc:  # a signed body that does not decode
-            opened = exc
+        if opened is None:
+            try:
+                opened = self.signer.open(message, self.registry.tasks, record.buffer if record is not None else None)
+            except Exception as exc:  # a signed body that does not decode
+                opened = exc
         return self.handle_opened(message, opened, record)
 
     def handle_opened(self, message: bytes, opened: Any, record: InflightRecord | None) -> Outcome:
@@ -295,12 +279,9 @@ class Dispatcher:
 
     def call(self, func: Callable[..., Any], path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
              meta: dict[str, Any] | None = None, target: WireTarget = 0) -> bool:
-        """Call a task; True if it returned (or waits for its due time), False
-        if it raised (reported; retried or recorded as dead under its
-        ``retry_on``). A call submitted for its result (``meta["result"]``)
-        stores its outcome."""
-        if meta is not None and "due" in meta and self.deferral.hold(path, args, kwargs, target, meta):
-            return True  # not due yet: waits in this mule's room
+        """Call a task (due: :meth:`handle_opened` checked it); True if it
+        returned, False if it raised (:meth:`failure`). A call submitted for
+        its result (``meta["result"]``) stores its outcome."""
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
@@ -322,52 +303,49 @@ class Dispatcher:
         except SimulatedCrash:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
-            decided = self.deferral.after_failure(exc, path, args, kwargs, target, meta) if meta else None
-            tell_decision(func, exc, decided or FAILED)  # a Django task records READY (retried) or FAILED
-            if decided == RETRY:
-                self.counters.failed += 1
-                return False
-            if stores:
-                store_outcome(self.backend, meta, exc=exc)
-            self.failed(exc, path, args, kwargs)
-            if decided == DEAD:
-                self.counters.dead += 1
+            self.failure(exc, path, args, kwargs, meta, target, func)
             return False
         finally:
             if harakiri:
                 self.backend.set_user_harakiri(0)
+
+    def failure(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                meta: dict[str, Any] | None = None, target: WireTarget = 0,
+                func: Callable[..., Any] | None = None) -> None:
+        """A task raised (the one failure path, whether Python or the C loop
+        ran it): retried or recorded as dead under its ``retry_on``, else
+        reported; a call submitted for its result stores the exception; the
+        task is told what was decided (a Django task records READY or FAILED)."""
+        decided = self.deferral.after_failure(exc, path, args, kwargs, target, meta) if meta else None
+        tell_decision(func if func is not None else self.registry.tasks.get(path), exc, decided or FAILED)
+        if decided == RETRY:
+            self.counters.failed += 1
+            return
+        if meta is not None and meta.get("result") is not None:
+            store_outcome(self.backend, meta, exc=exc)
+        self.failed(exc, path, args, kwargs)
+        if decided == DEAD:
+            self.counters.dead += 1
 
     def failed(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Count and report a task that raised."""
         self.counters.failed += 1
         self.backend.report_task_error(exc, envelope.describe_call(path, args, kwargs))
 
-    def failed_in_loop(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                       record: InflightRecord | None) -> None:
-        """A task the C receive loop ran raised: reported like any task (a
-        simulated crash of the fake propagates: the mule dies)."""
+    def failed_in_c(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                    record: InflightRecord | None) -> None:
+        """A plain task the C receive loop ran raised: :meth:`failure`, then
+        its record ends (a simulated crash of the fake propagates: the mule dies)."""
         if isinstance(exc, SimulatedCrash):
             raise exc
-        tell_decision(self.registry.tasks.get(path), exc, FAILED)  # run without metadata: never retried
-        self.failed(exc, path, args, kwargs)
+        self.failure(exc, path, args, kwargs)
         if record is not None:
             record.end()
 
-    def run_due(self, mule_id: int) -> int:
-        """Run the calls mule ``mule_id`` holds that are due now; returns how many."""
-        return self.deferral.run_due(mule_id, self.handle)
-
-    def take_all_waiting(self) -> list[SavedOffload]:
-        """Every call held by the mules of this process, as backlog entries
-        (a fake's stop saves them)."""
-        return [saved for mule_id in sorted(self.deferral.rooms) for saved in self.deferral.take_waiting(mule_id)]
-
-    def respawned(self, mule_id: int) -> None:
-        """What a mule respawned after a crash does (the fake's step mode):
-        name the task it died in, re-queue it when it has retries left."""
-        record = self.record(mule_id)
-        if record is not None:
-            self.recover(record, mule_id)
+    def run_due(self, mule_id: int, limit: int | None = None, should_stop: Callable[[], bool] | None = None) -> int:
+        """Run at most ``limit`` calls mule ``mule_id`` holds that are due now,
+        none once ``should_stop()``; returns how many."""
+        return self.deferral.run_due(mule_id, self.handle, limit, should_stop)
 
     def unhandled(self, message: bytes) -> None:
         """A non-envelope message that no application hook takes: count it, log it."""
@@ -393,8 +371,6 @@ def dispatcher_for(backend: Backend | None = None) -> Dispatcher:
             found = _dispatchers.get(backend)
             if found is None:
                 found = Dispatcher(backend, harakiri=backend.mule_harakiri())
-                backend.set_crash_handler(found.respawned)  # the fake's step mode reports crashes here
-                backend.set_waiting_calls(found.run_due, found.take_all_waiting)  # and runs due calls there
                 _dispatchers[backend] = found
     return found
 
@@ -417,49 +393,6 @@ def application_hook(backend: Backend) -> MessageHook | None:
     if hook is not None and getattr(hook, HOOK_MARKER, False):
         return getattr(hook, "previous", None)
     return hook
-
-
-def make_hook(previous: MessageHook | None) -> MessageHook:
-    """A ``mule_msg_hook`` running our envelopes and passing any other
-    message to the hook the application had set."""
-
-    def uwsgi_mules_hook(message: bytes) -> object:
-        dispatcher = dispatcher_for()
-        outcome = dispatcher.handle(message)
-        if outcome is not _NOT_ENVELOPE:
-            dispatcher.run_due(dispatcher.backend.mule_id())  # a signal-only mule runs due calls when a message wakes it
-            return outcome is not Outcome.WAITING
-        return dispatcher.pass_on(message, previous)
-
-    setattr(uwsgi_mules_hook, HOOK_MARKER, True)
-    uwsgi_mules_hook.previous = previous  # type: ignore[attr-defined]
-    return uwsgi_mules_hook
-
-
-_install_lock = threading.Lock()
-
-
-def ensure_hook(backend: Backend) -> None:
-    """Install our hook on ``backend`` once, chaining any existing hook."""
-    current = backend.get_msg_hook()
-    if current is not None and getattr(current, HOOK_MARKER, False):
-        return
-    with _install_lock:
-        current = backend.get_msg_hook()
-        if current is None or not getattr(current, HOOK_MARKER, False):
-            backend.set_msg_hook(make_hook(current))
-        backend.guard_msg_hook(lambda hook: _chain_late_hook(backend, hook))
-
-
-def _chain_late_hook(backend: Backend, hook: MessageHook) -> MessageHook:
-    """A hook the application sets after ours: chained behind ours, with a warning."""
-    if getattr(hook, HOOK_MARKER, False):
-        return hook
-    backend.log(
-        "uwsgi-mules: the application replaced uwsgi.mule_msg_hook after offloaded functions were "
-        "imported; uwsgi-mules chained it (offloads still run, other messages go to the new hook)"
-    )
-    return make_hook(hook)
 
 
 def _recv_size(backend: Backend) -> int:

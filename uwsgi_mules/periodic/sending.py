@@ -15,7 +15,7 @@ from typing import Any
 
 from .. import envelope
 from ..backends.base import Backend
-from ..mule.dispatch import ensure_hook
+from ..mule.hook import ensure_hook
 from ..runtime.later import send_call_at
 from ..runtime.routing import route_table
 from ..runtime.sender import send_bytes

@@ -21,7 +21,7 @@ from typing import Any
 from .. import envelope
 from ..backends.selection import current_backend
 from ..errors import NotOffloadable
-from ..mule.dispatch import ensure_hook
+from ..mule.hook import ensure_hook
 from .retry_policy import due_of, validate_delay
 from .routing import route_table
 from .sender import send_bytes

@@ -10,7 +10,7 @@ from .. import envelope
 from ..backends.selection import current_backend
 from ..errors import BackendUnavailable, UnknownFarm
 from ..registry import ORIGINAL_ATTR, function_path
-from ..mule.dispatch import ensure_hook
+from ..mule.hook import ensure_hook
 from .later import make_offload_at, make_offload_in
 from .retry_policy import DEFAULT_BACKOFF, DEFAULT_BACKOFF_MAX, RetryPolicy
 from .results import make_submit

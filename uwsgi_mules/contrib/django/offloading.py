@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from ...backends.selection import current_backend
 from ...errors import NotOffloadable
-from ...mule.dispatch import ensure_hook
+from ...mule.hook import ensure_hook
 from ...registry import ORIGINAL_ATTR
 from ...runtime.offload import OFFLOADING_ATTR, TypeMuleFarm, mule_offload, offloading_of
 from ...runtime.sender import send_bytes

@@ -28,6 +28,8 @@ from .backlog import (
 )
 from .inflight import InflightRecord
 
+#: entries sent after a parked one before the parked ones are saved (a crash re-sends at most these)
+_PARK_BATCH = 64
 #: sends a sealed envelope to a wire target, raising when it cannot
 SendFunction = Callable[[bytes, WireTarget], object]
 
@@ -134,9 +136,16 @@ class ReplayQueue:
         self.parked = 0
         self._sources: list[_Source] = []
         self._parked: list[tuple[_Pending, str]] = []
+        #: sources of entries sent after an entry parked and not saved yet
+        self._after_park: list[_Source | None] = []
 
     def add_sealed(self, target: WireTarget, message: bytes) -> None:
         self.pending.append(_Pending(target, message, "", None))
+
+    def add_saved(self, entries: list[SavedOffload]) -> None:
+        """Offloads a stopping loop of this process handed over (it had no directory to save them to)."""
+        seal = self.signer.seal
+        self.pending.extend(_Pending(e.target, seal(e.body), e.path, None) for e in entries)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -231,9 +240,12 @@ class ReplayQueue:
                 return True
             pending.popleft()
             self.sent += 1
-            if self._parked:
-                self._flush_parked()  # before the progress moves past them
-            self._handled(item.source)
+            if self._parked:  # the progress moves past parked entries only once they are saved:
+                self._after_park.append(item.source)  # in one parked file per pump, bounded
+                if len(self._after_park) >= _PARK_BATCH:
+                    self._flush_parked()
+            else:
+                self._handled(item.source)
         self._flush_parked()
         return False
 
@@ -257,6 +269,9 @@ class ReplayQueue:
             self.log(f"uwsgi-mules: ERROR {len(parked)} saved offload(s) can never be sent and are dropped ({why})")
         for item, _ in parked:
             self._handled(item.source)
+        sent, self._after_park = self._after_park, []
+        for source in sent:
+            self._handled(source)
 
     def _handled(self, source: _Source | None) -> None:
         if source is None:

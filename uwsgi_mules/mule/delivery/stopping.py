@@ -60,6 +60,10 @@ class StopSignals:
         for signum in STOP_SIGNALS:
             signal.signal(signum, self._on_signal)
 
+    def request(self, signum: int) -> None:
+        """Record a stop request as the signal ``signum`` would."""
+        self._on_signal(signum, None)
+
     def _on_signal(self, signum: int, frame: object) -> None:
         # a stop (SIGINT) outranks a reload signal received before it
         if not self.signum or STOP_SIGNALS.get(signum) == "stop":

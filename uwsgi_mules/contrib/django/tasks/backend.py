@@ -15,7 +15,7 @@ from django.utils.module_loading import import_string
 from ....backends.base import Backend
 from ....backends.selection import current_backend
 from ....errors import TopologyError, UnknownFarm, UnknownMule
-from ....mule.dispatch import ensure_hook
+from ....mule.hook import ensure_hook
 from ....runtime.later import send_call_at
 from ....runtime.offload import register_task
 from ....runtime.routing import route_table
