@@ -173,7 +173,7 @@ def beat_duty(backend: Any, now: float) -> float | None:
         return None
     from .dispatch import dispatcher_for
 
-    return beat(dispatcher_for(backend), mule_id, time.time())
+    return beat(dispatcher_for(backend), mule_id, now)  # the fake's own clock on the fake
 
 
 register_idle_duty(beat_duty)
