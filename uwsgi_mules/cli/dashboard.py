@@ -18,7 +18,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 DEFAULT_BIND = "127.0.0.1:9292"
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction) -> None:
     """Register the ``dashboard`` subcommand."""
     page = commands.add_parser(
         "dashboard",

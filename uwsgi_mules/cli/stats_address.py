@@ -1,7 +1,7 @@
 """Reach a running uWSGI's stats server: kept here for the command line's
 users; the code is :mod:`uwsgi_mules.monitor.sources.stats_address`."""
 
-from ..monitor.sources.stats_address import (  # noqa: F401
+from ..monitor.sources.stats_address import (
     PROBE_SECONDS,
     StatsAddress,
     StatsError,

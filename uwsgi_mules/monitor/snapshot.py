@@ -130,7 +130,7 @@ def _read_mules(snap: InstanceSnapshot, runtime_dir: Path) -> dict[int, bytes]:
         if snap.mule(mule_id) is None:
             snap.mules.append(MuleView(mule_id))
     snap.mules.sort(key=lambda m: m.mule_id)
-    heads = {}
+    heads: dict[int, bytes] = {}
     for mule in snap.mules:
         record = read_record(runtime_dir / f"mule{mule.mule_id}.inflight", signer)
         if record is not None:

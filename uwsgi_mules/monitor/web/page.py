@@ -65,4 +65,4 @@ def static_file(name: str) -> bytes | None:
     """The bytes of a packaged asset (None: no such asset)."""
     if name not in STATIC_FILES:
         return None
-    return resources.files(__package__).joinpath("static", name).read_bytes()
+    return resources.files(__package__).joinpath("static").joinpath(name).read_bytes()
