@@ -11,6 +11,7 @@ from ...runtime.state import runtime_state
 from ...runtime.targets import Target
 from .arguments import not_serializable, serializer_for
 from .errors import BrokerUnavailable
+from .rabbitmq import DEFAULT_DELIVERY_LIMIT, apply_safe_settings, is_rabbitmq
 from .results import CeleryResult
 from .task import install
 
@@ -134,7 +135,8 @@ def broker_timeouts(send_timeout: float) -> dict[str, float]:
 
 
 def route(
-    app: Any, *targets: TypeMuleFarm, queue: str | None = None, send_timeout: float | None = None
+    app: Any, *targets: TypeMuleFarm, queue: str | None = None, send_timeout: float | None = None,
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT, consumer_timeout: float | None = None,
 ) -> list[CeleryRoute]:
     """From now on, offloads to ``targets`` (farm names, mule ids, ``Mule``,
     ``Farm``) go to the Celery ``app`` on ``queue`` (default: the farm name
@@ -146,6 +148,13 @@ def route(
     ``send_timeout`` (default: uwsgi-mules' ``send_timeout``, 10 s): a broker
     that is down or does not answer raises :class:`BrokerUnavailable` in the
     caller after about ``send_timeout`` instead of hanging.
+
+    On RabbitMQ (an ``amqp://`` broker) it also applies the safe settings
+    where the app does not set them (:mod:`.rabbitmq`): late acknowledgement,
+    reject on a lost worker, publisher confirms, prefetch 1, and each queue
+    as a durable quorum queue whose messages are dead-lettered after
+    ``delivery_limit`` deliveries (``consumer_timeout``: seconds, RabbitMQ
+    3.12 and later; before, it is the server's setting).
     """
     if not targets:
         raise ValueError("route() needs at least one target (a farm name or a mule id)")
@@ -157,9 +166,17 @@ def route(
         options.setdefault(key, value)
     made = []
     table = route_table()
+    rabbitmq = is_rabbitmq(app)
+    if rabbitmq:
+        from .dead_letters import install_worker_steps
+
+        install_worker_steps(app)
     for spec in targets:
         target = resolve_target(spec)
-        made.append(CeleryRoute(app, target, queue or default_queue(target), send_timeout))
+        name = queue or default_queue(target)
+        if rabbitmq:
+            apply_safe_settings(app, name, delivery_limit=delivery_limit, consumer_timeout=consumer_timeout)
+        made.append(CeleryRoute(app, target, name, send_timeout))
         table.set(target, made[-1])
     return made
 
