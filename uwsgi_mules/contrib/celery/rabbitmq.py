@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .app_conf import set_default
+
 #: broker URL schemes of RabbitMQ (kombu's py-amqp and librabbitmq transports)
 AMQP_SCHEMES = ("amqp", "amqps", "pyamqp", "librabbitmq")
 #: deliveries of one message before it is dead-lettered (RabbitMQ 4's default is 20)
@@ -53,16 +55,6 @@ def is_rabbitmq(app: Any) -> bool:
     url = app.conf.broker_url or app.conf.broker_read_url or ""
     first = str(url).split(";")[0].strip()
     return first.split("://", 1)[0].lower() in AMQP_SCHEMES if "://" in first else False
-
-
-def user_set(app: Any, key: str) -> bool:
-    """True when the app's configuration (not Celery's defaults) sets ``key``."""
-    conf = app.conf
-    conf.get(key)  # loads a pending configuration (config_from_object)
-    maps = getattr(app.conf, "maps", None)
-    if not maps:
-        return key in conf
-    return any(key in layer for layer in maps[:-1])
 
 
 def queue_arguments(delivery_limit: int, consumer_timeout: float | None = None) -> dict[str, Any]:
@@ -115,8 +107,7 @@ def apply_safe_settings(app: Any, queue: str, *, delivery_limit: int = DEFAULT_D
     """
     applied = []
     for key, value in SAFE_SETTINGS.items():
-        if not user_set(app, key):
-            app.conf[key] = value
+        if set_default(app, key, value):
             applied.append(key)
     options = app.conf.broker_transport_options
     if options is None:
