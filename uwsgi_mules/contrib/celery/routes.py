@@ -10,6 +10,7 @@ from ...runtime.offload import TypeMuleFarm, resolve_target
 from ...runtime.routing import route_table
 from ...runtime.state import runtime_state
 from ...runtime.targets import Target
+from .app_conf import apply_route_defaults
 from .arguments import not_serializable, serializer_for
 from .errors import BrokerUnavailable
 from .rabbitmq import DEFAULT_DELIVERY_LIMIT, apply_safe_settings, is_rabbitmq
@@ -201,6 +202,7 @@ def route(
         options.setdefault(key, value)
     made = []
     table = route_table()
+    apply_route_defaults(app)
     rabbitmq = is_rabbitmq(app)
     if rabbitmq:
         from .dead_letters import install_worker_steps
