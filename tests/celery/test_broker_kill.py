@@ -49,13 +49,15 @@ class Figures:
     duplicated: dict[int, int] = field(default_factory=dict)
     kills: list[str] = field(default_factory=list)
     restart: str = ""
+    respawned: int = 0
 
     def line(self, broker: str, seed: int) -> str:
         extra = sum(self.duplicated.values())
         return (f"\n{broker} kill test, seed {seed}: sent {self.sent}, executed {self.executed}, "
                 f"lost {len(self.lost)} {self.lost[:10]}, duplicated {len(self.duplicated)} tasks "
                 f"({extra} extra runs), refused sends {len(self.refused)}; kills: {', '.join(self.kills)}"
-                f"{'; ' + self.restart if self.restart else ''}")
+                f"{'; ' + self.restart if self.restart else ''}; workers restarted after exiting by "
+                f"themselves: {self.respawned}")
 
 
 def send_all(app: Any, figures: Figures, stop: threading.Event) -> None:
@@ -71,6 +73,40 @@ def send_all(app: Any, figures: Figures, stop: threading.Event) -> None:
         except Exception as exc:  # counted and stated: the caller knew it was not sent
             figures.refused.append(f"{n}: {type(exc).__name__}: {exc}")
         time.sleep(0.02)
+
+
+def supervise(workers: list[CeleryWorker], figures: Figures, until: float) -> None:
+    """Until the monotonic time ``until``, restart a worker that exited by itself."""
+    while True:
+        figures.respawned += sum(worker.respawn_if_exited() for worker in workers)
+        left = until - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(0.1, left))
+
+
+def apply_kills(workers: list[CeleryWorker], figures: Figures, started: float, rng: random.Random,
+                restart_broker: Callable[[], float] | None) -> None:
+    """The K kills at their seeded moments, and the broker restart in the middle."""
+    moments = sorted(rng.uniform(0.5, 10.0) for _ in range(KILLS))
+    restart_at = rng.uniform(3.0, 6.0) if restart_broker is not None else None
+    for moment in moments:
+        if restart_at is not None and moment > restart_at:
+            time.sleep(max(0.0, restart_at - (time.monotonic() - started)))
+            figures.restart = f"broker restarted at {restart_at:.1f}s (down {restart_broker():.1f}s)"
+            restart_at = None
+        supervise(workers, figures, started + moment)
+        worker = rng.choice(workers)
+        if rng.random() < 0.5:
+            pid = worker.kill_pool_process(rng.randrange(2))
+            assert pid is not None, f"{worker.name} has no pool process:\n{worker.log_text()[-3000:]}"
+            figures.kills.append(f"{worker.name} pool {pid} at {moment:.1f}s")
+        else:
+            worker.kill_main()
+            worker.start()
+            figures.kills.append(f"{worker.name} main at {moment:.1f}s")
+    if restart_at is not None:
+        figures.restart = f"broker restarted at {time.monotonic() - started:.1f}s (down {restart_broker():.1f}s)"
 
 
 def run_kill_scenario(tmp_path: Path, broker_url: str, seed: int,
@@ -96,31 +132,12 @@ def run_kill_scenario(tmp_path: Path, broker_url: str, seed: int,
         sender = threading.Thread(target=send_all, args=(app, figures, stop))
         started = time.monotonic()
         sender.start()
-        rng = random.Random(seed)
-        moments = sorted(rng.uniform(0.5, 10.0) for _ in range(KILLS))
-        restart_at = rng.uniform(3.0, 6.0) if restart_broker is not None else None
-        for moment in moments:
-            if restart_at is not None and moment > restart_at:
-                time.sleep(max(0.0, restart_at - (time.monotonic() - started)))
-                figures.restart = f"broker restarted at {restart_at:.1f}s (down {restart_broker():.1f}s)"
-                restart_at = None
-            time.sleep(max(0.0, moment - (time.monotonic() - started)))
-            worker = rng.choice(workers)
-            if rng.random() < 0.5:
-                pid = worker.kill_pool_process(rng.randrange(2))
-                assert pid is not None, f"{worker.name} has no pool process:\n{worker.log_text()[-3000:]}"
-                figures.kills.append(f"{worker.name} pool {pid} at {moment:.1f}s")
-            else:
-                worker.kill_main()
-                worker.start()
-                figures.kills.append(f"{worker.name} main at {moment:.1f}s")
-        if restart_at is not None:
-            figures.restart = f"broker restarted at {time.monotonic() - started:.1f}s (down {restart_broker():.1f}s)"
+        apply_kills(workers, figures, started, random.Random(seed), restart_broker)
         sender.join(120)
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and len(ledger_counts(records)) < figures.sent:
-            time.sleep(0.2)
-        time.sleep(2.0)  # a late duplicate shows up now
+            supervise(workers, figures, time.monotonic() + 0.2)
+        supervise(workers, figures, time.monotonic() + 2.0)  # a late duplicate shows up now
     finally:
         stop.set()
         unroute()

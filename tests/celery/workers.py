@@ -43,6 +43,17 @@ class CeleryWorker:
         log.close()
         return self
 
+    def respawn_if_exited(self) -> bool:
+        """Start the worker again when its main process has exited, as a
+        supervisor would (Celery exits when a pool process dies while it
+        starts: "Could not start worker processes"); True when it did."""
+        if self.process is None or self.process.poll() is None:
+            return False
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)  # pool processes left behind
+        self.start()
+        return True
+
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Wait until the worker says it is ready (connected, consuming)."""
         deadline = time.monotonic() + timeout
