@@ -172,13 +172,14 @@ def test_rabbitmq_route_loses_nothing_across_worker_kills_and_a_broker_restart(
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_redis_route_under_the_same_kills_states_its_loss(
-    tmp_path: Path, redis_server: RedisServer, seed: int
+    tmp_path: Path, request: pytest.FixtureRequest, seed: int
 ) -> None:
     """The same kills on the Redis route (no broker restart: the test's
     redis-server keeps nothing on disk, a restart would lose the whole
     queue). Its loss is stated, not hidden; at most one task per kill of a
     whole worker can fall into kombu's pop-to-unacked window."""
     require_celery()
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
     redis_server.flush()
     figures = run_kill_scenario(tmp_path, redis_server.url, seed, None)
     print(figures.line("Redis", seed))

@@ -27,7 +27,7 @@ from typing import Any
 
 from ... import envelope
 from ...instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV
-from ...mule.delivery.backlog import claim, load
+from ...mule.delivery.backlog import CLAIMED, claim, load
 from ...mule.delivery.dead import DeadStore, resend_dir
 from ...runtime.routing import route_table
 from ...runtime.targets import Target
@@ -87,22 +87,33 @@ def record_dead_letter(store: DeadStore, body: Any, message: Any) -> Any:
 
 def resend_claimed(base: Path) -> int:
     """Publish the calls ``uwsgi-mules dead --resend`` put in ``<base>/dead/resend/``
-    to their route again; returns how many were sent."""
+    to their route again; returns how many were sent. A file whose sends
+    fail (the broker is down) is given back whole and tried again on the
+    next look (its calls already sent are then sent twice: at least once)."""
     directory = resend_dir(base)
     if not directory.is_dir():
         return 0
     sent = 0
     for path in claim(directory):
-        loaded = load(path)
-        for entry in loaded.entries:
-            call = envelope.unpack(entry.body)
-            route = route_table().lookup(Target.from_wire(call.target))
-            if route is None:
-                logger.error("uwsgi-mules: dead task %s not re-sent: no route to %r here", call.describe(), call.target)
-                continue
-            route.send(call.path, call.args, call.kwargs)
-            sent += 1
+        try:
+            sent += _resend_file(path)
+        except Exception:
+            path.rename(path.with_name(path.name.rsplit(CLAIMED, 1)[0]))
+            raise
         path.unlink(missing_ok=True)
+    return sent
+
+
+def _resend_file(path: Path) -> int:
+    sent = 0
+    for entry in load(path).entries:
+        call = envelope.unpack(entry.body)
+        route = route_table().lookup(Target.from_wire(call.target))
+        if route is None:
+            logger.error("uwsgi-mules: dead task %s not re-sent: no route to %r here", call.describe(), call.target)
+            continue
+        route.send(call.path, call.args, call.kwargs)
+        sent += 1
     return sent
 
 
