@@ -170,6 +170,7 @@ def test_rabbitmq_route_loses_nothing_across_worker_kills_and_a_broker_restart(
     assert len(figures.duplicated) <= 2 * (KILLS + 1) * 4, figures.duplicated
 
 
+@pytest.mark.xdist_group("celery-broker-redis")  # beside the RabbitMQ tests: another test process
 @pytest.mark.parametrize("seed", SEEDS)
 def test_redis_route_under_the_same_kills_states_its_loss(
     tmp_path: Path, request: pytest.FixtureRequest, seed: int

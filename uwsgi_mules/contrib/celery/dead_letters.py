@@ -128,12 +128,14 @@ def dead_letter_step() -> type:
 
         def __init__(self, parent: Any, **kwargs: Any) -> None:
             super().__init__(parent, **kwargs)
+            self.celery_app = parent.app
             self.base = dead_base(parent.app)
             self.store = DeadStore(self.base, logger.warning)
 
         def get_consumers(self, channel: Any) -> list[Any]:
-            return [Consumer(channel, queues=[dead_letter_queue()], callbacks=[self.on_message],
-                             accept=["json", "pickle", "application/x-python-serialize", "application/json"])]
+            # only what the app's workers accept (pickle only if the app opted in)
+            accept = list(self.celery_app.conf.accept_content or ["json"])
+            return [Consumer(channel, queues=[dead_letter_queue()], callbacks=[self.on_message], accept=accept)]
 
         def start(self, parent: Any) -> None:
             super().start(parent)
