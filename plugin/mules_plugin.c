@@ -598,10 +598,11 @@ static int mp_open_runtime_dir(char *shown, size_t size) {
 	return fd;
 }
 
-/* the instance key, read with O_NOFOLLOW from the checked runtime directory:
- * 0, or -1 with the reason in `why` */
+/* the instance key, read with O_NOFOLLOW from the checked runtime directory,
+ * and O_NONBLOCK: a FIFO put in its place is opened and refused, never waited
+ * on (the master would hang at its exit): 0, or -1 with the reason in `why` */
 static int mp_read_key(int runfd, unsigned char *key, char *why, size_t size) {
-	int kfd = openat(runfd, "key", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int kfd = openat(runfd, "key", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (kfd < 0) {
 		if (errno == ENOENT)
 			snprintf(why, size, "there is no key file (no process of this instance signed an envelope)");
@@ -611,9 +612,12 @@ static int mp_read_key(int runfd, unsigned char *key, char *why, size_t size) {
 		return -1;
 	}
 	struct stat st;
-	if (fstat(kfd, &st) || !S_ISREG(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 0077)) {
+	const char *bad = fstat(kfd, &st) ? "cannot be checked"
+		: !S_ISREG(st.st_mode) ? "is not a regular file, refused"
+		: (st.st_uid != getuid() || (st.st_mode & 0077)) ? "is not a file of this user with mode 0600" : NULL;
+	if (bad) {
 		close(kfd);
-		snprintf(why, size, "the key file is not a file of uid %d with mode 0600", (int) getuid());
+		snprintf(why, size, "the key file %s (uid %d)", bad, (int) getuid());
 		return -1;
 	}
 	unsigned char extra[MP_KEY_SIZE + 1];
@@ -673,56 +677,53 @@ static int64_t mp_drop_all(char *buf, int64_t size) {
 	return dropped;
 }
 
-static void mp_master_cleanup(void) {
-	if (!mp_ready || mp_mules < 1 || !mp_anything_queued())
-		return;
-	int64_t size = mules_plugin_socket_buffer();
-	if (size < 65536)
-		size = 65536;
-	char *buf = uwsgi_malloc(size);
-	char runtime[PATH_MAX + 128], why[2 * PATH_MAX + 512], dir[PATH_MAX + 256];
-	unsigned char key[MP_KEY_SIZE];
+/* the directory the master saves queued messages to (the instance's backlog
+ * directory, or the runtime directory's at a reload), opened and checked, and
+ * the instance key: the directory's fd, or -1 with the reason in `why` */
+static int mp_open_save_dir(unsigned char *key, char *dir, size_t dir_size, char *why, size_t why_size) {
+	char runtime[PATH_MAX + 128];
 	int runfd = mp_open_runtime_dir(runtime, sizeof(runtime));
 	int dirfd = -1;
 	if (runfd == -2)
-		snprintf(why, sizeof(why), "the runtime directory %s does not exist (no process of this instance signed an envelope)", runtime);
+		snprintf(why, why_size, "the runtime directory %s does not exist (no process of this instance signed an envelope)", runtime);
 	else if (runfd < 0)
-		snprintf(why, sizeof(why), "the runtime directory %s is refused (see above)", runtime);
-	else if (mp_read_key(runfd, key, why, sizeof(why)) == 0) {
+		snprintf(why, why_size, "the runtime directory %s is refused (see above)", runtime);
+	else if (mp_read_key(runfd, key, why, why_size) == 0) {
 		char *configured = getenv("UWSGIMULES_BACKLOG_DIR");
 		if (uwsgi_instance_is_reloading || !configured || !*configured) {
-			snprintf(dir, sizeof(dir), "%s/backlog", runtime);
+			snprintf(dir, dir_size, "%s/backlog", runtime);
 			dirfd = mp_open_private(runfd, "backlog", dir, 1);
 		}
 		else {
-			snprintf(dir, sizeof(dir), "%s", configured);
+			snprintf(dir, dir_size, "%s", configured);
 			dirfd = mp_open_private(AT_FDCWD, configured, dir, 1);
 		}
 		if (dirfd < 0)
-			snprintf(why, sizeof(why), "the backlog directory %s is refused (see above)", dir);
+			snprintf(why, why_size, "the backlog directory %s is refused (see above)", dir);
 	}
 	if (runfd >= 0)
 		close(runfd);
-	if (dirfd < 0) {
-		int64_t dropped = mp_drop_all(buf, size);
-		free(buf);
-		uwsgi_log("mules_plugin: ERROR %lld message(s) left in the mule queues are dropped: %s\n",
-			  (long long) dropped, why);
-		return;
-	}
+	return dirfd;
+}
 
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), ".writing-master-%d", (int) getpid());
-	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		uwsgi_log("mules_plugin: ERROR open() of %s/%s: %s\n", dir, tmp, strerror(errno));
-		free(buf);
-		close(dirfd);
-		return;
-	}
-	int count = 0, empty = 0, failed = mp_write_all(fd, MP_QUEUED_MAGIC, strlen(MP_QUEUED_MAGIC)) || mp_write_all(fd, key, MP_KEY_SIZE);
-	int slot;
-	for (slot = 0; slot < mp_slots && !failed; slot++) {
+/* one queued message as a backlog entry: kind (0 mule/shared, 1 farm), mule id
+ * or farm name length, message length, farm name, message; 0 or -1 */
+static int mp_write_entry(int fd, int slot, const char *buf, ssize_t n) {
+	unsigned char kind = slot <= mp_mules ? 0 : 1;
+	const char *farm = slot > mp_mules ? uwsgi.farms[slot - mp_mules - 1].name : NULL;
+	uint32_t value = htonl(kind ? (uint32_t) strlen(farm) : (uint32_t) slot);
+	uint32_t length = htonl((uint32_t) n);
+	if (mp_write_all(fd, &kind, 1) || mp_write_all(fd, &value, 4) || mp_write_all(fd, &length, 4)
+	    || (farm && mp_write_all(fd, farm, strlen(farm))) || mp_write_all(fd, buf, n))
+		return -1;
+	return 0;
+}
+
+/* read every queue into the open backlog file `fd`; the number of messages
+ * written, or -1 when a write failed; empty messages are counted in `empty` */
+static int mp_write_queues(int fd, char *buf, int64_t size, int *empty) {
+	int count = 0, slot;
+	for (slot = 0; slot < mp_slots; slot++) {
 		if (mp_reader[slot] < 0)
 			continue;
 		int64_t guard = 0;
@@ -731,49 +732,78 @@ static void mp_master_cleanup(void) {
 			if (n < 0)
 				break;	/* EAGAIN: this queue is empty */
 			if (n == 0) {
-				empty++;	/* a zero-length message: not an offload, the drain goes on */
+				(*empty)++;	/* a zero-length message: not an offload, the drain goes on */
 				continue;
 			}
-			unsigned char kind = slot <= mp_mules ? 0 : 1;
-			const char *farm = slot > mp_mules ? uwsgi.farms[slot - mp_mules - 1].name : NULL;
-			uint32_t value = htonl(kind ? (uint32_t) strlen(farm) : (uint32_t) slot);
-			uint32_t length = htonl((uint32_t) n);
-			if (mp_write_all(fd, &kind, 1) || mp_write_all(fd, &value, 4) || mp_write_all(fd, &length, 4)
-			    || (farm && mp_write_all(fd, farm, strlen(farm))) || mp_write_all(fd, buf, n)) {
-				failed = 1;
-				break;
-			}
+			if (mp_write_entry(fd, slot, buf, n))
+				return -1;
 			count++;
 		}
 	}
-	free(buf);
-	if (empty)
-		uwsgi_log("mules_plugin: dropped %d empty message(s) left in the mule queues (not offloads)\n", empty);
-	if (failed || fsync(fd)) {
-		uwsgi_error("mules_plugin: writing the backlog file");
-		close(fd);
-		unlinkat(dirfd, tmp, 0);
-		close(dirfd);
-		return;
-	}
-	close(fd);
-	if (count == 0) {
-		unlinkat(dirfd, tmp, 0);
-		close(dirfd);
-		return;
-	}
+	return count;
+}
+
+/* make the written temporary file `tmp` the backlog file; 0 or -1 (logged) */
+static int mp_publish(int dirfd, const char *tmp, const char *dir, int count) {
 	char final[96];
 	snprintf(final, sizeof(final), "%020lld-%d-master.queued", (long long) (uwsgi_micros() * 1000), (int) getpid());
 	if (renameat(dirfd, tmp, dirfd, final)) {
 		uwsgi_error("mules_plugin: rename() of the backlog file");
 		unlinkat(dirfd, tmp, 0);
-		close(dirfd);
-		return;
+		return -1;
 	}
 	if (fsync(dirfd))	/* the rename itself is durable only once the directory is */
 		uwsgi_error("mules_plugin: fsync() of the backlog directory");
-	close(dirfd);
 	uwsgi_log("mules_plugin: saved %d message(s) left in the mule queues to %s/%s\n", count, dir, final);
+	return 0;
+}
+
+/* the master's last act: save what is still queued to a backlog file (uWSGI
+ * would drop it), or drop it with one ERROR line saying why */
+static void mp_master_cleanup(void) {
+	if (!mp_ready || mp_mules < 1 || !mp_anything_queued())
+		return;
+	int64_t size = mules_plugin_socket_buffer();
+	if (size < 65536)
+		size = 65536;
+	char *buf = uwsgi_malloc(size);
+	char why[2 * PATH_MAX + 512], dir[PATH_MAX + 256], tmp[64];
+	unsigned char key[MP_KEY_SIZE];
+	int dirfd = mp_open_save_dir(key, dir, sizeof(dir), why, sizeof(why));
+	if (dirfd < 0) {
+		int64_t dropped = mp_drop_all(buf, size);
+		free(buf);
+		uwsgi_log("mules_plugin: ERROR %lld message(s) left in the mule queues are dropped: %s\n",
+			  (long long) dropped, why);
+		return;
+	}
+	snprintf(tmp, sizeof(tmp), ".writing-master-%d", (int) getpid());
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		uwsgi_log("mules_plugin: ERROR open() of %s/%s: %s\n", dir, tmp, strerror(errno));
+		free(buf);
+		close(dirfd);
+		return;
+	}
+	int empty = 0;
+	int count = mp_write_all(fd, MP_QUEUED_MAGIC, strlen(MP_QUEUED_MAGIC)) || mp_write_all(fd, key, MP_KEY_SIZE)
+		? -1 : mp_write_queues(fd, buf, size, &empty);
+	free(buf);
+	if (empty)
+		uwsgi_log("mules_plugin: dropped %d empty message(s) left in the mule queues (not offloads)\n", empty);
+	if (count < 0 || fsync(fd)) {
+		uwsgi_error("mules_plugin: writing the backlog file");
+		close(fd);
+		unlinkat(dirfd, tmp, 0);
+	}
+	else {
+		close(fd);
+		if (count == 0)
+			unlinkat(dirfd, tmp, 0);
+		else
+			mp_publish(dirfd, tmp, dir, count);
+	}
+	close(dirfd);
 }
 
 /* -- plugin hooks ---------------------------------------------------------------- */

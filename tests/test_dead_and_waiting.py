@@ -151,3 +151,114 @@ def test_a_crash_on_the_last_attempt_is_kept_as_dead_on_the_fake() -> None:
     [dead] = fake.dead_letters
     assert (dead.path, dead.attempts, dead.error) == ("tests.fake_delivery_tasks:always_crash", 3, "the task killed mule 1")
     assert sum("DEAD task" in line for line in fake.log_lines) == 1
+
+
+# -- bounded, and read back record by record ---------------------------------------------------
+
+
+def test_a_waiting_room_past_its_limit_refuses_calls_one_by_one(tmp_path: Path) -> None:
+    refused: list[tuple[bytes, str]] = []
+    room = WaitingRoom(tmp_path / "mule1.waiting", [].append, SIGNER, limit=3,
+                       refused=lambda call, why: refused.append((call.body, why)))
+    for i in range(5):
+        room.add(100.0 + i, 1, f"body{i}".encode())
+    assert len(room) == 3
+    assert [body for body, _ in refused] == [b"body3", b"body4"]
+    assert all("UWSGIMULES_WAITING_MAX" in why and "3" in why for _, why in refused), refused
+    room.pop_due(100.0)
+    room.add(200.0, 1, b"room again")
+    assert len(room) == 3 and len(refused) == 2
+
+
+@pytest.mark.parametrize("due", [float("nan"), float("inf"), float("-inf")])
+def test_a_call_with_a_due_time_that_is_not_a_finite_number_is_refused(tmp_path: Path, due: float) -> None:
+    refused: list[str] = []
+    room = WaitingRoom(tmp_path / "mule1.waiting", [].append, SIGNER, refused=lambda call, why: refused.append(why))
+    room.add(due, 1, b"never due")
+    room.add(5.0, 1, b"due")
+    assert len(room) == 1 and len(refused) == 1 and "finite" in refused[0], refused
+
+
+def test_a_bad_record_is_rejected_alone_and_the_records_after_it_are_read(tmp_path: Path) -> None:
+    """A signed record with a NaN due time (written by an older version, or by
+    anyone holding the key) used to drop every record after it."""
+    from uwsgi_mules.mule.delivery import waiting
+
+    path = tmp_path / "mule1.waiting"
+    nonce = os.urandom(16)
+    calls = [waiting.WaitingCall(due, i, 1, f"body{i}".encode()) for i, due in
+             enumerate([5.0, float("nan"), 7.0, float("inf"), 8.0])]
+    records = [waiting.encode_record(SIGNER, nonce, i, 1, call) for i, call in enumerate(calls)]
+    path.write_bytes(waiting.FILE_MAGIC + nonce + b"".join(records))
+    path.chmod(0o600)
+    lines: list[str] = []
+    successor = WaitingRoom(path, lines.append, SIGNER)
+    assert successor.load() == 3
+    assert sorted(c.body for c in successor.take_all()) == [b"body0", b"body2", b"body4"]
+    assert sum("rejected" in line for line in lines) == 1 and "2 record(s)" in " ".join(lines), lines
+
+
+def test_the_waiting_limit_on_the_fake_sends_the_refused_calls_to_the_dead_tasks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests import retry_tasks
+
+    monkeypatch.setenv("UWSGIMULES_WAITING_MAX", "3")
+    retry_tasks.RUNS.clear()
+    with FakeUwsgi(mules=["uwsgi_mules.mule:run"]) as fake:
+        for i in range(5):
+            assert retry_tasks.later.offload_in(60, i) is True
+        assert fake.run_pending() == 0
+        dead = list(fake.dead_letters)
+        lines = [line for line in fake.log_lines if "DEAD task" in line]
+        fake.advance(61)
+        ran = fake.run_pending()
+    retry_tasks.RUNS.clear()
+    print(f"\nsent 5, waiting limit 3: ran {ran}, dead {len(dead)}, lost {5 - ran - len(dead)}")
+    assert ran == 3 and len(dead) == 2 and len(lines) == 2, lines
+    assert all("UWSGIMULES_WAITING_MAX" in line for line in lines), lines
+
+
+def test_a_dead_record_of_the_previous_format_is_still_listed_and_resent(tmp_path: Path) -> None:
+    """Dead tasks outlive the instance: records written before an upgrade
+    (``UWSGIMULES-DEAD-2``: magic, hex tag, newline, JSON) stay readable."""
+    from uwsgi_mules.datakey import DataSigner, data_key
+    from uwsgi_mules.mule.delivery import dead as dead_module
+
+    store = DeadStore(tmp_path, print)
+    task = store.add("app:sync", "app:sync(*(1,), **{})", 4, 3, "ConnectionError: down", "", 1, b"b1")
+    path = tmp_path / "dead" / f"{task.id}.dead"
+    text = task.to_json().encode()
+    tag = DataSigner(data_key(path.parent)).tag(dead_module.DOMAIN, task.id.encode(), b"\x00", text)
+    path.write_bytes(dead_module.OLD_MAGIC + tag.hex().encode() + b"\n" + text)
+    assert [t.id for t in list_dead(tmp_path)] == [task.id]
+    changed = text.replace(b'"retries": 3', b'"retries": 8')
+    path.write_bytes(dead_module.OLD_MAGIC + tag.hex().encode() + b"\n" + changed)
+    assert list_dead(tmp_path) == [], "and verified as before"
+
+
+def test_reading_back_costs_the_file_once_plus_each_live_call(tmp_path: Path) -> None:
+    """One pass over the bytes; only live calls are kept (a million records
+    took 1.1 GB to read back before: the file, a copy per record, the rewrite
+    joined in memory)."""
+    import tracemalloc
+
+    path = tmp_path / "mule1.waiting"
+    room = WaitingRoom(path, signer=SIGNER)
+    for i in range(6_000):
+        room.add(1e9 + i, 1, b"b" * 100, "app.tasks:later")
+    for _ in range(1_000):
+        room.pop_due(1e9 + 1_000)
+    room.close()
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        successor = WaitingRoom(path, signer=SIGNER)
+        assert successor.load() == 5_000
+        kept, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"\nfile {size} bytes, 5000 live calls: peak {peak} bytes ({(peak - size) / 5_000:.0f} per call beyond "
+          f"the file), kept {kept / 5_000:.0f} per call")
+    assert peak < size + 800 * 5_000
+    assert kept < 400 * 5_000

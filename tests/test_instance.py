@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -148,14 +148,90 @@ def test_insecure_directory_is_an_os_error() -> None:
     assert issubclass(InsecureDirectory, OSError)
 
 
-@pytest.fixture
-def other_user() -> Iterator[pwd.struct_passwd]:
-    """A throwaway local user, created for the test and removed after it."""
-    if os.geteuid() != 0:
-        pytest.skip("creating a second local user needs root")
+# -- a second local user: only with the explicit opt-in .ci/run sets -----------------------------
+
+
+def test_system_users_are_made_only_with_the_explicit_opt_in() -> None:
+    refusal = system_users_refusal({}, 0)
+    assert refusal == f"creating local users needs the opt-in {SYSTEM_USERS_ENV}=1 (.ci/run sets it)"
+    assert system_users_refusal({SYSTEM_USERS_ENV: "yes"}, 0) != ""
+    assert system_users_refusal({SYSTEM_USERS_ENV: "1"}, 1000) == "creating a second local user needs root"
+    assert system_users_refusal({SYSTEM_USERS_ENV: "1"}, 0) in ("", "no useradd/userdel on this machine")
+
+
+def test_leftover_test_users_are_those_of_runs_that_no_longer_run() -> None:
+    mine = new_user_name(os.getpid())
+    assert mine.startswith("umt") and len(mine) == 14
+    gone = new_user_name(4_000_000)
+    names = [mine, gone, "umt0123456789", "root", "umtx", "umt0123456789ab"]
+    assert leftover_test_users(names, running=lambda pid: pid == os.getpid()) == [gone, "umt0123456789"]
+
+
+#: the opt-in to create (and remove) local users; .ci/run sets it, nothing else should
+SYSTEM_USERS_ENV = "UWSGIMULES_TEST_SYSTEM_USERS"
+#: the test users' names: "umt", then the creating pid (7 hex digits) and 4 random hex digits
+USER_PREFIX = "umt"
+_OLD_NAME = re.compile(r"umt[0-9a-f]{10}")  # an earlier scheme: always a leftover
+_NAME = re.compile(r"umt([0-9a-f]{7})[0-9a-f]{4}")
+
+
+def system_users_refusal(environ: Mapping[str, str], euid: int) -> str:
+    """Why this run may not create local users ("" when it may)."""
+    if environ.get(SYSTEM_USERS_ENV) != "1":
+        return f"creating local users needs the opt-in {SYSTEM_USERS_ENV}=1 (.ci/run sets it)"
+    if euid != 0:
+        return "creating a second local user needs root"
     if shutil.which("useradd") is None or shutil.which("userdel") is None:
-        pytest.skip("no useradd/userdel on this machine")
-    name = f"umt{uuid.uuid4().hex[:10]}"
+        return "no useradd/userdel on this machine"
+    return ""
+
+
+def new_user_name(pid: int) -> str:
+    """A test user's name, carrying the pid of the test process that made it."""
+    return f"{USER_PREFIX}{pid:07x}{uuid.uuid4().hex[:4]}"
+
+
+def leftover_test_users(names: Iterable[str], running: Callable[[int], bool]) -> list[str]:
+    """The test users left by runs that were killed before removing them."""
+    found = []
+    for name in names:
+        matched = _NAME.fullmatch(name)
+        if _OLD_NAME.fullmatch(name) or (matched and not running(int(matched.group(1), 16))):
+            found.append(name)
+    return found
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _userdel(name: str) -> None:
+    removed = subprocess.run(["userdel", name], capture_output=True, text=True, timeout=30)
+    if removed.returncode != 0:
+        raise RuntimeError(f"userdel {name} failed ({removed.returncode}): {removed.stderr.strip()}")
+
+
+@pytest.fixture(scope="session")
+def system_users() -> None:
+    """The opt-in checked once per test process, and leftovers of killed runs removed."""
+    refusal = system_users_refusal(os.environ, os.geteuid())
+    if refusal:
+        pytest.skip(refusal)
+    for name in leftover_test_users((entry.pw_name for entry in pwd.getpwall()), _pid_running):
+        _userdel(name)
+
+
+@pytest.fixture
+def other_user(system_users: None) -> Iterator[pwd.struct_passwd]:
+    """A throwaway local user, created for the test and removed after it
+    (only with the opt-in ``UWSGIMULES_TEST_SYSTEM_USERS=1``, as root)."""
+    name = new_user_name(os.getpid())
     created = subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/false", name],
                              capture_output=True, text=True, timeout=30)
     if created.returncode != 0:
@@ -163,8 +239,7 @@ def other_user() -> Iterator[pwd.struct_passwd]:
     try:
         yield pwd.getpwnam(name)
     finally:
-        with contextlib.suppress(subprocess.SubprocessError):
-            subprocess.run(["userdel", name], capture_output=True, timeout=30)
+        _userdel(name)
 
 
 def as_user(user: pwd.struct_passwd, script: str) -> None:

@@ -39,7 +39,7 @@ def clean() -> Iterator[None]:
 
 @pytest.fixture
 def dropin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    from uwsgi_mules.dropin import install_dropin
+    from uwsgi_mules.testing.dropin import install_dropin
 
     monkeypatch.setenv("MULES_TEST_DIR", str(tmp_path))
     reset_runtime()

@@ -5,7 +5,6 @@
 ... def resize(image_id: int) -> None: ...
 """
 
-from . import _moved
 from .errors import (
     BackendUnavailable,
     MessageTooLarge,
@@ -45,7 +44,6 @@ from .spooler import SpoolError, SpoolResult, SpoolValueTooLarge, spool, spooler
 
 __version__ = "0.1.0"
 
-_moved.install()  # uwsgi_mules.dropin, uwsgi_mules.topology... still import (see uwsgi_mules._moved)
 
 __all__ = [
     "BackendUnavailable",

@@ -264,8 +264,9 @@ def create_key_file(directory: Path, dir_fd: int, name: str = "key") -> bytes:
 
 def sweep_stale(base: Path, *, keep: Path, log: Callable[[str], None]) -> None:
     """Remove the runtime directories under ``base`` whose master is gone;
-    one that still holds saved offloads is kept and reported (they were
-    never replayed: set ``UWSGIMULES_BACKLOG_DIR`` to carry them over)."""
+    one that still holds saved offloads (never replayed: set
+    ``UWSGIMULES_BACKLOG_DIR`` to carry them over) or dead tasks (listed and
+    re-sent by ``uwsgi-mules dead --dir``) is kept and reported."""
     try:
         info = os.lstat(base)
     except OSError:
@@ -278,31 +279,56 @@ def sweep_stale(base: Path, *, keep: Path, log: Callable[[str], None]) -> None:
             continue
         if master_start_time(int(pid_text)) == start:
             continue  # that instance is still running
-        backlog = entry / "backlog"
-        saved = [p for p in backlog.iterdir() if not p.name.startswith(".")] if backlog.is_dir() else []
+        saved = _visible_files(entry / "backlog")
         if saved:
             log(f"uwsgi-mules: ERROR {len(saved)} backlog file(s) of a stopped instance were never replayed: "
-                f"{backlog} (set {BACKLOG_DIR_ENV} so that the next start replays them)")
-            continue
-        shutil.rmtree(entry, ignore_errors=True)
+                f"{entry / 'backlog'} (set {BACKLOG_DIR_ENV} so that the next start replays them)")
+        dead = _dead_task_files(entry / "dead")
+        if dead:
+            log(f"uwsgi-mules: {len(dead)} dead task file(s) of a stopped instance are kept in {entry / 'dead'} "
+                f"(list or re-send them with: uwsgi-mules dead --dir {entry}; delete the directory when done)")
+        if not saved and not dead:
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _dead_task_files(directory: Path) -> list[Path]:
+    """The dead-task records under ``directory`` (also those a re-send had
+    claimed when it died) and the re-sent calls no mule claimed yet."""
+    try:
+        records = [p for p in directory.rglob("*.dead") if not p.name.startswith(".")]
+    except OSError:
+        records = []
+    return records + _visible_files(directory / "resend")
+
+
+def _visible_files(directory: Path) -> list[Path]:
+    """The files of ``directory`` whose name does not start with a dot ([] when there is no such directory)."""
+    try:
+        return [p for p in directory.iterdir() if not p.name.startswith(".")]
+    except OSError:
+        return []
 
 
 def read_key_file(directory: Path, dir_fd: int, name: str = "key") -> bytes:
     """The key in the file ``name`` of the checked directory ``dir_fd``
-    (``directory`` names it in errors), opened with ``O_NOFOLLOW``: a file
-    of this user, mode 0600, exactly 32 bytes, else :class:`InsecureDirectory`.
+    (``directory`` names it in errors), opened with ``O_NOFOLLOW`` and
+    ``O_NONBLOCK`` (never waits on a FIFO): a regular file of this user,
+    mode 0600, exactly 32 bytes, else :class:`InsecureDirectory`.
 
     :raises FileNotFoundError: there is no such file yet."""
     path = directory / name
-    try:
-        fd = os.open(name, os.O_RDONLY | _NOFOLLOW, dir_fd=dir_fd)
+    try:  # O_NONBLOCK: a FIFO put in its place is opened (and refused) without waiting for a writer
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno == errno.ELOOP:  # the key file is a symbolic link
             raise InsecureDirectory(f"{path} is a symbolic link, not a key file") from exc
         raise
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        if not stat.S_ISREG(info.st_mode):
+            raise InsecureDirectory(f"{path} is not a regular file (mode {stat.filemode(info.st_mode)}); "
+                                    "uwsgi-mules reads its key only from a regular file")
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
             raise InsecureDirectory(f"{path} must be a file of this user with mode 0600")
         key = fh.read(KEY_SIZE + 1)
     if len(key) != KEY_SIZE:

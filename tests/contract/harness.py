@@ -22,8 +22,8 @@ from typing import Any
 from uwsgi_mules.fake import FakeUwsgi
 from uwsgi_mules.registry import function_path
 from uwsgi_mules.runtime.state import reset_runtime
-from uwsgi_mules.topology import Topology
-from uwsgi_mules.uwsgi_args import options_from_environ
+from uwsgi_mules.layout.topology import Topology
+from uwsgi_mules.layout.uwsgi_args import options_from_environ
 
 from ..support import harness as shared
 from ..support.server import plugin_path

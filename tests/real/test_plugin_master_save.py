@@ -129,7 +129,7 @@ def tracer_pid(pid: int) -> int:
     return 0
 
 
-@pytest.mark.parametrize("swap", ["runtime directory", "key", "short key", "no key"])
+@pytest.mark.parametrize("swap", ["runtime directory", "key", "short key", "fifo key", "no key"])
 def test_what_the_master_cannot_save_safely_is_refused_and_logged(workdir: Path, swap: str) -> None:
     runtime = workdir / "runtime"
     server = make_server(workdir, ["--mule"], die_on_term=False)
@@ -150,6 +150,9 @@ def test_what_the_master_cannot_save_safely_is_refused_and_logged(workdir: Path,
             (runtime / "key").symlink_to(elsewhere / "key")
         elif swap == "short key":
             (runtime / "key").write_bytes(b"short")
+        elif swap == "fifo key":  # open() of a FIFO waits for a writer: the master must not
+            (runtime / "key").unlink()
+            os.mkfifo(runtime / "key", 0o600)
         else:
             (runtime / "key").unlink()
         server.process.send_signal(signal.SIGINT)  # type: ignore[union-attr]
@@ -161,6 +164,7 @@ def test_what_the_master_cannot_save_safely_is_refused_and_logged(workdir: Path,
         "runtime directory": "symbolic link or not a directory: refused",
         "key": "a symbolic link, refused",
         "short key": "holds 5 bytes, not 32",
+        "fifo key": "the key file is not a regular file, refused",
         "no key": "there is no key file",
     }[swap]
     assert expected in log, log[-3000:]

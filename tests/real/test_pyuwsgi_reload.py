@@ -79,6 +79,21 @@ def test_without_the_interpreter_a_reload_loses_the_instance(workdir: Path) -> N
     assert "No module named 'pyuwsgi'" in log, log[-3000:]
 
 
+def test_without_the_interpreter_the_start_names_the_line_to_add(workdir: Path) -> None:
+    """Before any reload: one log line at start says the instance will not
+    survive one, with the exact option to add."""
+    touch = workdir / "touch.me"
+    touch.write_text("0")
+    with pyuwsgi_server(workdir, touch, keep_virtualenv=False) as server:
+        assert send(server, 3) == 3
+        wait_for(lambda: len(count(workdir)) >= 3, 30)
+        log = server.log_text()
+    lines = [line for line in log.splitlines() if "without binary-path" in line]
+    print(f"\n{lines}")
+    assert len(lines) == 1, log[-3000:]
+    assert f"binary-path = {sys.executable}" in lines[0] and "reload" in lines[0]
+
+
 @pytest.mark.parametrize("event", ["touch-reload", "SIGHUP"])
 def test_a_reload_keeps_the_virtualenv_and_every_queued_offload(workdir: Path, event: str) -> None:
     touch = workdir / "touch.me"
@@ -106,6 +121,7 @@ def test_a_reload_keeps_the_virtualenv_and_every_queued_offload(workdir: Path, e
     assert after, log[-3000:]
     assert f"running {sys.executable}\n" in log, log[-3000:]
     assert "No module named" not in log, log[-3000:]
+    assert "without binary-path" not in log, "no warning when binary-path is set"
     assert "saved" in log, log[-3000:]
     assert not lost, f"lost {lost[:20]}\n{log[-4000:]}"
     assert not duplicated, f"duplicated {duplicated[:20]}"

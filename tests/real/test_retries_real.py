@@ -104,6 +104,26 @@ def test_retry_on_with_backoff_dead_tasks_and_resend(workdir: Path) -> None:
     assert "0 dead task(s)" in remaining
 
 
+def test_a_retry_policy_error_is_a_dead_task_not_a_dead_mule(workdir: Path) -> None:
+    """The policy itself raises while deciding (its retry_on check fails):
+    one DEAD task line, a dead record, and the mule keeps running the next calls."""
+    with make_server(workdir) as server:
+        assert offload(server, "task=policy_fails&n=1&start=0")[0] == 1
+        assert offload(server, "task=later&n=3&start=1")[0] == 3
+        assert wait_for(lambda: len(runs(workdir, "later")) >= 3, 30), server.log_text()[-3000:]
+        time.sleep(1.0)  # a retry or a respawn would show up here
+        log = server.log_text()
+        listing = dead_cli("--dir", str(workdir / "runtime"))
+    failed = runs(workdir, "policy_fails")
+    print(f"\npolicy_fails: {len(failed[0])} run(s); later: {sorted(runs(workdir, 'later'))}; "
+          f"DEAD lines {log.count('DEAD task')}, respawns {log.count('respawned')}")
+    assert [a for a, _ in failed[0]] == [1]
+    assert sorted(runs(workdir, "later")) == [1, 2, 3]
+    assert log.count("DEAD task") == 1 and "its retry policy failed (RuntimeError" in log, log[-3000:]
+    assert "died" not in log and "respawned" not in log, log[-3000:]
+    assert "policy_fails(*(0,)" in listing and "1 dead task(s)" in listing, listing
+
+
 EVENTS = ["touch-reload", "touch-mules-reload", "mule SIGKILL"]
 
 

@@ -121,3 +121,47 @@ def test_typed_spool_converts_numbers_and_refuses_collisions(dropin: Any) -> Non
             with pytest.raises(SpoolKeyCollision):
                 spool(args, **kwargs)
     assert len(dropin.fake.spooler.tasks) == 1
+
+
+SIGNED_APP = "tests.real.spool_apps.signed_app"
+
+
+def transfers(workdir: Path) -> list[dict[str, Any]]:
+    path = workdir / "records" / "transfers.jsonl"
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln] if path.exists() else []
+
+
+def run_signed(workdir: Path, spool_dir: Path, calls: list[tuple[str, tuple[Any, ...]]]) -> list[str]:
+    """Start the signed app, make ``calls``, wait for the spooler to empty its
+    directory and one more scan; the log lines of refused ``transfer`` tasks."""
+    args = ["--module", f"{SIGNED_APP}:application", "--processes", "1", "--spooler", str(spool_dir),
+            "--spooler-frequency", "1"]
+    with UwsgiServer(workdir, args) as server:
+        for name, call_args in calls:
+            assert call(server, f"{SIGNED_APP}:{name}", *call_args)
+        deadline = time.monotonic() + 30
+        while list(spool_dir.rglob("uwsgi_spoolfile_on_*")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.5)  # one more spooler scan: nothing else may run
+        log = server.log_text()
+    assert not list(spool_dir.rglob("uwsgi_spoolfile_on_*"))
+    return [line for line in log.splitlines() if "transfer refused and deleted" in line]
+
+
+@pytest.mark.real
+def test_signed_spool_tasks_cannot_be_bypassed_nor_replayed_on_real_uwsgi(tmp_path: Path) -> None:
+    """A task omitting args/kwargs is refused (never called with the raw
+    dict); a genuine signed task spooled 3 more times runs once, and again
+    once after a restart of the instance (the used nonces live in the spool
+    directory)."""
+    require_real_uwsgi()
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    refused = run_signed(tmp_path, spool_dir, [("spool_without_arguments", ()), ("spool_replayed", (10, 3))])
+    print(f"\nforged + 1 genuine + 3 replayed: ran {len(transfers(tmp_path))}, refused {len(refused)}")
+    assert [(r["amount"], r["to"]) for r in transfers(tmp_path)] == [(10, "bob")]
+    assert len(refused) == 4, refused
+    refused = run_signed(tmp_path, spool_dir, [("spool_saved_packets", ())])
+    print(f"after a restart, the genuine packet spooled again: ran {len(transfers(tmp_path))}, refused {len(refused)}")
+    assert [(r["amount"], r["to"]) for r in transfers(tmp_path)] == [(10, "bob")]
+    assert len(refused) == 1 and "already ran" in refused[0], refused

@@ -26,7 +26,7 @@ from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.fake import FakeUwsgi
 from uwsgi_mules.registry import function_path
 from uwsgi_mules.runtime.state import reset_runtime
-from uwsgi_mules.topology import Topology
+from uwsgi_mules.layout.topology import Topology
 
 from .calls import run_concurrently
 from .records import read_jsonl

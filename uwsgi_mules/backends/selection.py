@@ -19,7 +19,7 @@ HOW_TO_ACTIVATE = (
     "fake backend: `with FakeUwsgi(mules=2): ...` (from uwsgi_mules.fake), or use the "
     "`uwsgi_fake` pytest fixture. Signals, timers and cron register at import (in the "
     "master, as uWSGI routes them): import such modules with the fake active, e.g. "
-    "inside the `uwsgi_dropin` fixture or with uwsgi_mules.dropin."
+    "inside the `uwsgi_dropin` fixture or with uwsgi_mules.testing.dropin."
 )
 
 #: marker attribute of modules that pretend to be ``uwsgi`` (the drop-in fake)
@@ -79,9 +79,12 @@ class BackendSelector:
                 f"the importable 'uwsgi' module ({getattr(module, '__file__', module)!r}) "
                 "is not uWSGI's embedded module. " + HOW_TO_ACTIVATE
             )
+        from ..layout.pyuwsgi_check import warn_without_binary_path
         from .real import RealBackend
 
-        return RealBackend(module)
+        real = RealBackend(module)
+        warn_without_binary_path(module, real.log)  # pyuwsgi in a virtualenv: say now what a reload will do
+        return real
 
     def reset(self) -> None:
         with self._lock:

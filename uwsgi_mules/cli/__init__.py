@@ -82,8 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
                        help="give up reading after this many seconds (default: %(default)g)")
     from .dead import add_parser as add_dead_parser
+    from .schedule import add_parser as add_schedule_parser
 
     add_dead_parser(commands)
+    add_schedule_parser(commands)
     return parser
 
 
@@ -97,6 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.watch is not None and args.watch <= 0:
             parser.error("--watch takes a positive number of seconds")
         return show_stats(args.address, watch=args.watch, count=args.count, timeout=args.timeout)
+    if args.command == "schedule":
+        from .schedule import run as run_schedule
+
+        return run_schedule(args)
     if args.command == "dead":
         from .dead import run as run_dead
 

@@ -7,7 +7,17 @@ uWSGI: re-sending writes the chosen calls as a backlog file into
 ``<dir>/dead/resend/`` and removes their records; a running programmed
 mule of the instance claims that file within about a second when it is
 idle (busy mules: after their current burst), or the next start does, and
-queues each call to its original target with its attempts reset.
+queues each call to its original target with its attempts reset. Each
+record is claimed before it is re-sent (:mod:`uwsgi_mules.mule.delivery.resend`):
+two re-sends running at once send every task exactly once between them.
+
+Without ``--dir`` or the variables, the instance directories are searched
+where the instance makes them (:func:`uwsgi_mules.instance.runtime_base`:
+``$XDG_RUNTIME_DIR/uwsgi-mules``, else ``<tmp>/uwsgi-mules-<uid>``). An
+error (a directory of another user, one others can write) is one line on
+stderr. Everything a task wrote (its arguments, its exception, its
+traceback) is printed with control characters escaped (``\\x1b``, ``\\n``):
+an exception message cannot clear the terminal nor print a forged line.
 """
 
 from __future__ import annotations
@@ -16,14 +26,17 @@ import argparse
 import datetime
 import os
 import sys
-import tempfile
+import unicodedata
 from pathlib import Path
 
-from ..mule.delivery.dead import DeadTask, list_dead as _list_dead, request_resend
-from ..instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV
+from ..instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV, InsecureDirectory, runtime_base
+from ..mule.delivery.backlog import BacklogError
+from ..mule.delivery.dead import DeadTask, list_dead as _list_dead
+from ..mule.delivery.resend import resend_once
 
 EXIT_OK = 0
 EXIT_UNKNOWN_ID = 1
+#: no instance directory found, or the one found cannot be used (one line on stderr says why)
 EXIT_NO_DIRECTORY = 2
 
 
@@ -46,7 +59,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 
 def run(args: argparse.Namespace) -> int:
-    """Carry out ``uwsgi-mules dead`` with parsed ``args``; returns the exit code."""
+    """Carry out ``uwsgi-mules dead`` with parsed ``args``; returns the exit
+    code. A directory that cannot be used is one line on stderr, not a traceback."""
+    try:
+        return _run(args)
+    except InsecureDirectory as exc:
+        print(f"uwsgi-mules dead: {escape(str(exc))} (run it as the user the instance runs as, e.g. "
+              "sudo -u USER uwsgi-mules dead)", file=sys.stderr)
+    except (OSError, BacklogError) as exc:
+        print(f"uwsgi-mules dead: {escape(str(exc))}", file=sys.stderr)
+    return EXIT_NO_DIRECTORY
+
+
+def _run(args: argparse.Namespace) -> int:
     bases = _bases(args.dir)
     if not bases:
         print(f"no instance directory found: pass --dir, or set {BACKLOG_DIR_ENV} or {RUNTIME_DIR_ENV}",
@@ -67,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         tasks = list_dead(base)
         total += len(tasks)
         if tasks:
-            print(f"{base}:")
+            print(f"{escape(str(base))}:")
         for task in tasks:
             print(f"  {_line(task)}")
     print(f"{total} dead task(s)")
@@ -83,11 +108,8 @@ def _resend(bases: list[Path], ids: list[str] | None) -> int:
             return EXIT_UNKNOWN_ID
     sent = 0
     for base in bases:
-        chosen = None if ids is None else [t.id for t in _list_dead(base) if t.id in ids]  # named above
-        if chosen == []:
-            continue
-        for task in request_resend(base, chosen, _refused if chosen is None else None):
-            print(f"re-sent {task.id} {task.call}")
+        for task in resend_once(base, ids, _refused):
+            print(f"re-sent {escape(task.id)} {escape(task.call)}")
             sent += 1
     print(f"{sent} dead task(s) queued to be sent again (a running mule sends them within about a second)")
     return EXIT_OK
@@ -99,23 +121,42 @@ def list_dead(base: Path) -> list[DeadTask]:
 
 
 def _refused(path: Path, why: str) -> None:
-    print(f"the dead task record {path} is not read (never re-sent): {why}", file=sys.stderr)
+    if not os.path.lexists(path):
+        return  # re-sent or dropped by another process meanwhile: nothing to report
+    print(f"the dead task record {escape(str(path))} is not read (never re-sent): {escape(why)}", file=sys.stderr)
+
+
+def escape(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every control and format character (ANSI escapes,
+    carriage returns, bidi overrides, newlines unless ``keep_newlines``)
+    written as a Python escape: what a task wrote cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if (char == "\n" and keep_newlines) or char == " " or unicodedata.category(char)[0] not in "CZ":
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 def _line(task: DeadTask) -> str:
     when = datetime.datetime.fromtimestamp(task.died_at).strftime("%Y-%m-%d %H:%M:%S")
-    return f"{task.id}  {when}  {task.attempts} attempt(s)  {task.call}  -- {task.error}"
+    return f"{escape(task.id)}  {when}  {task.attempts} attempt(s)  {escape(task.call)}  -- {escape(task.error)}"
 
 
 def _details(task: DeadTask) -> str:
     target = f"farm {task.target.decode(errors='replace')}" if isinstance(task.target, bytes) else (
         f"mule {task.target}" if task.target else "the shared queue")
-    return (f"{_line(task)}\ntarget: {target}; retries={task.retries}\n"
-            f"{task.traceback.rstrip() or '(no traceback: the task killed its mule)'}")
+    trace = escape(task.traceback.rstrip(), keep_newlines=True)
+    return (f"{_line(task)}\ntarget: {escape(target)}; retries={task.retries}\n"
+            f"{trace or '(no traceback: the task killed its mule)'}")
 
 
 def _default_base() -> Path:
-    return Path(tempfile.gettempdir()) / f"uwsgi-mules-{os.getuid()}"
+    """Where the instance makes its runtime directories (as it does: $XDG_RUNTIME_DIR first)."""
+    return runtime_base(os.environ.get)
 
 
 def _bases(given: Path | None) -> list[Path]:

@@ -38,6 +38,25 @@ class MuleFarm:
         return f"MuleFarm({self.name!r}, {self.mule_numbers!r})"
 
 
+def _farm_specs(farms: Sequence[MuleFarm]) -> list[FarmSpec]:
+    """The farms of ``set_mules_params``: a count takes the next free mule
+    numbers (1, 2... across farms), a list names the mules."""
+    farm_specs: list[FarmSpec] = []
+    next_mule = 1
+    seen: set[str] = set()
+    for farm in farms:
+        if not isinstance(farm, MuleFarm):
+            raise TopologyError(f"farms must be mule_farm(...) objects, not {farm!r}")
+        if farm.name in seen:
+            raise TopologyError(f"farm {farm.name!r} is defined twice")
+        seen.add(farm.name)
+        ids = _farm_ids(farm, next_mule)
+        if not isinstance(farm.mule_numbers, (list, tuple)):
+            next_mule = ids[-1] + 1  # a count: the next farm starts after it
+        farm_specs.append(FarmSpec(farm.name, ids))
+    return farm_specs
+
+
 def _farm_ids(farm: MuleFarm, next_mule: int) -> tuple[int, ...]:
     numbers = farm.mule_numbers
     if isinstance(numbers, str) and numbers.isdigit():
@@ -203,21 +222,7 @@ class Workers:
 
         Each call sets the whole layout (mules and farms) again.
         """
-        if isinstance(farms, MuleFarm):
-            farms = [farms]
-        farm_specs: list[FarmSpec] = []
-        next_mule = 1
-        seen: set[str] = set()
-        for farm in farms or ():
-            if not isinstance(farm, MuleFarm):
-                raise TopologyError(f"farms must be mule_farm(...) objects, not {farm!r}")
-            if farm.name in seen:
-                raise TopologyError(f"farm {farm.name!r} is defined twice")
-            seen.add(farm.name)
-            ids = _farm_ids(farm, next_mule)
-            if not isinstance(farm.mule_numbers, (list, tuple)):
-                next_mule = ids[-1] + 1  # a count: the next farm starts after it
-            farm_specs.append(FarmSpec(farm.name, ids))
+        farm_specs = _farm_specs([farms] if isinstance(farms, MuleFarm) else farms or ())
         if mules is None and farm_specs:
             mules = sum(len(f.mules) for f in farm_specs)
         section = self._section

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..idle_duties import run_idle_duties
+
 if TYPE_CHECKING:
     from .backend import FakeUwsgi, ProcessId
 
@@ -150,8 +152,15 @@ class FakeServices:
             raise ValueError("time does not go backwards")
         target = self.clock.elapsed + seconds
         fired = self.poll_file_monitors(deliver=deliver)
+        wake = run_idle_duties(self, self.wall_time())  # uwsgi-mules' own duties (the periodic scheduler)
         while True:
             event = self.schedule.next_event(target)
+            wake_at = None if wake is None else wake - (self.wall_time() - self.clock.elapsed)
+            if wake_at is not None and wake_at <= target and (event is None or wake_at < event[0]):
+                self.clock.elapsed = max(self.clock.elapsed, wake_at)
+                wake = run_idle_duties(self, self.wall_time())
+                wake = None if wake is None else max(wake, self.wall_time() + 0.001)  # time moves on
+                continue
             if event is None:
                 break
             at, entry = event

@@ -22,16 +22,13 @@ from .. import envelope
 from ..backends.base import Backend
 from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
-from ..runtime.retry_policy import RetryPolicy
+from ..runtime.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
 from ..runtime.state import runtime_state
 from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.backlog import SavedOffload
-from .delivery.waiting import WaitingRoom, waiting_path
+from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
 
-#: what :meth:`Deferral.after_failure` decided
-RETRY = "retry"
-DEAD = "dead"
-FAILED = "failed"
+__all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: runtime.retry_policy.decide
 
 
 class Deferral:
@@ -55,7 +52,8 @@ class Deferral:
         if found is None:
             directory = self.backend.runtime_dir()
             found = WaitingRoom(waiting_path(directory, mule_id) if directory is not None else None, self.log,
-                                self.signer)
+                                self.signer, limit=waiting_limit(self.backend.getenv(LIMIT_ENV), self.log),
+                                refused=lambda call, why: self.bury(envelope.unpack(call.body), why, "", "refused"))
             loaded = found.load()
             if loaded:
                 self.log(f"uwsgi-mules: mule {mule_id} took back {loaded} waiting task(s) of its previous process")
@@ -101,16 +99,29 @@ class Deferral:
                       target: WireTarget, meta: dict[str, Any]) -> str:
         """A task raised: :data:`RETRY` (held for its backoff), :data:`DEAD`
         (its last attempt: recorded) or :data:`FAILED` (not retried: an
-        exception outside ``retry_on``, or no retries)."""
-        policy = self.policies.get(path)
-        if policy is None or not policy.retries_on(exc):
-            return FAILED
+        exception outside ``retry_on``, or no retries). An error while
+        deciding (the policy itself raised) never reaches the mule: the task
+        is recorded as dead with one ``DEAD task`` line naming the error."""
+        try:
+            return self._decide(exc, path, args, kwargs, target, meta)
+        except Exception as policy_error:  # noqa: BLE001 - a policy error must not kill the mule
+            from ..runtime.results import describe_exception
+
+            name, message, trace = describe_exception(exc)
+            self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
+                      f"not retried: its retry policy failed ({_error_line(policy_error)})")
+            return DEAD
+
+    def _decide(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+                target: WireTarget, meta: dict[str, Any]) -> str:
         retries = int(meta.get("retries", 0))
         attempt = int(meta.get("attempt", 0))
+        decision = decide(self.policies.get(path), exc, attempt + 1, retries, self.rng)
+        if decision.outcome == FAILED:
+            return FAILED
         description = envelope.describe_call(path, args, kwargs)
-        if attempt < retries:
-            retry = attempt + 1
-            delay = policy.delay(retry, self.rng)
+        if decision.outcome == RETRY:
+            retry, delay = attempt + 1, decision.delay
             updated = dict(meta, attempt=retry, due=self.backend.wall_time() + delay)
             self.room(self.backend.mule_id()).add(
                 updated["due"], target, envelope.pack(path, args, kwargs, target, updated), path

@@ -31,6 +31,7 @@ from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..runtime.attempts import running_attempt
+from ..runtime.retry_policy import FAILED, tell_decision
 from .deferral import DEAD, RETRY, Deferral
 from .delivery.backlog import SavedOffload
 from .delivery.inflight import InflightRecord, record_path
@@ -322,6 +323,7 @@ class Dispatcher:
             raise
         except BaseException as exc:  # noqa: BLE001 - SystemExit/KeyboardInterrupt must not kill the mule
             decided = self.deferral.after_failure(exc, path, args, kwargs, target, meta) if meta else None
+            tell_decision(func, exc, decided or FAILED)  # a Django task records READY (retried) or FAILED
             if decided == RETRY:
                 self.counters.failed += 1
                 return False
@@ -346,6 +348,7 @@ class Dispatcher:
         simulated crash of the fake propagates: the mule dies)."""
         if isinstance(exc, SimulatedCrash):
             raise exc
+        tell_decision(self.registry.tasks.get(path), exc, FAILED)  # run without metadata: never retried
         self.failed(exc, path, args, kwargs)
         if record is not None:
             record.end()

@@ -24,6 +24,7 @@ from ..backends.base import Backend
 from ..backends.selection import current_backend
 from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_STOP, WireTarget
 from ..errors import NotInMule
+from ..idle_duties import run_idle_duties
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..registry import TASK_MODULES_ENV
 from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, entry_script_path
@@ -204,6 +205,7 @@ class MuleServer:
         calls = self.waiting.calls
         if calls and calls[0].due <= self.backend.wall_time():
             self.dispatcher.run_due(self.mule_id)
+        run_idle_duties(self.backend, self.backend.wall_time())  # the periodic scheduler (uwsgi_mules.periodic)
         if idle and self.resend_dir is not None and time.monotonic() >= self._next_resend_check:
             self._next_resend_check = time.monotonic() + 1.0
             if self._claim_resent():

@@ -13,6 +13,7 @@ after its time when the mule is free.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -45,7 +46,7 @@ def send_call_at(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     is published with its ``eta``), and
     whatever a send raises (``QueueFull``, ``MessageTooLarge``, ...).
     """
-    due_time = due_of(due) if isinstance(due, datetime) else validate_delay(due, "due")
+    due_time = due_of(due) if isinstance(due, datetime) else _epoch_seconds(due)
     remote = route_table().lookup(target)
     if remote is not None:  # a route runs it later itself (Celery: eta), or refuses
         send_at = getattr(remote, "send_at", None)
@@ -62,6 +63,22 @@ def _now(target: Target) -> float:
     """Epoch seconds: the wall clock for a routed target (it may be sent
     from a process without uWSGI), else the backend's (the fake's clock)."""
     return time.time() if route_table().lookup(target) is not None else current_backend().wall_time()
+
+
+def _epoch_seconds(due: Any) -> float:
+    """``due`` (epoch seconds) as a float: any finite time, a past one
+    included (it runs at once); ``ValueError`` otherwise."""
+    if isinstance(due, bool) or not isinstance(due, (int, float)):
+        raise ValueError(f"due must be a timezone-aware datetime or epoch seconds, got {due!r}")
+    try:
+        value = float(due)
+    except OverflowError:
+        raise ValueError(
+            f"due must be a finite number of epoch seconds, got an int of {due.bit_length()} bits"
+        ) from None
+    if not math.isfinite(value):
+        raise ValueError(f"due must be a finite number of epoch seconds, got {due!r}")
+    return value
 
 
 def make_offload_in(path: str, target: Target, meta: dict[str, Any] | None) -> Callable[..., bool]:

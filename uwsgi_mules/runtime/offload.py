@@ -81,11 +81,7 @@ def mule_offload(
 
     def decorate(func: F) -> F:
         path = function_path(func)
-        runtime_state().registry.register(path, func)
-        if policy.retry_on:
-            runtime_state().retry_policies[path] = policy
-        else:
-            runtime_state().retry_policies.pop(path, None)
+        register_task(path, func, policy)
         _install_hook_in_mule()
         offloaded = _offloading_wrapper(func, Offloading(path, target, retries))
         setattr(offloaded, ORIGINAL_ATTR, func)
@@ -96,6 +92,20 @@ def mule_offload(
         return offloaded  # type: ignore[return-value]
 
     return decorate
+
+
+def register_task(path: str, func: Callable[..., Any], policy: RetryPolicy) -> None:
+    """Make ``func`` runnable in this process's mules under ``path`` (offloads
+    and Django tasks alike), with ``policy`` for its exceptions: the policy
+    of an earlier registration under ``path`` is replaced, or removed when
+    ``policy`` retries no exception."""
+    state = runtime_state()
+    if state.registry.tasks.get(path) is not func:
+        state.registry.register(path, func)
+    if policy.retry_on:
+        state.retry_policies[path] = policy
+    else:
+        state.retry_policies.pop(path, None)
 
 
 #: the attribute of an offloaded function that holds its :class:`Offloading`

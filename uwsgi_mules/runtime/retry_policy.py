@@ -6,6 +6,12 @@ A :class:`RetryPolicy` is built once per decorated function
 of the k-th retry is ``retry_backoff * 2**(k-1)`` seconds, capped by
 ``retry_backoff_max``; with ``retry_jitter`` a random delay between 0 and
 that value (spreads retries of many tasks that failed together).
+
+``retries`` is at most :data:`MAX_RETRIES` (1000): past about 40 retries the
+delay has long reached any sensible ``retry_backoff_max``, so more retries
+only make a task that never succeeds run forever; a bound of 1000 also keeps
+the exponent of the delay within a float (``2.0 ** 1024`` overflows), and
+the delay of any retry number saturates at ``retry_backoff_max``.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ from typing import Any
 #: the defaults of the decorators' keyword arguments
 DEFAULT_BACKOFF = 1.0
 DEFAULT_BACKOFF_MAX = 600.0
+#: the largest ``retries`` a policy accepts (see the module)
+MAX_RETRIES = 1000
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,11 @@ class RetryPolicy:
     def build(cls, retries: Any = 0, retry_on: Any = (), retry_backoff: Any = DEFAULT_BACKOFF,
               retry_backoff_max: Any = DEFAULT_BACKOFF_MAX, retry_jitter: Any = True) -> RetryPolicy:
         """A validated policy; ``ValueError`` names the first bad argument."""
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+        if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= MAX_RETRIES:
+            raise ValueError(
+                f"retries must be an int between 0 and {MAX_RETRIES}, got {retries!r} (more retries only make a "
+                "task that never succeeds run forever; the delay stops growing at retry_backoff_max long before)"
+            )
         if not isinstance(retry_on, tuple) or not all(
             isinstance(kind, type) and issubclass(kind, BaseException) for kind in retry_on
         ):
@@ -60,8 +71,10 @@ class RetryPolicy:
         return bool(self.retry_on) and isinstance(exc, self.retry_on)
 
     def delay(self, retry: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before the ``retry``-th retry (1 for the first)."""
-        base = min(self.retry_backoff * 2.0 ** max(retry - 1, 0), self.retry_backoff_max)
+        """Seconds to wait before the ``retry``-th retry (1 for the first);
+        at most ``retry_backoff_max`` whatever ``retry`` is."""
+        exponent = min(max(retry - 1, 0), MAX_RETRIES)  # 2.0 ** 1024 would raise OverflowError
+        base = min(self.retry_backoff * 2.0**exponent, self.retry_backoff_max)
         if self.retry_jitter:
             return (rng or random).uniform(0.0, base)
         return base
@@ -71,7 +84,12 @@ def validate_delay(seconds: Any, name: str = "delay") -> float:
     """``seconds`` as a float; ``ValueError`` when negative, not finite or not a number."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
         raise ValueError(f"{name} must be a number of seconds, got {seconds!r}")
-    value = float(seconds)
+    try:
+        value = float(seconds)
+    except OverflowError:  # an int beyond a float, e.g. 10**400
+        raise ValueError(
+            f"{name} must be a finite number of seconds >= 0, got an int of {seconds.bit_length()} bits"
+        ) from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {seconds!r}")
     return value
@@ -87,3 +105,51 @@ def due_of(when: Any) -> float:
             f"when must be timezone-aware (e.g. datetime.now(timezone.utc) + timedelta(minutes=5)), got naive {when!r}"
         )
     return when.timestamp()
+
+
+#: what :func:`decide` decided for a task that raised
+RETRY = "retry"  #: it runs again after :attr:`Decision.delay` seconds
+DEAD = "dead"  #: its last attempt failed: recorded as a dead task
+FAILED = "failed"  #: not retried (an exception outside ``retry_on``, or no policy)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of a failed attempt: :data:`RETRY` (with its ``delay``),
+    :data:`DEAD` or :data:`FAILED`."""
+
+    outcome: str
+    delay: float = 0.0
+
+    @property
+    def retry_follows(self) -> bool:
+        return self.outcome == RETRY
+
+
+def decide(policy: RetryPolicy | None, exc: BaseException, attempt: int, retries: int,
+           rng: random.Random | None = None) -> Decision:
+    """The one retry decision, for offloads and Django tasks alike.
+
+    ``attempt``: the number of the attempt that raised (1 for the first
+    run); ``retries``: the retries the call travels with. A policy that does
+    not retry ``exc`` gives :data:`FAILED`; an attempt within the retries
+    :data:`RETRY` with the backoff of that retry; the last one :data:`DEAD`.
+    """
+    if policy is None or not policy.retries_on(exc):
+        return Decision(FAILED)
+    if attempt <= retries:
+        return Decision(RETRY, policy.delay(attempt, rng))
+    return Decision(DEAD)
+
+
+#: the method a registered callable may have to be told what follows an attempt that raised
+DECISION_LISTENER = "after_decision"
+
+
+def tell_decision(func: Any, exc: BaseException, outcome: str) -> None:
+    """Tell the registered callable ``func`` (a Django task's runner) what the
+    dispatcher decided after it raised ``exc``: :data:`RETRY`, :data:`DEAD`
+    or :data:`FAILED`. Callables without :data:`DECISION_LISTENER` are left alone."""
+    listener = getattr(func, DECISION_LISTENER, None)
+    if listener is not None:
+        listener(exc, outcome)

@@ -3,7 +3,7 @@
 - :mod:`.pytest_plugin`: the ``uwsgi_fake`` and ``uwsgi_dropin`` fixtures
   (registered through the ``pytest11`` entry point);
 - :mod:`.dropin`: the fake installed as importable ``uwsgi`` and
-  ``uwsgidecorators`` modules (also importable as ``uwsgi_mules.dropin``);
+  ``uwsgidecorators`` modules;
 - :func:`reset_state`: one reset for every piece of module state, called
   around each test, so settings, routes and backends set by one test never
   leak into the next.

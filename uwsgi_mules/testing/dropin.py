@@ -3,7 +3,7 @@
 Legacy code that does ``import uwsgi`` / ``from uwsgidecorators import
 timer`` at module top can then be imported and tested without uWSGI:
 
->>> from uwsgi_mules.dropin import install_dropin
+>>> from uwsgi_mules.testing.dropin import install_dropin
 >>> with install_dropin(mules=2, locks=1) as dropin:
 ...     import legacy_app                      # sees the fake as ``uwsgi``
 ...     dropin.fake.advance(60)                # fire its timers

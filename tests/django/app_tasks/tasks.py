@@ -88,3 +88,10 @@ def crash_once(context) -> int:  # noqa: ANN001 - Django's TaskContext
     if context.attempt == 1:
         raise SimulatedCrash
     return context.attempt
+
+
+@task()
+def interrupt(message: str) -> None:
+    """Raises KeyboardInterrupt (Django's ImmediateBackend lets it through to the caller)."""
+    RUNS.append(("interrupt", message))
+    raise KeyboardInterrupt(message)

@@ -59,17 +59,40 @@ def work(task_id: int, ms: int) -> None:
     _done("work", task_id)
 
 
-TASKS = {f.__name__: f for f in (flaky, until_fixed, wrong_error, later, work)}
+class _ExplodingCheck(type):
+    def __instancecheck__(cls, instance: object) -> bool:
+        raise RuntimeError("the retry_on check itself failed")
+
+
+class ExplodingError(Exception, metaclass=_ExplodingCheck):
+    """Its ``isinstance`` check raises: the retry policy fails while deciding."""
+
+
+@Mule(1).offload(retries=3, retry_on=(ExplodingError,), retry_backoff=0.0, retry_jitter=False)
+def policy_fails(task_id: int) -> None:
+    _done("policy_fails", task_id)
+    raise ConnectionError(f"{task_id} fails")
+
+
+@Mule(1).offload()
+def carry(task_id: int, payload: str) -> None:
+    """A call whose message is ``len(payload)`` bytes longer (``&pad=N``)."""
+    _done("carry", task_id)
+
+
+TASKS = {f.__name__: f for f in (flaky, until_fixed, wrong_error, later, work, policy_fails, carry)}
 
 
 def application(environ, start_response):  # type: ignore[no-untyped-def]
-    """``?task=NAME&n=N&start=S[&in=SECONDS][&ms=MS]``: offload N calls; the
+    """``?task=NAME&n=N&start=S[&in=SECONDS][&ms=MS][&pad=BYTES]``: offload N calls; the
     response is ``sent sent_at`` (how many returned True, and when)."""
     query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
     task = TASKS[query.get("task", "later")]
     start = int(query.get("start", "0"))
     count = int(query.get("n", "1"))
-    extra = [int(query["ms"])] if "ms" in query else []
+    extra: list[object] = [int(query["ms"])] if "ms" in query else []
+    if "pad" in query:
+        extra = ["x" * int(query["pad"])]
     sent_at = time.time()
     sent = 0
     for task_id in range(start, start + count):

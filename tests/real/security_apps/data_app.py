@@ -13,7 +13,7 @@ from tests.support.calls import call_application as application
 from uwsgi_mules import decorators as ud
 from uwsgi_mules.backends.selection import current_backend
 from uwsgi_mules.datakey import DataSigner
-from uwsgi_mules.decorators.spool_signing import sign, spool_signer
+from uwsgi_mules.decorators.spool_signing import sign_task, spool_signer
 from uwsgi_mules.runtime.results import LocalResult, UntrustedResult
 
 __all__ = ["application"]
@@ -39,9 +39,9 @@ def spool_forged(kind: str) -> bool:
     kwargs = pickle.dumps({})
     task = {b"ud_spool_func": b"add_job", b"ud_spool_ret": b"-2", b"args": args, b"kwargs": kwargs}
     if kind == "wrong_key":
-        task[b"ud_spool_sig"] = sign(DataSigner(b"x" * 32), b"add_job", b"-2", args, kwargs)
+        task[b"ud_spool_sig"] = sign_task(DataSigner(b"x" * 32), task)
     elif kind == "altered":  # the genuine signature of other arguments
-        task[b"ud_spool_sig"] = sign(spool_signer(current_backend()), b"add_job", b"-2", pickle.dumps((7, 1)), kwargs)
+        task[b"ud_spool_sig"] = sign_task(spool_signer(current_backend()), {**task, b"args": pickle.dumps((7, 1))})
     uwsgi.spool(task)
     return True
 

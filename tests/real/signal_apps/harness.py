@@ -16,7 +16,7 @@ from pathlib import Path
 
 from uwsgi_mules.decorators import reset_decorators
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.topology import Topology
+from uwsgi_mules.layout.topology import Topology
 
 from ...support import harness as shared
 from .app import resolve

@@ -159,7 +159,7 @@ def dead_letter_step() -> type:
         def resend(self) -> None:
             try:
                 sent = resend_claimed(self.base)
-            except Exception as exc:  # a broken file must not stop the worker's timer
+            except Exception as exc:  # noqa: BLE001 - a broken file must not stop the worker's timer
                 logger.error("uwsgi-mules: re-sending dead tasks from %s failed: %r", resend_dir(self.base), exc)
                 return
             if sent:
@@ -197,7 +197,7 @@ def install_worker_steps(app: Any) -> None:
             return
         try:
             declare_routed_queues(app)
-        except Exception as exc:  # the worker's own connection retries; say why delayed delivery may fail
+        except Exception as exc:  # noqa: BLE001 - the worker's own connection retries; say why delayed delivery may fail
             logger.warning("uwsgi-mules: could not declare the routed queues at worker start: %r", exc)
 
     signals.worker_init.connect(declare, weak=False)

@@ -71,9 +71,9 @@ class CeleryResult:
         except CeleryTimeout as exc:
             raise ResultTimeout(f"no result for {self.id} within {timeout}s (the task may still be running)") from exc
         if self.async_result.failed():
-            exc = self.async_result.result
+            error = self.async_result.result
             trace, worker = self.async_result.traceback or "", worker_of(self.async_result)
-            if isinstance(exc, BaseException):
-                raise CeleryTaskError(remote_type_name(exc), str(exc), trace, worker)
-            raise CeleryTaskError("unknown", repr(exc), trace, worker)
+            if isinstance(error, BaseException):
+                raise CeleryTaskError(remote_type_name(error), str(error), trace, worker)
+            raise CeleryTaskError("unknown", repr(error), trace, worker)
         return value

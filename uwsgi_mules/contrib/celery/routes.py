@@ -17,7 +17,6 @@ from .rabbitmq import DEFAULT_DELIVERY_LIMIT, apply_safe_settings, is_rabbitmq
 from .results import CeleryResult
 from .task import install
 
-
 #: the shortest delay published through RabbitMQ's delayed delivery (seconds)
 MIN_DELAYED = 1.25
 

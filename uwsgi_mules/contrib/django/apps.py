@@ -43,6 +43,9 @@ class UwsgiMulesConfig(AppConfig):
             checks.register(check_mules_backends)
             if settings.autodiscover:
                 autodiscover_modules("tasks")
+        from .periodic import declare_from_settings  # UWSGI_MULES["PERIODIC"]: schedules
+
+        declare_from_settings()
         if settings.routes:  # UWSGI_MULES["ROUTES"]: targets sent to Celery
             from ..celery.settings import apply_routes
 

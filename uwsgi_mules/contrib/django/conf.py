@@ -14,6 +14,7 @@ Every key is optional::
         "INI": {},                  # any other uWSGI option for manage.py uwsgi_mules_ini
         "ROUTES": {},               # targets sent to Celery instead of local mules:
                                     # {"reports": {"APP": "proj.celery:app", "QUEUE": "reports"}, 2: {...}}
+        "PERIODIC": {},             # task paths -> schedules (contrib/django/periodic.py)
     }
 """
 
@@ -66,6 +67,7 @@ class MulesSettings:
 KNOWN_KEYS = {
     "SEND_TIMEOUT", "DEFAULT_TARGET", "LOCAL_MODE", "AUTODISCOVER", "MULES", "FARMS",
     "MSG_BUFFER", "MSG_BUFFER_RECV", "INI", "ROUTES",
+    "PERIODIC",  # read by contrib/django/periodic.py
 }
 
 ROUTE_KEYS = {"APP", "QUEUE"}
@@ -83,30 +85,56 @@ def parse_settings(raw: Mapping[str, Any] | None) -> MulesSettings:
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
         raise ImproperlyConfigured(f"{SETTING_NAME} has unknown keys {unknown}; known: {sorted(KNOWN_KEYS)}")
+    timeout = _parse_timeout(raw.get("SEND_TIMEOUT"), bad)
+    sizes = {key: _parse_size(key, raw.get(key), bad) for key in ("MSG_BUFFER", "MSG_BUFFER_RECV")}
+    return MulesSettings(
+        routes=_parse_routes(raw.get("ROUTES", {}), bad),
+        send_timeout=timeout,
+        default_target=_parse_target(raw.get("DEFAULT_TARGET", 0), bad),
+        local_mode=_parse_local_mode(raw.get("LOCAL_MODE", "inline"), bad),
+        autodiscover=bool(raw.get("AUTODISCOVER", True)),
+        mules=_parse_mules(raw.get("MULES", 1), bad),
+        farms=_parse_farms(raw.get("FARMS", {}), bad),
+        msg_buffer=sizes["MSG_BUFFER"],
+        msg_buffer_recv=sizes["MSG_BUFFER_RECV"],
+        ini=_parse_ini(raw.get("INI", {}), bad),
+    )
 
-    timeout = raw.get("SEND_TIMEOUT")
+
+def _parse_timeout(timeout: Any, bad: Any) -> float | None:
+    """``SEND_TIMEOUT``: seconds >= 0, or None (wait as long as it takes)."""
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
         raise bad("SEND_TIMEOUT", f"must be a number of seconds >= 0 or None, not {timeout!r}")
+    return None if timeout is None else float(timeout)
 
-    target = raw.get("DEFAULT_TARGET", 0)
+
+def _parse_target(target: Any, bad: Any) -> int | str:
+    """``DEFAULT_TARGET``: 0 (the shared queue), a mule id or a farm name."""
     if isinstance(target, bool) or not isinstance(target, (int, str)) or (isinstance(target, int) and target < 0):
         raise bad("DEFAULT_TARGET", f"must be 0 (shared queue), a mule id or a farm name, not {target!r}")
+    return target
 
-    mode = raw.get("LOCAL_MODE", "inline")
+
+def _parse_local_mode(mode: Any, bad: Any) -> str:
+    """``LOCAL_MODE``: what an offload does outside uWSGI."""
     if mode not in LOCAL_MODES:
         raise bad("LOCAL_MODE", f"must be one of {LOCAL_MODES}, not {mode!r}")
+    return str(mode)
 
-    mules_raw = raw.get("MULES", 1)
+
+def _parse_mules(mules_raw: Any, bad: Any) -> tuple[str | None, ...]:
+    """``MULES``: a count of Django mules, or a list of mule programs (None: signal-only)."""
     if isinstance(mules_raw, bool) or not isinstance(mules_raw, (int, list, tuple)):
         raise bad("MULES", f"must be a count of Django mules or a list of mule programs, not {mules_raw!r}")
     if isinstance(mules_raw, int):
         if mules_raw < 0:
             raise bad("MULES", f"must be >= 0, not {mules_raw}")
-        mules: tuple[str | None, ...] = (DJANGO_ENTRY_POINT,) * mules_raw
-    else:
-        mules = tuple(m or None for m in mules_raw)
+        return (DJANGO_ENTRY_POINT,) * mules_raw
+    return tuple(m or None for m in mules_raw)
 
-    farms_raw = raw.get("FARMS", {})
+
+def _parse_farms(farms_raw: Any, bad: Any) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """``FARMS``: farm name to a list of mule ids."""
     if not isinstance(farms_raw, Mapping):
         raise bad("FARMS", f"must be a dict of farm name to mule ids, not {farms_raw!r}")
     farms = []
@@ -116,33 +144,21 @@ def parse_settings(raw: Mapping[str, Any] | None) -> MulesSettings:
         ):
             raise bad("FARMS", f"farm {name!r}: mule ids must be a list of ints, not {ids!r}")
         farms.append((str(name), tuple(ids)))
+    return tuple(farms)
 
-    sizes = {}
-    for key in ("MSG_BUFFER", "MSG_BUFFER_RECV"):
-        value = raw.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise bad(key, f"must be a positive number of bytes or None, not {value!r}")
-        sizes[key] = value
 
-    ini_raw = raw.get("INI", {})
+def _parse_size(key: str, value: Any, bad: Any) -> int | None:
+    """``MSG_BUFFER`` / ``MSG_BUFFER_RECV``: a positive number of bytes, or None (uWSGI's default)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise bad(key, f"must be a positive number of bytes or None, not {value!r}")
+    return value
+
+
+def _parse_ini(ini_raw: Any, bad: Any) -> tuple[tuple[str, Any], ...]:
+    """``INI``: extra uWSGI options, option name to value (a list repeats the option)."""
     if not isinstance(ini_raw, Mapping):
         raise bad("INI", f"must be a dict of uWSGI option to value, not {ini_raw!r}")
-    ini = tuple((str(k), tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in ini_raw.items())
-
-    routes = _parse_routes(raw.get("ROUTES", {}), bad)
-
-    return MulesSettings(
-        routes=routes,
-        send_timeout=None if timeout is None else float(timeout),
-        default_target=target,
-        local_mode=mode,
-        autodiscover=bool(raw.get("AUTODISCOVER", True)),
-        mules=mules,
-        farms=tuple(farms),
-        msg_buffer=sizes["MSG_BUFFER"],
-        msg_buffer_recv=sizes["MSG_BUFFER_RECV"],
-        ini=ini,
-    )
+    return tuple((str(k), tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in ini_raw.items())
 
 
 def _parse_routes(raw: Any, bad: Any) -> tuple[tuple[int | str, str, str | None], ...]:

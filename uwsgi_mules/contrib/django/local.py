@@ -5,7 +5,9 @@
 * ``"inline"`` (the default): each offload is encoded, decoded and run at
   once in the calling thread, as the mule that would take it, before the
   call returns. Arguments that a mule could not receive fail as they would
-  under uWSGI; the task's exceptions are logged, not raised.
+  under uWSGI; the task's exceptions are logged, not raised (except a
+  ``KeyboardInterrupt``, which reaches the caller as with Django's
+  ``ImmediateBackend``).
 * ``"fake"``: a threaded :class:`~uwsgi_mules.fake.FakeUwsgi` with the
   project's layout; every mule is a thread that runs its program, so tasks
   run in the background as under uWSGI.
@@ -19,6 +21,8 @@ Nothing is activated under uWSGI or when another backend (the
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ...backends.base import Backend, MuleTarget
@@ -33,7 +37,12 @@ __all__ = ["InlineUwsgi", "ensure_local_backend", "local_backend", "make_local_b
 
 class InlineUwsgi(FakeUwsgi):
     """A fake uWSGI that runs each message right after it is queued, in the
-    sending thread (one message at a time across threads)."""
+    sending thread (one message at a time across threads). A
+    ``KeyboardInterrupt`` raised by a task reaches the caller (as with
+    Django's ``ImmediateBackend``), once the message is finished."""
+
+    #: a task's KeyboardInterrupt goes to the caller (a mule would survive it)
+    lets_interrupts_through = True
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -52,6 +61,21 @@ class InlineUwsgi(FakeUwsgi):
             super().farm_msg(farm, message)
             self._run_now()
 
+    @contextmanager
+    def holding(self) -> Iterator[None]:
+        """Messages queued inside the block run when it ends without an
+        exception (Django tasks: ``task_enqueued`` is sent before the task runs)."""
+        with self._inline_lock:
+            if getattr(self._inline, "running", False):
+                yield  # inside a task: the outer run takes them
+                return
+            self._inline.running = True
+            try:
+                yield
+            finally:
+                self._inline.running = False
+            self._run_now()
+
     def _run_now(self) -> None:
         if getattr(self._inline, "running", False):
             return  # a task offloads another: the outer run_pending() takes it
@@ -60,9 +84,17 @@ class InlineUwsgi(FakeUwsgi):
             self.run_pending()
         finally:
             self._inline.running = False
+        interrupt = getattr(self._inline, "interrupt", None)
+        if interrupt is not None:
+            self._inline.interrupt = None
+            raise interrupt
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
-        """Log like a mule does (without keeping every error in memory)."""
+        """Log like a mule does (without keeping every error in memory); a
+        ``KeyboardInterrupt`` is kept for the caller instead."""
+        if isinstance(exc, KeyboardInterrupt):
+            self._inline.interrupt = exc
+            return
         Backend.report_task_error(self, exc, description)
 
 

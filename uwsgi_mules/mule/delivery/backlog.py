@@ -1,26 +1,25 @@
 """Offloads saved to disk at a reload or a stop, replayed by the next mules.
 
-A backlog file (``*.backlog``) is :data:`FILE_MAGIC`, a random 16-byte
-file nonce, then entries::
+A backlog file (``*.backlog``) is a record file of the shared codec
+(:mod:`.records`: magic, file nonce, signed records; framing, tag and the
+checks of reading are described there) whose records are::
 
     kind (1 byte: 0 mule, 1 farm) | task path length (2) | farm name length (2)
     | mule id (4) | body length (4) | task path | farm name | body | tag (16)
 
-all integers unsigned, big-endian. ``tag`` is a keyed BLAKE2b of the file
-nonce, the entry's index in the file and everything before the tag in the
-entry (an entry copied to another place or file does not verify), with the
-*data key* of the directory
+all integers unsigned, big-endian; the tag covers the file nonce and the
+entry's index (4 bytes). It is signed with the *data key* of the directory
 (:mod:`uwsgi_mules.datakey`: a key file next to the backlog files, which
-outlives the instance). A file is written durably (temporary file, fsync,
-rename, fsync of the directory) into a directory that belongs to the
+outlives the instance). A file is written durably
+(:func:`.records.write_durably`) into a directory that belongs to the
 instance's user and that no other user can write (files are 0600).
 
-Reading never trusts a field: every length is checked against what is left
-of the file, kinds and ids against their ranges, and every entry's tag
-before its body is used (bodies are never unpickled here; the task path is
-readable without unpickling). Reading stops at the first entry that is cut
-or does not verify: the entries before it (the intact prefix) are returned
-with the reason, the rest is not trusted.
+Reading never trusts a field (bodies are never unpickled here; the task path
+is readable without unpickling): it stops at the first entry that is cut or
+does not verify, and the entries before it (the intact prefix) are returned
+with the reason, the rest is not trusted; a verified entry whose fields are
+out of range is left out alone (the file then counts as damaged: it is moved
+aside once its other entries are replayed).
 
 The C plugin's master writes ``*.queued`` files at its exit: whole envelopes
 signed with the instance key, which the file carries. Such a key is trusted
@@ -38,17 +37,28 @@ claimed: rename one to ``*.backlog`` to replay it).
 
 from __future__ import annotations
 
+import hmac
 import os
+import stat
 import struct
-import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...datakey import TAG_SIZE, DataSigner, data_key
 from ...envelope import WireTarget
 from ...instance import secure_dir
+from .records import (
+    NONCE_SIZE,
+    BadRecord,
+    RecordFileError,
+    RecordFormat,
+    read_private,
+    read_records,
+    write_all,
+    write_durably,
+)
 
 FILE_MAGIC = b"UWSGIMULES-BACKLOG-2\n"
 #: the unsigned format of older versions: refused (moved aside), never replayed
@@ -73,10 +83,17 @@ _HEADER = struct.Struct("!BHHII")  # kind, path length, farm name length, mule i
 #: entries of a ``.queued`` file (the plugin's layout): kind, mule id or farm-name length, message length
 _QUEUED = struct.Struct("!BiI")
 _PROGRESS = struct.Struct("!Q")
-_INDEX = struct.Struct("!I")
-NONCE_SIZE = 16
+
+
+def _framing(values: tuple) -> Sequence[int]:
+    _, path_len, farm_len, _, body_len = values
+    return path_len, farm_len, body_len
+
+
+#: backlog files in the shared record codec (their byte layout is unchanged since version 2)
+FORMAT = RecordFormat("backlog file", FILE_MAGIC, _HEADER, struct.Struct("!I"), _framing)
 #: bytes before the first entry of a backlog file
-FILE_HEADER_SIZE = len(FILE_MAGIC) + NONCE_SIZE
+FILE_HEADER_SIZE = FORMAT.file_header_size
 
 
 @dataclass(frozen=True)
@@ -98,8 +115,8 @@ class LoadedFile:
     damage: str = ""
 
 
-class BacklogError(RuntimeError):
-    """A backlog file that is not ours or cannot be trusted at all."""
+#: a backlog file that is not ours or cannot be trusted at all (the codec's error)
+BacklogError = RecordFileError
 
 
 # -- writing ------------------------------------------------------------------------------
@@ -115,14 +132,23 @@ def encode_entries(signer: DataSigner, nonce: bytes, entries: Iterable[SavedOffl
             kind, farm, mule = KIND_FARM, target, 0
         else:
             kind, farm, mule = KIND_MULE, b"", int(target)
-        if len(path) > MAX_PATH or len(farm) > MAX_FARM_NAME or not 0 <= mule <= MAX_MULE_ID or (
-            kind == KIND_FARM and not farm
-        ):
-            raise ValueError(f"cannot save an offload of {entry.path!r} to {target!r}: a field is out of range")
-        head = _HEADER.pack(kind, len(path), len(farm), mule, len(entry.body))
-        tag = signer.tag(nonce, _INDEX.pack(index), head, path, farm, entry.body)
-        chunks.append(head + path + farm + entry.body + tag)
+        values = (kind, len(path), len(farm), mule, len(entry.body))
+        if _out_of_range(values):
+            raise ValueError(f"cannot save an offload of {entry.path!r} to {target!r}: {_out_of_range(values)}")
+        chunks.append(FORMAT.encode(signer, nonce, index, values, (path, farm, entry.body)))
     return chunks
+
+
+def _out_of_range(values: tuple) -> str:
+    """Why an entry's header values are out of range ("" when they are not)."""
+    kind, path_len, farm_len, mule, _ = values
+    if kind not in (KIND_MULE, KIND_FARM):
+        return f"unknown kind {kind}"
+    if path_len > MAX_PATH or farm_len > MAX_FARM_NAME or not 0 <= mule <= MAX_MULE_ID:
+        return "a field is out of range"
+    if (kind == KIND_FARM) != (farm_len > 0) or (kind == KIND_FARM and mule):
+        return "a farm entry needs a farm name and no mule id"
+    return ""
 
 
 def save(directory: Path, entries: Iterable[SavedOffload], *, label: str = "", suffix: str = SUFFIX) -> Path | None:
@@ -137,67 +163,27 @@ def save(directory: Path, entries: Iterable[SavedOffload], *, label: str = "", s
     return final
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` as ``path`` all or nothing: a temporary file of the same
-    directory, fsync, rename, fsync of the directory; the temporary file is
-    removed if anything fails."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.rename(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
-
-
 # -- reading ------------------------------------------------------------------------------
 
 
 def parse(data: bytes, signer: DataSigner) -> LoadedFile:
     """The intact, verified entries of a backlog file's bytes (magic
-    included). Never raises on any input and always ends: every step moves
-    forward by at least a header."""
+    included). Never raises on any input and always ends (see :mod:`.records`)."""
     loaded = LoadedFile()
-    if not data.startswith(FILE_MAGIC) or len(data) < FILE_HEADER_SIZE:
-        loaded.damage = "no backlog file header"
-        return loaded
-    nonce = data[len(FILE_MAGIC) : FILE_HEADER_SIZE]
-    offset = FILE_HEADER_SIZE
-    size = len(data)
-    view = memoryview(data)
-    while offset < size:
-        if size - offset < _HEADER.size:
-            loaded.damage = f"truncated entry header at byte {offset}"
-            break
-        kind, path_len, farm_len, mule, body_len = _HEADER.unpack_from(data, offset)
-        if kind not in (KIND_MULE, KIND_FARM) or path_len > MAX_PATH or farm_len > MAX_FARM_NAME or (
-            mule > MAX_MULE_ID
-        ) or (kind == KIND_FARM) != (farm_len > 0) or (kind == KIND_FARM and mule):
-            loaded.damage = f"invalid entry header at byte {offset}"
-            break
-        start = offset + _HEADER.size
-        end = start + path_len + farm_len + body_len
-        if end + TAG_SIZE > size:
-            loaded.damage = f"entry at byte {offset} is cut ({end + TAG_SIZE - size} bytes missing)"
-            break
-        path = view[start : start + path_len]
-        farm = view[start + path_len : start + path_len + farm_len]
-        body = view[start + path_len + farm_len : end]
-        index = _INDEX.pack(len(loaded.entries))
-        if signer.tag(nonce, index, view[offset:start], path, farm, body) != data[end : end + TAG_SIZE]:
-            loaded.damage = f"entry at byte {offset} does not verify with the data key (damaged or forged)"
-            break
-        task = bytes(path).decode("utf-8", "surrogateescape")  # any bytes decode so
-        target: WireTarget = bytes(farm) if kind == KIND_FARM else mule
-        loaded.entries.append(SavedOffload(target, bytes(body), task))
-        offset = end + TAG_SIZE
+
+    def accept(values: tuple, parts: list[memoryview]) -> None:
+        why = _out_of_range(values)
+        if why:
+            raise BadRecord(why)
+        path, farm, body = parts
+        target: WireTarget = bytes(farm) if values[0] == KIND_FARM else values[3]
+        loaded.entries.append(SavedOffload(target, bytes(body), bytes(path).decode("utf-8", "surrogateescape")))
+
+    reading = read_records(FORMAT, data, signer, accept)
+    loaded.damage = reading.damage.replace("record", "entry")
+    if reading.rejected:
+        rejected = f"{len(reading.rejected)} entrie(s) rejected alone ({reading.rejected[0]})"
+        loaded.damage = f"{loaded.damage}; {rejected}" if loaded.damage else rejected
     return loaded
 
 
@@ -251,19 +237,6 @@ def load_queued(path: Path) -> tuple[bytes, LoadedFile]:
     return data[start : start + KEY_SIZE], parse_queued(data, start + KEY_SIZE)
 
 
-def read_private(path: Path) -> bytes:
-    """The bytes of a file of this user that no one else can write (not a symlink)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as exc:
-        raise BacklogError(f"{path.name} cannot be opened: {exc}") from exc
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if info.st_uid != os.getuid() or info.st_mode & 0o022:
-            raise BacklogError(f"{path.name} is not owned by this user or is writable by others")
-        return fh.read()
-
-
 # -- instance keys of the plugin's files ----------------------------------------------------
 
 
@@ -273,15 +246,13 @@ def trust_instance_key(directory: Path, instance_key: bytes) -> None:
     secure_dir(directory)
     mark = DataSigner(data_key(directory)).tag(b"instance-key:", instance_key)
     path = directory / INSTANCE_KEYS
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
     try:
         info = os.fstat(fd)
-        if info.st_uid != os.getuid() or info.st_mode & 0o077:
-            raise BacklogError(f"{path} must belong to this user with mode 0600")
-        known = os.pread(fd, info.st_size, 0)
-        marks = {known[i : i + TAG_SIZE] for i in range(0, len(known) - TAG_SIZE + 1, TAG_SIZE)}
-        if mark not in marks:
-            os.write(fd, mark)  # O_APPEND: one atomic write
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise BacklogError(f"{path} must be a regular file of this user with mode 0600")
+        if not _has_mark(os.pread(fd, info.st_size, 0), mark):
+            write_all(fd, mark)  # O_APPEND: one write of 16 bytes
     finally:
         os.close(fd)
 
@@ -293,7 +264,15 @@ def instance_key_trusted(directory: Path, instance_key: bytes) -> bool:
         known = read_private(directory / INSTANCE_KEYS)
     except BacklogError:
         return False
-    return any(known[i : i + TAG_SIZE] == mark for i in range(0, len(known) - TAG_SIZE + 1, TAG_SIZE))
+    return _has_mark(known, mark)
+
+
+def _has_mark(known: bytes, mark: bytes) -> bool:
+    """Whether ``mark`` is one of the tags of ``known`` (each compared in constant time)."""
+    found = False
+    for i in range(0, len(known) - TAG_SIZE + 1, TAG_SIZE):
+        found |= hmac.compare_digest(known[i : i + TAG_SIZE], mark)
+    return found
 
 
 # -- claiming, progress, setting aside --------------------------------------------------------
@@ -311,7 +290,7 @@ def claim(directory: Path) -> list[Path]:
     for name in names:
         if name.startswith("."):  # keys, progress records, files being written
             continue
-        if name.endswith(SUFFIX) or name.endswith(QUEUED_SUFFIX):
+        if name.endswith((SUFFIX, QUEUED_SUFFIX)):
             base = name
         elif CLAIMED in name and not _alive(name.rsplit(CLAIMED, 1)[1]):
             base = name.rsplit(CLAIMED, 1)[0]
@@ -356,18 +335,19 @@ class Progress:
 
     def __init__(self, claimed: Path) -> None:
         self.path = claimed.with_name(PROGRESS_PREFIX + base_name(claimed))
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
         info = os.fstat(self._fd)
-        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
             os.close(self._fd)
-            raise BacklogError(f"{self.path.name} must belong to this user with mode 0600")
+            raise BacklogError(f"{self.path.name} must be a regular file of this user with mode 0600")
         raw = os.pread(self._fd, _PROGRESS.size, 0)
         #: entries of the file handled so far (by this process and the ones before)
         self.done = _PROGRESS.unpack(raw)[0] if len(raw) == _PROGRESS.size else 0
 
     def advance(self, done: int) -> None:
+        if os.pwrite(self._fd, _PROGRESS.pack(done), 0) != _PROGRESS.size:
+            raise OSError(f"{self.path.name}: short write")
         self.done = done
-        os.pwrite(self._fd, _PROGRESS.pack(done), 0)
 
     def remove(self) -> None:
         os.close(self._fd)
@@ -391,16 +371,3 @@ def _alive(pid_text: str) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

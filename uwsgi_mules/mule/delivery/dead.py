@@ -15,14 +15,21 @@ moves the chosen calls into ``<dir>/dead/resend/`` as a backlog file, which
 an idle running mule claims within about a second (and the next start
 otherwise) and queues to the task's target.
 
-A record holds a pickle (the call), so it is signed like a backlog file: the
-file is :data:`RECORD_MAGIC`, the hex keyed BLAKE2b tag of the record's id
-and JSON with the *data key* of ``<dir>/dead/`` (:mod:`uwsgi_mules.datakey`:
-dead tasks outlive the instance when ``<dir>`` is the backlog directory), a
-newline, then the JSON. A record that does not verify (forged, damaged,
-renamed, signed with a deleted key) is never decoded nor re-sent: it is
-named in a log line (on stderr by ``uwsgi-mules dead``). The re-sent calls
-are a backlog file, signed with the data key of ``<dir>/dead/resend/``.
+A record holds a pickle (the call), so it is signed like a backlog file:
+it is a record file of the shared codec (:mod:`.records`) holding one
+record::
+
+    task id length (2) | JSON length (4) | task id | JSON | tag (16)
+
+signed with the *data key* of ``<dir>/dead/`` (:mod:`uwsgi_mules.datakey`:
+dead tasks outlive the instance when ``<dir>`` is the backlog directory)
+after the domain :data:`DOMAIN`; the id must be the file's name. A record
+that does not verify (forged, damaged, renamed, signed with a deleted key)
+is never decoded nor re-sent: it is named in a log line (on stderr by
+``uwsgi-mules dead``). The re-sent calls are a backlog file, signed with the
+data key of ``<dir>/dead/resend/``. Records of the previous format
+(:data:`OLD_MAGIC`: magic, hex tag, newline, JSON) are still read, so that
+dead tasks kept before an upgrade can be listed and re-sent.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ import base64
 import hmac
 import json
 import os
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -39,15 +47,21 @@ from pathlib import Path
 from ...datakey import DataSigner, data_key
 from ...envelope import WireTarget
 from ...instance import secure_dir
-from .backlog import BacklogError, SavedOffload, read_private, save, write_durably
+from .backlog import BacklogError, SavedOffload, save
+from .records import NONCE_SIZE, RecordFormat, read_private, read_records, write_durably
 
 DEAD_DIR = "dead"
 RESEND_DIR = "resend"
 SUFFIX = ".dead"
-#: the first bytes of a record file, before the hex tag and a newline
-RECORD_MAGIC = b"UWSGIMULES-DEAD-2 "
-#: what is signed before a record's id and JSON (a record is never mistaken for other signed data)
+#: the first bytes of a record file
+RECORD_MAGIC = b"UWSGIMULES-DEAD-3\n"
+#: the previous format (magic, hex tag, newline, JSON): still read
+OLD_MAGIC = b"UWSGIMULES-DEAD-2 "
+#: what is signed before a record (a record is never mistaken for other signed data)
 DOMAIN = b"uwsgi-mules dead task\x00"
+#: dead-task records in the shared record codec: one record, task id then JSON
+FORMAT = RecordFormat("dead task record", RECORD_MAGIC, struct.Struct("!HI"), struct.Struct("!I"),
+                      lambda values: values, domain=DOMAIN)
 MAX_ENV = "UWSGIMULES_DEAD_MAX"
 DEFAULT_MAX = 1000
 
@@ -143,9 +157,10 @@ Refused = Callable[[Path, str], object]
 
 
 def seal_record(signer: DataSigner, task: DeadTask) -> bytes:
-    """The bytes of ``task``'s record file: magic, hex tag, newline, JSON."""
-    text = task.to_json().encode()
-    return RECORD_MAGIC + signer.tag(DOMAIN, task.id.encode(), b"\x00", text).hex().encode() + b"\n" + text
+    """The bytes of ``task``'s record file (one signed record: id, JSON)."""
+    task_id, text = task.id.encode(), task.to_json().encode()
+    nonce = os.urandom(NONCE_SIZE)
+    return FORMAT.start(nonce) + FORMAT.encode(signer, nonce, 0, (len(task_id), len(text)), (task_id, text))
 
 
 def open_record(signer: DataSigner, path: Path) -> DeadTask:
@@ -154,16 +169,32 @@ def open_record(signer: DataSigner, path: Path) -> DeadTask:
     (not a private file of this user) otherwise."""
     data = read_private(path)
     task_id = path.name[: -len(SUFFIX)]
-    head, newline, text = data.partition(b"\n")
-    if not newline or not head.startswith(RECORD_MAGIC):
-        raise ValueError("not a signed dead task record")
-    tag = head[len(RECORD_MAGIC) :]
-    if not hmac.compare_digest(signer.tag(DOMAIN, task_id.encode(), b"\x00", text).hex().encode(), tag):
-        raise ValueError("it does not verify with the data key of its directory (forged, damaged or renamed)")
+    if data.startswith(OLD_MAGIC):
+        text = _verified_old_record(signer, data, task_id)
+    else:
+        found: list[tuple[bytes, bytes]] = []
+        reading = read_records(FORMAT, data, signer, lambda values, parts: found.append((bytes(parts[0]),
+                                                                                         bytes(parts[1]))))
+        if reading.damage or len(found) != 1:
+            raise ValueError(f"not one signed dead task record ({reading.damage or f'{len(found)} records'})")
+        recorded_id, text = found[0]
+        if recorded_id != task_id.encode():
+            raise ValueError(f"it is the record of {recorded_id!r}, renamed")
     task = DeadTask.from_json(text.decode())
     if task.id != task_id:
         raise ValueError(f"it holds task {task.id}, not {task_id}")
     return task
+
+
+def _verified_old_record(signer: DataSigner, data: bytes, task_id: str) -> bytes:
+    """The JSON of a record of the previous format once its hex tag verifies."""
+    head, newline, text = data.partition(b"\n")
+    if not newline:
+        raise ValueError("not a signed dead task record")
+    tag = head[len(OLD_MAGIC) :]
+    if not hmac.compare_digest(signer.tag(DOMAIN, task_id.encode(), b"\x00", text).hex().encode(), tag):
+        raise ValueError("it does not verify with the data key of its directory (forged, damaged or renamed)")
+    return text
 
 
 def list_dead(base: Path, on_refused: Refused | None = None) -> list[DeadTask]:

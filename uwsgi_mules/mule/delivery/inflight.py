@@ -6,12 +6,20 @@ running it and clears one byte after. A mule killed mid-task (``SIGKILL``,
 OOM, harakiri, an expired reload mercy) leaves the record set, and the mule
 respawned in its place reads it back. The header also keeps the mule's
 crash counters, which survive respawns.
+
+The file's blocks are allocated when it is opened (``posix_fallocate``):
+writing through the mapping into a hole of a full filesystem (a tmpfs
+runtime directory) would kill the mule with ``SIGBUS``, on every respawn.
+When they cannot be allocated the record is refused (``OSError``) and the
+mule keeps it in memory.
 """
 
 from __future__ import annotations
 
+import errno
 import mmap
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,10 +50,17 @@ class InflightRecord:
         if path is None:
             self._buf: mmap.mmap | bytearray = bytearray(size)
         else:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
             try:
-                if os.fstat(fd).st_size < size:
+                info = os.fstat(fd)
+                if not stat.S_ISREG(info.st_mode):
+                    raise OSError(errno.EINVAL, f"{path.name} is not a regular file")
+                if info.st_size < size:
                     os.ftruncate(fd, size)
+                try:
+                    os.posix_fallocate(fd, 0, size)  # no hole left to fault on
+                except OSError as exc:
+                    raise OSError(exc.errno, f"the blocks of {path.name} cannot be allocated: {exc.strerror}") from exc
                 self._buf = mmap.mmap(fd, size)
             finally:
                 os.close(fd)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime, timezone as dt_timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from ....backends.selection import current_backend
 from ....errors import TopologyError, UnknownFarm, UnknownMule
 from ....mule.dispatch import ensure_hook
 from ....runtime.later import send_call_at
+from ....runtime.offload import register_task
 from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
 from ....runtime.state import runtime_state
@@ -57,7 +59,6 @@ class MulesBackend(BaseTaskBackend):
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
         self.mules_options: BackendOptions = parse_options(alias, params.get("OPTIONS"))
-        self._validated: set[Task] = set()
         self._routes: dict[str, tuple[Backend, Route]] = {}
         self._targets: dict[str, Target] = {}  # queue -> target, as enqueue() resolved it
         self._stores: tuple[Backend, ResultStore] | None = None
@@ -65,20 +66,14 @@ class MulesBackend(BaseTaskBackend):
     # -- tasks ------------------------------------------------------------------------------
 
     def validate_task(self, task: Task) -> None:
-        """Django's checks, then register the task for the mules (every process
-        that defines it can run it; nothing else can)."""
-        if task.run_after is None and task in self._validated:
-            return
+        """Django's checks (the capability flags as they are now), then register
+        the task for the mules (every process that defines it can run it;
+        nothing else can) with the backend's retry policy."""
         super().validate_task(task)
         path = registry_path(task)
-        state = runtime_state()
-        found = state.registry.tasks.get(path)
-        if not isinstance(found, TaskRunner) or found.task.func is not task.func:
-            state.registry.register(path, TaskRunner(task))
-        if self.mules_options.retry.retry_on:  # the dispatcher retries these exceptions
-            state.retry_policies[path] = self.mules_options.retry
-        if task.run_after is None:
-            self._validated.add(task)
+        found = runtime_state().registry.tasks.get(path)
+        runner = found if isinstance(found, TaskRunner) and found.task.func is task.func else TaskRunner(task)
+        register_task(path, runner, self.mules_options.retry)
 
     def registered_task(self, module_path: str) -> Task:
         """The ``Task`` defined at ``module_path`` (registered, or imported)."""
@@ -181,7 +176,8 @@ class MulesBackend(BaseTaskBackend):
 
     def enqueue(self, task: Task, args: Any, kwargs: Any) -> TaskResult:
         """Store a READY result, queue the message, send ``task_enqueued``;
-        return the READY ``TaskResult``. Raises what an offload raises
+        return the READY ``TaskResult`` (in ``LOCAL_MODE = "inline"``, the
+        finished one: the task ran before ``enqueue()`` returns). Raises what an offload raises
         (``QueueFull``, ``MessageTooLarge``, ``UnknownFarm``...), and
         ``TypeError`` for arguments that are not JSON, before anything is sent."""
         self.validate_task(task)
@@ -197,9 +193,18 @@ class MulesBackend(BaseTaskBackend):
             from django.db import transaction
 
             transaction.on_commit(send)
-        else:
-            send()
-        return result
+            return result
+        send()
+        return self._ran_inline(task, result)
+
+    def _ran_inline(self, task: Task, result: TaskResult) -> TaskResult:
+        """In ``LOCAL_MODE = "inline"`` the task has run: its finished result
+        (as Django's ``ImmediateBackend`` returns); else ``result``."""
+        backend = current_backend()
+        if not hasattr(backend, "holding"):
+            return result
+        record = self.result_store(backend).read(result.id)
+        return self.to_task_result(record, task) if record is not None else result
 
     def _sender(self, task: Task, header: TaskHeader, result: TaskResult) -> Callable[[], None]:
         """Encode everything now (what cannot be sent raises here); the
@@ -223,17 +228,20 @@ class MulesBackend(BaseTaskBackend):
         store = self.result_store(backend)
         value = store.sealed(record)  # too large for the results cache: raises before anything is sent
 
+        holding = getattr(backend, "holding", nullcontext)  # inline: the task runs after task_enqueued
+
         def send() -> None:
             store.write(record, new=True, value=value)
-            try:
-                if header.run_after is None:
-                    send_routed(backend, payload, route)
-                else:  # the one durable "run at T" of offload_at()
-                    send_call_at(route.target, path, call, {}, header.run_after, meta)
-            except BaseException:
-                store.delete(record.id)
-                raise
-            task_enqueued.send(type(self), task_result=result)
+            with holding():
+                try:
+                    if header.run_after is None:
+                        send_routed(backend, payload, route)
+                    else:  # the one durable "run at T" of offload_at()
+                        send_call_at(route.target, path, call, {}, header.run_after, meta)
+                except BaseException:
+                    store.delete(record.id)
+                    raise
+                task_enqueued.send(type(self), task_result=result)
 
         return send
 

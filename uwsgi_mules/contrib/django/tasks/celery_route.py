@@ -3,6 +3,7 @@
 The sending side publishes the same registered runner through the route
 (``CeleryRoute.submit``) and keeps the READY record with Celery's task id;
 a Celery worker that set Django up runs the task with :func:`run_on_celery`
+(the record's own transitions, :mod:`.record`)
 (its outcome goes to Celery's result backend, not to the uWSGI cache, which
 the worker does not share); ``get_result`` merges Celery's state into the
 record.
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 from ...celery.results import worker_of
 from ...celery.routes import CeleryRoute
 from .compat import Task, task_finished, task_started
-from .records import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord
+from .record import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord
 from .calls import TaskHeader, call_task, error_of
 
 if TYPE_CHECKING:
@@ -33,27 +35,24 @@ def run_on_celery(backend: MulesBackend, task: Task, header: TaskHeader, args: l
                   kwargs: dict[str, Any]) -> dict[str, Any]:
     """Run the task on this Celery worker with Django's signals; return what
     ``get_result`` needs (the exception propagates: Celery stores it)."""
-    import time
-
     worker = f"celery:{socket.gethostname()}:{os.getpid()}"
-    started = time.time()
     record = TaskRecord(
         id=header.id, task_path=task.module_path, backend=header.backend, queue_name=header.queue_name,
-        priority=header.priority, run_after=header.run_after, status=RUNNING, enqueued_at=header.enqueued_at,
-        args=args, kwargs=kwargs, started_at=started, last_attempted_at=started, worker_ids=[worker],
+        priority=header.priority, run_after=header.run_after, status=READY, enqueued_at=header.enqueued_at,
+        args=args, kwargs=kwargs,
     )
+    record.start(worker, time.time())
     result = backend.to_task_result(record, task)
     task_started.send(type(backend), task_result=result)
     try:
-        record.return_value = call_task(task, result, args, kwargs)
+        value = call_task(task, result, args, kwargs)
     except BaseException as exc:
-        record.status, record.finished_at = FAILED, time.time()
-        record.errors.append(error_of(exc))
+        record.fail(error_of(exc), time.time(), will_retry=False)  # Celery's own retries are Celery's
         task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
         raise
-    record.status, record.finished_at = SUCCESSFUL, time.time()
+    record.succeed(value, time.time())
     task_finished.send(type(backend), task_result=backend.to_task_result(record, task))
-    return {"return_value": record.return_value, "worker_id": worker, "started_at": started,
+    return {"return_value": record.return_value, "worker_id": worker, "started_at": record.started_at,
             "finished_at": record.finished_at}
 
 
@@ -75,19 +74,20 @@ def merge_celery_state(record: TaskRecord, route: Any) -> TaskRecord:
     state = STATES.get(found.state)
     if state is None:
         return record
-    record.status = state
     if state == SUCCESSFUL and isinstance(found.result, dict):
         outcome = found.result
-        record.return_value = outcome.get("return_value")
-        record.worker_ids = [outcome.get("worker_id", UNKNOWN_WORKER)]
-        record.started_at = record.last_attempted_at = outcome.get("started_at")
-        record.finished_at = outcome.get("finished_at")
+        started = outcome.get("started_at")
+        record.observe_remote(state, return_value=outcome.get("return_value"),
+                              worker_ids=[outcome.get("worker_id", UNKNOWN_WORKER)], started_at=started,
+                              last_attempted_at=started, finished_at=outcome.get("finished_at"))
     elif state == FAILED:
         error = found.result
         kind = type(error) if isinstance(error, BaseException) else Exception
-        path = f"{kind.__module__}.{kind.__qualname__}"
-        record.errors = [[path, found.traceback or repr(error)]]
-        record.worker_ids = record.worker_ids or [failed_worker(found)]
         done = found.date_done
-        record.finished_at = done.timestamp() if done is not None else None
+        record.observe_remote(state, errors=[[f"{kind.__module__}.{kind.__qualname__}",
+                                              found.traceback or repr(error)]],
+                              worker_ids=record.worker_ids or [failed_worker(found)],
+                              finished_at=done.timestamp() if done is not None else None)
+    else:
+        record.observe_remote(state)
     return record

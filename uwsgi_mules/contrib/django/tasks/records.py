@@ -18,23 +18,40 @@ an error saying why), so a result is never silently missing.
 
 from __future__ import annotations
 
-import json
 import os
+import threading
 import time
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections import OrderedDict
 
 from ....backends.base import Backend
-from ....envelope import Signer
+from ....envelope import TAG_SIZE, Signer
 from ....runtime.result_records import UnsignedResult, open_value, seal_value
 from .options import ResultsOptions
+from .record import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord, TransitionRefused
+
+__all__ = [
+    "FAILED", "READY", "RUNNING", "SUCCESSFUL", "ResultStore", "ResultsCacheMissing", "ResultsFull", "StaleResult",
+    "TaskRecord", "TransitionRefused", "new_id", "worker_id",
+]
 
 #: prefix of every signed record: a record is never mistaken for an envelope or another value
 DOMAIN = b"\x00uwsgi-mules-django-task\x01"
 #: share of the oldest results evicted when the cache is full
 EVICT_FRACTION = 0.1
+#: how many task ids a process remembers the newest version of (a reader refuses older ones)
+SEEN_VERSIONS = 4096
 
-READY, RUNNING, SUCCESSFUL, FAILED = "READY", "RUNNING", "SUCCESSFUL", "FAILED"
+#: (cache, task id) -> (newest version, its JSON) read or written by this process
+_seen: OrderedDict[tuple[str, str], tuple[int, bytes]] = OrderedDict()
+_seen_lock = threading.Lock()
+
+
+def _remember(key: tuple[str, str], version: int, body: bytes) -> None:
+    """Note the newest version of a result (caller holds ``_seen_lock``)."""
+    _seen[key] = (version, body)
+    _seen.move_to_end(key)
+    if len(_seen) > SEEN_VERSIONS:
+        _seen.popitem(last=False)
 
 
 class ResultsFull(RuntimeError):
@@ -45,47 +62,14 @@ class ResultsCacheMissing(ResultsFull):
     """This uWSGI has no cache for the results."""
 
 
+class StaleResult(RuntimeError):
+    """A write of a record older than (or as old as) the one the cache holds: refused."""
+
+
 def new_id(now: float) -> str:
     """A task id: 12 hex digits of the enqueue time in milliseconds (ids sort
     by age, for eviction), then 20 random hex digits."""
     return f"{int(now * 1000):012x}{os.urandom(10).hex()}"
-
-
-@dataclass
-class TaskRecord:
-    """What is known of one task: Django's ``TaskResult`` fields as plain data
-    (times as Unix timestamps)."""
-
-    id: str
-    task_path: str  #: ``Task.module_path`` of the registered task
-    backend: str  #: the TASKS alias
-    queue_name: str
-    priority: int
-    run_after: float | None
-    status: str
-    enqueued_at: float
-    args: list[Any]
-    kwargs: dict[str, Any]
-    started_at: float | None = None
-    finished_at: float | None = None
-    last_attempted_at: float | None = None
-    errors: list[list[str]] = field(default_factory=list)  #: ``[exception_class_path, traceback]``
-    worker_ids: list[str] = field(default_factory=list)
-    return_value: Any = None
-    #: the Celery task id of a task sent to Celery (``UWSGI_MULES["ROUTES"]``)
-    remote_id: str | None = None
-
-    def to_json(self) -> bytes:
-        # not dataclasses.asdict(): it deep-copies every argument first
-        return json.dumps({name: getattr(self, name) for name in FIELDS}, separators=(",", ":")).encode()
-
-    @classmethod
-    def from_json(cls, data: bytes) -> TaskRecord:
-        return cls(**json.loads(data))
-
-
-#: the fields of a record, in order (its JSON keys)
-FIELDS = tuple(f.name for f in fields(TaskRecord))
 
 
 def worker_id(backend: Backend) -> str:
@@ -94,7 +78,15 @@ def worker_id(backend: Backend) -> str:
 
 
 class ResultStore:
-    """Reads and writes :class:`TaskRecord` values in one uWSGI cache."""
+    """Reads and writes :class:`TaskRecord` values in one uWSGI cache.
+
+    Versions only grow: :meth:`write` never replaces the record the cache
+    holds by an older or equal version, and :meth:`read` never returns a
+    version older than the newest this store has read or written for the id
+    (the last :data:`SEEN_VERSIONS` ids, shared by every store of the
+    process): an older genuine record written back into the cache is
+    refused with a log line.
+    """
 
     __slots__ = ("backend", "options", "signer")
 
@@ -109,18 +101,48 @@ class ResultStore:
         if raw is None:
             return None
         try:
-            body = open_value(self.signer, DOMAIN, key, raw)
+            body = bytes(open_value(self.signer, DOMAIN, key, raw))
         except UnsignedResult:
             self.backend.log(f"uwsgi-mules: the task result {key!r} in cache {self.options.cache!r} has a bad "
                              "signature (written by another instance, or forged); read as unknown")
             return None
-        return TaskRecord.from_json(bytes(body))
+        return self._newest(TaskRecord.from_json(body), body)
+
+    def _newest(self, record: TaskRecord, body: bytes) -> TaskRecord:
+        """``record``, or the newer version of it this store has seen."""
+        key = (self.options.cache, record.id)
+        with _seen_lock:
+            seen = _seen.get(key)
+            if seen is None or seen[0] <= record.version:
+                _remember(key, record.version, body)
+                return record
+        self.backend.log(
+            f"uwsgi-mules: the task result {record.id!r} in cache {self.options.cache!r} is version "
+            f"{record.version} ({record.status}), older than version {seen[0]} read before: refused (an older "
+            "record was written back into the cache); the newer one is kept"
+        )
+        return TaskRecord.from_json(seen[1])
 
     def write(self, record: TaskRecord, *, new: bool = False, value: bytes | None = None) -> None:
         """Store ``record`` (``new``: it must not exist yet; ``value``: its
         :meth:`sealed` bytes when already computed). Raises
-        :class:`ResultsFull` when it cannot be stored (logged first)."""
+        :class:`StaleResult` when the cache holds the same or a newer version,
+        :class:`ResultsFull` when it cannot be stored (both logged first)."""
+        if not new:
+            current = self.read(record.id)
+            if current is not None and current.version >= record.version:
+                message = (f"uwsgi-mules: the result of task {record.id} ({record.task_path}) version "
+                           f"{record.version} ({record.status}) was not stored: cache {self.options.cache!r} "
+                           f"holds version {current.version} ({current.status})")
+                self.backend.log(message)
+                raise StaleResult(message)
         value = value or self.sealed(record)
+        self._store(record, new, value)
+        body = value[len(DOMAIN) + TAG_SIZE:]  # the JSON the value signs (seal_value's layout)
+        with _seen_lock:
+            _remember((self.options.cache, record.id), record.version, body)
+
+    def _store(self, record: TaskRecord, new: bool, value: bytes) -> None:
         store = self.backend.cache_set if new else self.backend.cache_update
         expires = self.options.expires
         if store(record.id, value, expires, self.options.cache):
@@ -165,9 +187,7 @@ class ResultStore:
                     error[1] = "...(cut to fit the results cache)\n" + error[1][-1024:]
             value = self._seal(record)
         if len(value) > limit and record.status == SUCCESSFUL:
-            record.status = FAILED
-            record.return_value = None
-            record.errors.append([
+            record.fail_to_store([
                 "uwsgi_mules.contrib.django.tasks.records.ResultsFull",
                 f"the return value does not fit one slot of the results cache {self.options.cache!r} "
                 f"({len(value)} > {limit} bytes): return a reference (a file, a database id) or raise "
