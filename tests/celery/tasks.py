@@ -140,3 +140,8 @@ def punctual(n: int, due: float) -> None:
 @Farm("results").offload()
 def explode(message: str) -> None:
     raise ValueError(message)
+
+
+@Farm("results").offload()
+def double(n: int) -> int:
+    return 2 * n

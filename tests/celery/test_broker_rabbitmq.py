@@ -137,3 +137,32 @@ def test_countdown_and_eta_survive_a_broker_restart(tmp_path: Path, rabbitmq: Ra
           f"latest {late:.1f}s after its time")
     assert sorted(ran) == list(range(total)), "0 lost"
     assert early == [], f"ran before their time: {early}"
+
+
+def test_results_and_the_failed_worker_on_rabbitmq(tmp_path: Path, rabbitmq: RabbitMQServer,
+                                                    request: pytest.FixtureRequest) -> None:
+    """``submit()`` on a RabbitMQ route (results in Redis): values, and a
+    failure as ``CeleryTaskError`` naming the worker that ran it."""
+    from celery import Celery
+
+    from tests.celery.tasks import double, explode
+    from uwsgi_mules.contrib.celery import CeleryTaskError, route, unroute
+
+    redis_url = request.getfixturevalue("redis_url")
+    records = tmp_path / "records"
+    records.mkdir()
+    env = {"MULES_TEST_BROKER": rabbitmq.url, "MULES_TEST_BACKEND": redis_url, "MULES_TEST_DIR": str(records)}
+    worker = CeleryWorker(tmp_path, "res", env, ["results"]).start()
+    app = Celery("rabbitmq_results", broker=rabbitmq.url, backend=redis_url, set_as_current=False)
+    try:
+        worker.wait_ready()
+        route(app, "results", send_timeout=60)
+        handles = [double.submit(n) for n in range(50)]
+        assert [h.result(timeout=60) for h in handles] == [2 * n for n in range(50)]
+        with pytest.raises(CeleryTaskError) as info:
+            explode.submit("on rabbitmq").result(timeout=60)
+    finally:
+        unroute()
+        worker.stop()
+    assert (info.value.remote_type, info.value.remote_message) == ("ValueError", "on rabbitmq")
+    assert info.value.worker == "resg1@localhost", info.value.worker
