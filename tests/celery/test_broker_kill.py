@@ -78,7 +78,9 @@ def send_all(app: Any, figures: Figures, stop: threading.Event) -> None:
 def supervise(workers: list[CeleryWorker], figures: Figures, until: float) -> None:
     """Until the monotonic time ``until``, restart a worker that exited by itself."""
     while True:
-        figures.respawned += sum(worker.respawn_if_exited() for worker in workers)
+        for worker in workers:
+            worker.respawn_if_exited()
+        figures.respawned = sum(worker.respawns for worker in workers)
         left = until - time.monotonic()
         if left <= 0:
             return

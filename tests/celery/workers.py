@@ -28,6 +28,8 @@ class CeleryWorker:
         self.concurrency = concurrency
         self.process: subprocess.Popen[bytes] | None = None
         self.generation = 0
+        #: starts after the main process exited by itself (see respawn_if_exited)
+        self.respawns = 0
         self.log_path = workdir / f"worker-{name}.log"
 
     def start(self) -> CeleryWorker:
@@ -51,6 +53,7 @@ class CeleryWorker:
             return False
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)  # pool processes left behind
+        self.respawns += 1
         self.start()
         return True
 
@@ -78,13 +81,16 @@ class CeleryWorker:
                         pids.append(pid)
         return pids
 
-    def kill_pool_process(self, index: int, wait: float = 5.0) -> int | None:
+    def kill_pool_process(self, index: int, wait: float = 60.0) -> int | None:
         """SIGKILL one pool process (the main process starts another); its pid.
-        Waits up to ``wait`` seconds for one (a worker just started has none yet)."""
+        Waits up to ``wait`` seconds for one (a worker just started has none
+        yet: on a busy machine its start takes seconds), starting the worker
+        again if it exited meanwhile."""
         deadline = time.monotonic() + wait
         pids = self.pool_pids()
         while not pids and time.monotonic() < deadline:
             time.sleep(0.05)
+            self.respawn_if_exited()
             pids = self.pool_pids()
         if not pids:
             return None
