@@ -147,7 +147,7 @@ def _show(parsed: StatsAddress, watch: float | None, count: int, timeout: float)
         except StatsError as exc:
             print(f"uwsgi-mules stats: cannot read stats: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-        snapshot = take_snapshot(InstanceSources(parsed.text, timeout=timeout), tracker, reading.data)
+        snapshot = take_snapshot(InstanceSources.from_variables(parsed.text, timeout), tracker, reading.data)
         if not snapshot.queues:
             print(f"uwsgi-mules stats: {reading.describe()}: {missing_metrics_reason(reading.data)}", file=sys.stderr)
             return EXIT_NO_METRICS
