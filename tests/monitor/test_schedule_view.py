@@ -20,7 +20,8 @@ def write_state(directory: Path) -> None:
     directory.mkdir(mode=0o700, exist_ok=True)
     StateFile(directory, print).write({
         "app.jobs:cleanup": EntryState(LAST_DUE, "every:10", sent_at=LAST_DUE + 0.25, outcome="sent"),
-        "app.jobs:report": EntryState(LAST_DUE - 60, "every:60", sending=True, outcome=OUTCOME),
+        "app.jobs:report": EntryState(LAST_DUE - 60, "every:60", outcome=OUTCOME),
+        "app.jobs:stuck": EntryState(LAST_DUE, "cron:*/5 * * * *@Europe/Paris", sending=True, outcome="sent"),
     })()
 
 
@@ -29,19 +30,20 @@ def test_the_schedule_is_in_the_snapshot_with_its_next_due_time(tmp_path: Path) 
     write_state(backlog)
     snap = take_snapshot(InstanceSources(runtime_dir=tmp_path / "rt", backlog_dir=backlog), Tracker())
     assert snap.problems == [] and snap.schedule_dir == str(backlog)
-    cleanup, report = snap.schedule
+    cleanup, report, stuck = snap.schedule
     assert (cleanup.entry, cleanup.schedule, cleanup.last_due, cleanup.sent_at, cleanup.outcome, cleanup.sending) == (
         "app.jobs:cleanup", "every:10", LAST_DUE, LAST_DUE + 0.25, "sent", False)
     # next due: the first due time after max(last due, now); now is long after LAST_DUE... or before it
     assert cleanup.next_due is not None and cleanup.next_due % 10 == 0
     assert cleanup.next_due > max(LAST_DUE, snap.taken_at) and cleanup.next_due <= max(LAST_DUE, snap.taken_at) + 10
-    assert report.sending is True and report.sent_at is None and report.outcome == OUTCOME
+    assert report.sending is False and report.sent_at is None and report.outcome == OUTCOME
+    assert stuck.sending is True and stuck.next_due is not None and stuck.next_due % 300 == 0
     data = snap.to_dict()
     assert data["schedule"][0] == {"entry": "app.jobs:cleanup", "schedule": "every:10", "next_due": cleanup.next_due,
                                    "last_due": LAST_DUE, "sent_at": LAST_DUE + 0.25, "outcome": "sent",
                                    "sending": False}
     text = render_snapshot(snap)
-    assert f"periodic tasks: 2 (state in {backlog})" in text
+    assert f"periodic tasks: 3 (state in {backlog})" in text
     assert "app.jobs:cleanup  [every:10]  next " in text and "'sent'" in text
     assert "sending (interrupted?)" in text and "\x1b" not in text
 
@@ -77,12 +79,13 @@ def test_metrics_name_each_entry_with_its_due_times(tmp_path: Path) -> None:
     samples = {(s.name, s.labels.get("entry")): s.value
                for name in families if name.startswith("uwsgi_mules_periodic") for s in families[name].samples}
     cleanup = snap.schedule[0]
-    assert samples[("uwsgi_mules_periodic_entries", None)] == 2
+    assert samples[("uwsgi_mules_periodic_entries", None)] == 3
     assert samples[("uwsgi_mules_periodic_next_due_timestamp_seconds", "app.jobs:cleanup")] == cleanup.next_due
     assert samples[("uwsgi_mules_periodic_last_due_timestamp_seconds", "app.jobs:cleanup")] == LAST_DUE
     assert samples[("uwsgi_mules_periodic_last_sent_timestamp_seconds", "app.jobs:cleanup")] == LAST_DUE + 0.25
     assert ("uwsgi_mules_periodic_last_sent_timestamp_seconds", "app.jobs:report") not in samples
-    assert samples[("uwsgi_mules_periodic_sending", "app.jobs:report")] == 1.0
+    assert samples[("uwsgi_mules_periodic_sending", "app.jobs:stuck")] == 1.0
+    assert samples[("uwsgi_mules_periodic_sending", "app.jobs:report")] == 0.0
     # the entry label is bounded like the task label
     many = MAX_ENTRY_LABELS + 5
     StateFile(runtime, print).write({f"app.jobs:e{n:02d}": EntryState(LAST_DUE, "every:10") for n in range(many)})()
