@@ -8,8 +8,7 @@
 - :mod:`.actions`: re-send or delete dead tasks, each exactly once.
 """
 
-from .model import (DeadView, FarmView, InstanceSnapshot, MuleView, QueueView, ScheduleEntryView, TaskStats,
-                    WaitingView)
+from .model import DeadView, FarmView, InstanceSnapshot, MuleView, QueueView, ScheduleEntryView, TaskStats, WaitingView
 from .snapshot import InstanceSources, take_snapshot
 from .tracker import Tracker
 
