@@ -18,6 +18,7 @@ from tests import reload_death_tasks as tasks
 from uwsgi_mules.backends.base import SimulatedCrash
 from uwsgi_mules.fake import FakeUwsgi
 from uwsgi_mules.mule.delivery.backlog import load
+from uwsgi_mules.mule.delivery.ending import SERVING, EndingMarker, marker_path
 from uwsgi_mules.mule.loop import MuleLoop
 
 SERVE = "uwsgi_mules.mule:run"
@@ -75,3 +76,27 @@ def test_a_stop_request_between_tasks_saves_nothing_early(tmp_path: Path) -> Non
         assert list(backlog.glob("*.backlog")) == []
         report = loop.stop()
     assert len(report.entries) == 3 and len(list(backlog.glob("*.backlog"))) == 1
+
+
+@pytest.mark.parametrize(("previous", "current", "plugin", "said"), [
+    (None, "7:1", False, None),                   # a first start
+    ("7:1 serving", "7:1", False, None),          # a crash in the same generation: uWSGI kept the queue
+    ("7:0 ended", "7:1", False, None),            # its stop path saved everything
+    ("7:0 serving", "7:1", False, "ERROR mule 1 of the previous generation died"),
+    ("7:0 saved-early", "7:1", False, "WARNING mule 1 of the previous generation saved its queue"),
+    ("7:0 serving", "7:1", True, "the C plugin's master saved"),
+    ("7:0 serving", "8:0", False, "ERROR mule 1 of the previous generation died"),  # a stop and a new start
+])
+def test_the_next_generation_says_what_uwsgi_dropped_when_a_mule_died_before_its_stop_path(
+        tmp_path: Path, previous: str | None, current: str, plugin: bool, said: str | None) -> None:
+    path = marker_path(tmp_path, 1)
+    if previous is not None:
+        path.write_text(previous + "\n")
+    line = EndingMarker(path, current).what_was_dropped(1, plugin)
+    print(f"{previous} -> {current}, plugin {plugin}: {line}")
+    if said is None:
+        assert line is None
+    else:
+        assert line is not None and said in line
+    EndingMarker(path, current).mark(SERVING)
+    assert EndingMarker(path, current).previous() == (current, SERVING)

@@ -47,6 +47,7 @@ from ..layout.topology import DEFAULT_RECV_SIZE
 from ..registry import TASK_MODULES_ENV
 from .delivery.backlog import SavedOffload
 from .delivery.dead import resend_dir
+from .delivery.ending import ENDED, SAVED_EARLY, SERVING, EndingMarker, generation, marker_path
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import Drained, StopSignals, drain_until_senders_gone, persist
 from .dispatch import Around, Dispatcher, Outcome, application_hook, dispatcher_for
@@ -180,6 +181,10 @@ class MuleLoop:
         self._stop_due = self._stop_requested  # bound once: checked between any two due calls
         #: whether the stop signal's handler already saved what was queued (once per process)
         self._saved_early = False
+        runtime = backend.runtime_dir()
+        #: how this mule's processes ended, for what uWSGI dropped when one died during a reload
+        self.ending = EndingMarker(marker_path(runtime, self.mule_id) if runtime is not None and backend.is_real
+                                   else None, generation(backend.getenv))
 
     # -- start ------------------------------------------------------------------------------
 
@@ -194,6 +199,10 @@ class MuleLoop:
         self._claim_resent()
         if backend.is_real and threading.current_thread() is threading.main_thread():
             self.dispatcher.disarm_harakiri()  # a predecessor that died mid-task left it armed
+            dropped = self.ending.what_was_dropped(self.mule_id, backend.plugin is not None)
+            if dropped:
+                backend.log(dropped)
+            self.ending.mark(SERVING)
             self.stop_signals.on_request = self._on_stop_request
             self.stop_signals.install()
         backend.log(
@@ -416,6 +425,7 @@ class MuleLoop:
             self.backend.log(f"uwsgi-mules: mule {self.mule_id} discarded {drained.other} queued message(s) "
                              "that were not offloads at stop")
         where = persist(drained, self._save_dir(), f"mule{self.mule_id}")
+        self.ending.mark(SAVED_EARLY)
         if where is not None:
             self.backend.log(f"uwsgi-mules: mule {self.mule_id} told to stop during a task: saved "
                              f"{len(drained.entries)} queued offload(s) ({drained.summary()}) to {where} at "
@@ -461,6 +471,7 @@ class MuleLoop:
                 f"uwsgi-mules: mule {self.mule_id} discarded {drained.other} queued message(s) that were not "
                 "offloads at stop"
             )
+        self.ending.mark(ENDED)
         return report
 
     def _discard(self, report: StopReport, summary: str) -> None:
