@@ -306,6 +306,19 @@ class Dispatcher:
             if harakiri:
                 self.backend.set_user_harakiri(0)
 
+    def disarm_harakiri(self) -> None:
+        """Clear this mule's user harakiri (``mule-harakiri``, armed around each task).
+
+        uWSGI never clears a mule's harakiri when the mule dies: during a
+        reload or a stop it sets a dead mule's pid to 0, and an armed
+        harakiri then expires into ``kill(0, SIGKILL)``, the master's own
+        process group. So a mule clears it when told to stop (the reload
+        mercy bounds the running task from then on) and when it starts (a
+        predecessor that died mid-task left it armed, to expire on this one).
+        """
+        if self.harakiri:
+            self.backend.set_user_harakiri(0)
+
     def failure(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                 meta: dict[str, Any] | None = None, target: WireTarget = 0,
                 func: Callable[..., Any] | None = None) -> None:
