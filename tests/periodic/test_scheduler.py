@@ -99,15 +99,15 @@ class MemoryLease:
     """A lease shared by the schedulers of two fakes, as Redis would be."""
 
     def __init__(self) -> None:
-        self.claimed: set[tuple[str, float]] = set()
+        self.claimed: dict[tuple[str, float], str | None] = {}
         self.down = False
 
-    def claim(self, entry: str, due: float) -> bool:
+    def claim(self, entry: str, due: float, token: str | None = None) -> bool:
         if self.down:
             raise ConnectionError("the lease store is down")
         if (entry, due) in self.claimed:
-            return False
-        self.claimed.add((entry, due))
+            return token is not None and self.claimed[(entry, due)] == token
+        self.claimed[(entry, due)] = token
         return True
 
     def describe(self) -> str:

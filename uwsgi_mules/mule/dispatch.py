@@ -31,6 +31,7 @@ from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
+from ..run_guards import admitted
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..runtime.attempts import running_attempt
 from ..runtime.retry_policy import FAILED, tell_decision
@@ -289,6 +290,8 @@ class Dispatcher:
         try:
             around = self.around
             if meta is not None:
+                if not admitted(self.backend, meta):  # e.g. a periodic due time that already ran (logged)
+                    return True
                 with running_attempt(int(meta.get("attempt", 0)) + 1), around():
                     value = func(*args, **kwargs)
             elif around is nullcontext:

@@ -23,7 +23,15 @@ from .entries import Entry
 
 META_KEY = "periodic"
 
-__all__ = ["META_KEY", "send_run"]
+__all__ = ["META_KEY", "deduplicated", "send_run"]
+
+
+def deduplicated(entry: Entry) -> bool:
+    """Whether a second copy of a run of ``entry`` is skipped by the mule
+    (:mod:`.claims`): an offload to a mule, farm or shared queue carries
+    ``meta["periodic"]``; a Django task's enqueue and a Celery send do not."""
+    return entry.send is None and entry.offloading is not None and \
+        route_table().lookup(entry.offloading.target) is None
 
 
 def send_run(backend: Backend, entry: Entry, due: float) -> None:
