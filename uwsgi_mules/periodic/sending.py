@@ -2,7 +2,8 @@
 
 The call carries ``meta["periodic"] = [entry name, due time]`` besides the
 task's own metadata (its retries), so a run is recognisable in backlog
-files, dead tasks and logs. With jitter the call is held by the receiving
+files and logs, and the mule runs each due time once (:mod:`.claims`: a
+copy sent again by a successor scheduler is skipped). With jitter the call is held by the receiving
 mule until ``due + random(0, jitter)`` (the ``offload_at`` mechanism). A
 target routed to Celery (:mod:`uwsgi_mules.contrib.celery`) gets a plain
 Celery send (jitter does not apply there).
