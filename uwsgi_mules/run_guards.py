@@ -29,7 +29,4 @@ def register_run_guard(key: str, guard: RunGuard) -> None:
 
 def admitted(backend: Any, meta: dict[str, Any]) -> bool:
     """True unless a guard whose key ``meta`` carries says not to run the call."""
-    for key, guard in _guards.items():
-        if key in meta and not guard(backend, meta):
-            return False
-    return True
+    return all(guard(backend, meta) for key, guard in _guards.items() if key in meta)

@@ -31,8 +31,8 @@ from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..runtime.state import runtime_state
-from ..run_guards import admitted
 from ..layout.topology import DEFAULT_RECV_SIZE
+from ..run_guards import admitted
 from ..runtime.attempts import running_attempt
 from ..runtime.retry_policy import FAILED, tell_decision
 from .deferral import DEAD, RETRY, Deferral
