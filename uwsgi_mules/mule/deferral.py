@@ -157,7 +157,8 @@ class Deferral:
 
     def _record_dead(self, call: Envelope, error: str, trace: str) -> DeadTask | None:
         """Keep ``call`` (its attempts reset, so it can be sent again) in the dead store."""
-        meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due")}
+        # "periodic": the due time's claim is spent; a dead task sent again runs (periodic/claims.py)
+        meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due", "periodic")}
         body = envelope.pack(call.path, call.args, call.kwargs, call.target, meta or None)
         try:
             task = self.dead_store().add(call.path, call.describe(), call.attempt + 1, call.retries, error, trace,

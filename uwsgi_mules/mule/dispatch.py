@@ -31,6 +31,7 @@ from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..core.attempts import running_attempt
 from ..core.hook import is_our_hook
+from ..core.run_guards import admitted
 from ..core.retry_policy import FAILED, tell_decision
 from ..core.state import runtime_state
 from ..envelope import Envelope, EnvelopeError, WireTarget
@@ -286,6 +287,8 @@ class Dispatcher:
         try:
             around = self.around
             if meta is not None:
+                if not admitted(self.backend, meta):  # e.g. a periodic due time that already ran (logged)
+                    return True
                 with running_attempt(int(meta.get("attempt", 0)) + 1), around():
                     value = func(*args, **kwargs)
             elif around is nullcontext:
