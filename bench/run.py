@@ -187,12 +187,26 @@ def discover() -> list[str]:
 
 
 def bench_flavour(command: str, workdir: Path, opts: argparse.Namespace, plugin: str | None) -> dict:
-    q = opts.quick
+    """Every measurement of one uWSGI command (with the C plugin when ``plugin`` names one)."""
     extra = ["--plugin", plugin] if plugin else []
     res: dict = {"command": command, "plugin": bool(plugin)}
-    cmd = [command]
+    _bench_percall(res, [command], workdir, opts.quick, extra, plugin)
+    res["libs"] = {}
+    if opts.percall_only:
+        return res
+    for proto in (["raw", "um"] if plugin else ["raw", "raw_args", "um", "mf", "uc"]):
+        args = ["--processes", "4", MULE_OPTION[proto]] + extra
+        if proto == "raw_args":  # diagnostic: drain only
+            res["libs"][proto] = _bench_raw_args([command], args, workdir, opts.quick)
+            continue
+        name = f"{proto}{'-plugin' if plugin else ''}"
+        with Server([command], args, {"BENCH_SENDERS": proto}, workdir, name) as server:
+            res["libs"][proto] = _bench_lib(server, proto, name, workdir, opts)
+    return res
 
-    # 1. per-call cost: one worker, one mule that drains (receive and drop)
+
+def _bench_percall(res: dict, cmd: list[str], workdir: Path, q: bool, extra: list[str], plugin: str | None) -> None:
+    """1. per-call cost: one worker, one mule that drains (receive and drop)."""
     senders = "raw,raw_pickle,um" if plugin else "raw,raw_pickle,um,uc,mf"
     args = ["--processes", "1", "--mule=bench.apps.mules:discard"] + extra
     env = {"BENCH_SENDERS": "raw,um" if plugin else "raw,um,mf,uc"}
@@ -210,79 +224,82 @@ def bench_flavour(command: str, workdir: Path, opts: argparse.Namespace, plugin:
             for name, d in out.items()
         }
 
-    # 2. drain, latency and burst: one instance per library, 4 workers, 1 mule
-    res["libs"] = {}
-    if opts.percall_only:
-        return res
-    for proto in (["raw", "um"] if plugin else ["raw", "raw_args", "um", "mf", "uc"]):
-        args = ["--processes", "4", MULE_OPTION[proto]] + extra
-        if proto == "raw_args":  # diagnostic: drain only
-            with Server(cmd, args, {"BENCH_SENDERS": "raw"}, workdir, "raw-args") as server:
-                n = 5_000 if q else 20_000
-                server.get(f"/drain?proto=raw&n={n}&mode=prefill")
-                rep = wait_report(server, "raw", workdir, "raw-args-drain")
-                res["libs"][proto] = {"drain_prefill": {"per_s": _prefill_rate(rep)}}
-            continue
-        lib: dict = {}
-        name = f"{proto}{'-plugin' if plugin else ''}"
-        with Server(cmd, args, {"BENCH_SENDERS": proto}, workdir, name) as server:
-            lib["info"] = server.get("/info")
-            n = 10_000 if q else 50_000
-            for mode in (["prefill", "stream"] if proto in ("raw", "um") else ["prefill"]):
-                n = (5_000 if mode == "prefill" else 10_000) if q else (20_000 if mode == "prefill" else 50_000)
-                sent = server.get(f"/drain?proto={proto}&n={n}&mode={mode}")
-                rep = wait_report(server, proto, workdir, f"{name}-drain-{mode}")
-                if mode == "prefill":
-                    executed = sum(r[2] for r in rep["rounds"].values())
-                    per_s = _prefill_rate(rep)
-                else:
-                    executed = rep["count"]
-                    per_s = (rep["count"] - 1) / ((rep["last_ns"] - rep["first_ns"]) / 1e9)
-                lib[f"drain_{mode}"] = {"executed": executed, "per_s": per_s, "send": sent}
-            n = 500 if q else 2_000
-            server.get(f"/latency?sender={proto}&n={n}&gap_us=300")
-            rep = wait_report(server, proto, workdir, f"{name}-latency")
-            lat = [x / 1000 for x in rep["latencies_ns"]]
-            lib["latency_us"] = {
-                "n": len(lat), "median": percentile(lat, 0.5), "p99": percentile(lat, 0.99), "max": max(lat),
-            }
-            total = 20_000 if q else 100_000
-            with ThreadPoolExecutor(opts.workers) as pool:
-                parts = list(pool.map(
-                    lambda _: server.get(f"/burst?sender={proto}&n={total // opts.workers}", timeout=300),
-                    range(opts.workers),
-                ))
-            rep = wait_report(server, proto, workdir, f"{name}-burst")
-            sent = sum(p["sent"] for p in parts)
-            lib["burst"] = {
-                "sent": sent,
-                "executed": rep["count"],
-                "lost": sent - rep["count"],
-                "told_refused": sum(p["refused"] for p in parts),
-                "raised": sum(p["errors"] for p in parts),
-                "workers": sorted({p["worker"] for p in parts}),
-                "send_s": max(p["seconds"] for p in parts),
-            }
-            if proto == "um":  # the same drain with 1,000 calls held in the mule's waiting room
-                n = 20_000 if q else 100_000
-                held: dict = {}
-                for count in (0, 1_000):
-                    if count:
-                        server.get(f"/wait?n={count}&seconds=3600")
-                        wait_report(server, proto, workdir, f"{name}-held")  # every held call received
-                    server.get(f"/drain?proto=um&n={n}&mode=prefill")
-                    rep = wait_report(server, proto, workdir, f"{name}-drain-held{count}")
-                    held[str(count)] = {"per_s": _prefill_rate(rep),
-                                        "executed": sum(r[2] for r in rep["rounds"].values())}
-                lib["drain_held"] = held
-        res["libs"][proto] = lib
-    return res
+
+def _bench_raw_args(cmd: list[str], args: list[str], workdir: Path, q: bool) -> dict:
+    """(diagnostic) the raw loop receiving with ``mule:run``'s arguments: drain only."""
+    with Server(cmd, args, {"BENCH_SENDERS": "raw"}, workdir, "raw-args") as server:
+        n = 5_000 if q else 20_000
+        server.get(f"/drain?proto=raw&n={n}&mode=prefill")
+        rep = wait_report(server, "raw", workdir, "raw-args-drain")
+        return {"drain_prefill": {"per_s": _prefill_rate(rep)}}
+
+
+def _bench_lib(server: Server, proto: str, name: str, workdir: Path, opts: argparse.Namespace) -> dict:
+    """2. drain, latency and burst of one library: 4 workers, 1 mule."""
+    q = opts.quick
+    lib: dict = {"info": server.get("/info")}
+    for mode in (["prefill", "stream"] if proto in ("raw", "um") else ["prefill"]):
+        n = (5_000 if mode == "prefill" else 10_000) if q else (20_000 if mode == "prefill" else 50_000)
+        sent = server.get(f"/drain?proto={proto}&n={n}&mode={mode}")
+        rep = wait_report(server, proto, workdir, f"{name}-drain-{mode}")
+        if mode == "prefill":
+            executed = sum(r[2] for r in rep["rounds"].values())
+            per_s = _prefill_rate(rep)
+        else:
+            executed = rep["count"]
+            per_s = (rep["count"] - 1) / ((rep["last_ns"] - rep["first_ns"]) / 1e9)
+        lib[f"drain_{mode}"] = {"executed": executed, "per_s": per_s, "send": sent}
+    n = 500 if q else 2_000
+    server.get(f"/latency?sender={proto}&n={n}&gap_us=300")
+    rep = wait_report(server, proto, workdir, f"{name}-latency")
+    lat = [x / 1000 for x in rep["latencies_ns"]]
+    lib["latency_us"] = {"n": len(lat), "median": percentile(lat, 0.5), "p99": percentile(lat, 0.99), "max": max(lat)}
+    lib["burst"] = _bench_burst(server, proto, name, workdir, opts)
+    if proto == "um":  # the same drain with 1,000 calls held in the mule's waiting room
+        lib["drain_held"] = _bench_held(server, proto, name, workdir, q)
+    return lib
+
+
+def _bench_burst(server: Server, proto: str, name: str, workdir: Path, opts: argparse.Namespace) -> dict:
+    """A burst from ``opts.workers`` workers at once into one mule: what is lost, and was the sender told."""
+    total = 20_000 if opts.quick else 100_000
+    with ThreadPoolExecutor(opts.workers) as pool:
+        parts = list(pool.map(
+            lambda _: server.get(f"/burst?sender={proto}&n={total // opts.workers}", timeout=300),
+            range(opts.workers),
+        ))
+    rep = wait_report(server, proto, workdir, f"{name}-burst")
+    sent = sum(p["sent"] for p in parts)
+    return {
+        "sent": sent,
+        "executed": rep["count"],
+        "lost": sent - rep["count"],
+        "told_refused": sum(p["refused"] for p in parts),
+        "raised": sum(p["errors"] for p in parts),
+        "workers": sorted({p["worker"] for p in parts}),
+        "send_s": max(p["seconds"] for p in parts),
+    }
+
+
+def _bench_held(server: Server, proto: str, name: str, workdir: Path, q: bool) -> dict:
+    """The prefill drain with none, then 1,000 calls waiting for their time in the mule."""
+    n = 20_000 if q else 100_000
+    held: dict = {}
+    for count in (0, 1_000):
+        if count:
+            server.get(f"/wait?n={count}&seconds=3600")
+            wait_report(server, proto, workdir, f"{name}-held")  # every held call received
+        server.get(f"/drain?proto=um&n={n}&mode=prefill")
+        rep = wait_report(server, proto, workdir, f"{name}-drain-held{count}")
+        held[str(count)] = {"per_s": _prefill_rate(rep), "executed": sum(r[2] for r in rep["rounds"].values())}
+    return held
 
 
 # -- report ---------------------------------------------------------------------------
 
 
 def render(results: dict) -> str:
+    """The results as a Markdown table, one column per uWSGI command."""
     runs = results["runs"]
     cols = list(runs)
     lines = [f"| measurement | {' | '.join(cols)} |", "| --- |" + " --- |" * len(cols)]
@@ -296,56 +313,31 @@ def render(results: dict) -> str:
                 cells.append("n/a")
         lines.append(f"| {label} | {' | '.join(cells)} |")
 
-    def pc(name: str):
-        def cell(r: dict) -> str:
-            d = r["percall"][name]
-            raw = r["percall"]["raw"]["median_ns"]
-            refused = f", {d['refused']} refused" if d["refused"] else ""
-            return f"{d['median_ns']:.0f} ns ({d['median_ns'] / raw:.2f}x{refused})"
-        return cell
+    def heading(text: str) -> None:
+        lines.append(f"| **{text} |{' |' * len(cols)}")
 
-    lines.append(f"| **per call** (median of 100-call batches; ratio to raw) |{' |' * len(cols)}")
+    heading("per call** (median of 100-call batches; ratio to raw)")
     for name in ("raw", "raw_pickle", "um", "uc", "mf"):
-        row(LABELS[name], pc(name))
-    lines.append(f"| **drain**: queue filled while the mule is paused (executed/s; ratio to raw) |{' |' * len(cols)}")
-
-    def drain(proto: str, mode: str):
-        def cell(r: dict) -> str:
-            base = r["libs"]["raw"][f"drain_{mode}"]["per_s"]
-            v = r["libs"][proto][f"drain_{mode}"]["per_s"]
-            return f"{v:,.0f}/s ({v / base:.0%})"
-        return cell
-
-    row("raw `mule_get_msg` loop + unpickle + call", drain("raw", "prefill"))
-    row("`uwsgi_mules.mule:run`", drain("um", "prefill"))
-    row("(diagnostic) raw loop receiving with `mule:run`'s arguments", drain("raw_args", "prefill"))
-    row("signal-only mule + uwsgidecorators hook", drain("mf", "prefill"))
-    row("signal-only mule + uwsgiconf hook", drain("uc", "prefill"))
-    lines.append(f"| **waiting calls**: 100k drained as above by `mule:run` (executed/s) |{' |' * len(cols)}")
-
-    def held(count: str):
-        def cell(r: dict) -> str:
-            found = r["libs"]["um"]["drain_held"]
-            v = found[count]["per_s"]
-            return f"{v:,.0f}/s ({v / found['0']['per_s']:.0%})"
-        return cell
-
-    row("no call waiting", held("0"))
-    row("1,000 calls waiting (`offload_in(3600)`), ratio to none", held("1000"))
-    lines.append(f"| **end to end**: 1 worker streams, 1 mule runs (executed/s) |{' |' * len(cols)}")
-    row("raw `mule_msg` (retry on full) -> raw loop", drain("raw", "stream"))
-    row("`mule_offload` -> `uwsgi_mules.mule:run`", drain("um", "stream"))
-    lines.append(f"| **latency** worker->mule, median / p99 |{' |' * len(cols)}")
+        row(LABELS[name], _percall_cell(name))
+    heading("drain**: queue filled while the mule is paused (executed/s; ratio to raw)")
+    row("raw `mule_get_msg` loop + unpickle + call", _drain_cell("raw", "prefill"))
+    row("`uwsgi_mules.mule:run`", _drain_cell("um", "prefill"))
+    row("(diagnostic) raw loop receiving with `mule:run`'s arguments", _drain_cell("raw_args", "prefill"))
+    row("signal-only mule + uwsgidecorators hook", _drain_cell("mf", "prefill"))
+    row("signal-only mule + uwsgiconf hook", _drain_cell("uc", "prefill"))
+    heading("waiting calls**: 100k drained as above by `mule:run` (executed/s)")
+    row("no call waiting", _held_cell("0"))
+    row("1,000 calls waiting (`offload_in(3600)`), ratio to none", _held_cell("1000"))
+    heading("end to end**: 1 worker streams, 1 mule runs (executed/s)")
+    row("raw `mule_msg` (retry on full) -> raw loop", _drain_cell("raw", "stream"))
+    row("`mule_offload` -> `uwsgi_mules.mule:run`", _drain_cell("um", "stream"))
+    heading("latency** worker->mule, median / p99")
     for proto in ("raw", "um", "mf", "uc"):
         row(LABELS[proto].replace(" (same bytes)", " (pickle + send)"),
             lambda r, p=proto: "{median:.0f} / {p99:.0f} us".format(**r["libs"][p]["latency_us"]))
-    lines.append(f"| **burst** of 100k into 1 mule: lost (told the sender) |{' |' * len(cols)}")
+    heading("burst** of 100k into 1 mule: lost (told the sender)")
     for proto in ("raw", "mf", "uc", "um"):
-        def cell(r: dict, p: str = proto) -> str:
-            b = r["libs"][p]["burst"]
-            told = b["told_refused"] + b["raised"]
-            return f"{b['lost']:,} of {b['sent']:,} ({told:,}); {b['send_s']:.1f} s"
-        row(LABELS[proto].replace(" (same bytes)", ""), cell)
+        row(LABELS[proto].replace(" (same bytes)", ""), _burst_cell(proto))
     fake = results.get("fake")
     if fake:
         lines.append("")
@@ -355,6 +347,39 @@ def render(results: dict) -> str:
             f"{fake['run_pending_us']:.2f} us to run, per call)."
         )
     return "\n".join(lines)
+
+
+def _percall_cell(name: str):
+    def cell(r: dict) -> str:
+        d = r["percall"][name]
+        raw = r["percall"]["raw"]["median_ns"]
+        refused = f", {d['refused']} refused" if d["refused"] else ""
+        return f"{d['median_ns']:.0f} ns ({d['median_ns'] / raw:.2f}x{refused})"
+    return cell
+
+
+def _drain_cell(proto: str, mode: str):
+    def cell(r: dict) -> str:
+        base = r["libs"]["raw"][f"drain_{mode}"]["per_s"]
+        v = r["libs"][proto][f"drain_{mode}"]["per_s"]
+        return f"{v:,.0f}/s ({v / base:.0%})"
+    return cell
+
+
+def _held_cell(count: str):
+    def cell(r: dict) -> str:
+        found = r["libs"]["um"]["drain_held"]
+        v = found[count]["per_s"]
+        return f"{v:,.0f}/s ({v / found['0']['per_s']:.0%})"
+    return cell
+
+
+def _burst_cell(proto: str):
+    def cell(r: dict) -> str:
+        b = r["libs"][proto]["burst"]
+        told = b["told_refused"] + b["raised"]
+        return f"{b['lost']:,} of {b['sent']:,} ({told:,}); {b['send_s']:.1f} s"
+    return cell
 
 
 def main(argv: list[str] | None = None) -> int:
