@@ -18,11 +18,11 @@ from .errors import (
     UnknownMule,
 )
 from .locks import Lock, LockError
-from .runtime.mules import Farm, Mule
-from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, UntrustedResult, configure_results
 from .runtime.attempts import current_attempt
 from .runtime.later import send_call_at
+from .runtime.mules import Farm, Mule
 from .runtime.offload import TypeMuleFarm, mule_offload
+from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, UntrustedResult, configure_results
 from .runtime.state import Settings, configure, reset_runtime
 from .signals import (
     InvalidSchedule,
@@ -52,23 +52,6 @@ __all__ = [
     "InvalidSignal",
     "Lock",
     "LockError",
-    "Signal",
-    "SignalError",
-    "SignalRegistrationError",
-    "SignalRoutingWarning",
-    "SignalTarget",
-    "SpoolError",
-    "SpoolResult",
-    "SpoolValueTooLarge",
-    "UnknownSignalTarget",
-    "cron",
-    "file_monitor",
-    "rb_timer",
-    "signal_received",
-    "signal_wait",
-    "spool",
-    "spooler_handler",
-    "timer",
     "MessageTooLarge",
     "Mule",
     "MulesError",
@@ -80,15 +63,32 @@ __all__ = [
     "ResultTimeout",
     "ResultsUnavailable",
     "Settings",
+    "Signal",
+    "SignalError",
+    "SignalRegistrationError",
+    "SignalRoutingWarning",
+    "SignalTarget",
+    "SpoolError",
+    "SpoolResult",
+    "SpoolValueTooLarge",
     "TopologyError",
-    "UntrustedResult",
     "TypeMuleFarm",
     "UnknownFarm",
     "UnknownMule",
+    "UnknownSignalTarget",
+    "UntrustedResult",
     "configure",
     "configure_results",
+    "cron",
     "current_attempt",
+    "file_monitor",
     "mule_offload",
+    "rb_timer",
     "reset_runtime",
     "send_call_at",
+    "signal_received",
+    "signal_wait",
+    "spool",
+    "spooler_handler",
+    "timer",
 ]

@@ -197,8 +197,8 @@ class PluginBridge:
         """
         recv_size = DEFAULT_RECV_SIZE
         try:
-            from .process_env import process_getenv
             from ..layout.topology import TOPOLOGY_ENV
+            from .process_env import process_getenv
 
             value = process_getenv(TOPOLOGY_ENV)
             if value:

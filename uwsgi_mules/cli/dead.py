@@ -31,7 +31,8 @@ from pathlib import Path
 
 from ..instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV, InsecureDirectory, runtime_base
 from ..mule.delivery.backlog import BacklogError
-from ..mule.delivery.dead import DeadTask, list_dead as _list_dead
+from ..mule.delivery.dead import DeadTask
+from ..mule.delivery.dead import list_dead as _list_dead
 from ..mule.delivery.resend import resend_once
 
 EXIT_OK = 0

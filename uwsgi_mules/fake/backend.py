@@ -28,20 +28,20 @@ from typing import Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
-from ..layout.caches import CacheSpec
 from ..envelope import Signer
 from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
+from ..layout.caches import CacheSpec
 from ..layout.topology import FarmSpec, MuleSpec, Topology
 from .cache import FakeCaches, as_bytes
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
+from .loops import FakeMuleLoops
 from .queues import MessageQueue, MuleQueues
 from .services import MasterControls, c_int, uint8
 from .signals import FakeSignals
 from .spooler import FakeSpooler
-from .loops import FakeMuleLoops
 from .stepmode import FakeStepMode
 from .threads import FakeStopped, MuleThreads
 
@@ -89,7 +89,7 @@ class FakeUwsgi(Backend):
 
     def __init__(
         self,
-        mules: int | Sequence[str | None | MuleSpec] = 1,
+        mules: int | Sequence[str | MuleSpec | None] = 1,
         farms: dict[str, Sequence[int]] | None = None,
         *,
         msg_size: int | None = None,
@@ -329,7 +329,6 @@ class FakeUwsgi(Backend):
         queue = self.queues.by_farm.get(farm)
         if queue is not None and not self._put(queue, data, log_full=False):
             self._log("write(): Resource temporarily unavailable [plugins/python/uwsgi_pymodule.c]")
-        return None
 
     def _put(self, queue: MessageQueue, data: bytes, *, log_full: bool = True) -> bool:
         accepted = self.queues.put(queue, data)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .backend import FakeUwsgi
     from .queues import MessageQueue
 
-__all__ = ["FakeStepMode", "STEP_HANDLER_ATTR", "import_program"]
+__all__ = ["STEP_HANDLER_ATTR", "FakeStepMode", "import_program"]
 
 #: messages a mule alone in step mode reads per step
 _ALONE_CHUNK = 256

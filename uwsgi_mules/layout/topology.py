@@ -113,7 +113,7 @@ class Topology:
     @classmethod
     def build(
         cls,
-        mules: int | Sequence[str | None | MuleSpec] = 0,
+        mules: int | Sequence[str | MuleSpec | None] = 0,
         farms: dict[str, Sequence[int]] | Iterable[FarmSpec] | None = None,
         *,
         msg_size: int | None = None,

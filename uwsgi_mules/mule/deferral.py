@@ -24,8 +24,8 @@ from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
 from ..runtime.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
 from ..runtime.state import runtime_state
-from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.backlog import SavedOffload
+from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
 
 __all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: runtime.retry_policy.decide

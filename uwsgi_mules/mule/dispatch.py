@@ -30,10 +30,10 @@ from .. import envelope
 from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..envelope import Envelope, EnvelopeError, WireTarget
-from ..runtime.state import runtime_state
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..runtime.attempts import running_attempt
 from ..runtime.retry_policy import FAILED, tell_decision
+from ..runtime.state import runtime_state
 from .deferral import DEAD, RETRY, Deferral
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished

@@ -26,9 +26,10 @@ import hmac
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..datakey import DataSigner, data_key
 from ..instance import secure_dir

@@ -24,13 +24,12 @@ from typing import Any
 from .. import envelope
 from ..backends.base import Backend
 from ..backends.selection import current_backend
-from ..layout.caches import RESULTS_CACHE
 from ..errors import MulesError
+from ..layout.caches import RESULTS_CACHE
 from .result_records import UnsignedResult, open_result, seal_result
 from .routing import ResultHandle, route_table
 from .sender import send_bytes
 from .targets import Target
-
 
 
 class RemoteTaskError(MulesError):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -22,6 +23,7 @@ from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
 from ....runtime.state import runtime_state
 from ....runtime.targets import Target, farm_target, mule_target, validate
+from .calls import TaskHeader
 from .compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -35,7 +37,6 @@ from .compat import (
 )
 from .options import BackendOptions, TargetSetting, default_target, parse_options
 from .records import READY, ResultStore, TaskRecord, new_id
-from .calls import TaskHeader
 from .runner import PATH_PREFIX, TaskRunner, registry_path
 
 
