@@ -107,7 +107,7 @@ class Backend(ABC):
     def set_msg_hook(self, hook: MessageHook | None) -> None:
         """Set ``uwsgi.mule_msg_hook`` for this process."""
 
-    def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:
+    def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:  # noqa: B027 - optional, a no-op by default
         """From now on, pass any hook the application sets through ``wrap``
         (so a hook set late cannot cut offloads off)."""
 
@@ -190,7 +190,7 @@ class Backend(ABC):
         """Queue depths and counters, or None when unavailable."""
         return None
 
-    def note_taken(self, mule_id: int, count: int = 1) -> None:
+    def note_taken(self, mule_id: int, count: int = 1) -> None:  # noqa: B027 - optional, a no-op by default
         """Called by the mule loop with how many messages it read (counters)."""
 
     def wall_time(self) -> float:
@@ -198,7 +198,7 @@ class Backend(ABC):
         retries' backoff); the fake's virtual clock on the fake."""
         return time.time()
 
-    def note_dead(self, task: object) -> None:
+    def note_dead(self, task: object) -> None:  # noqa: B027 - optional, a no-op by default
         """Called with a :class:`~uwsgi_mules.mule.delivery.dead.DeadTask` once it
         is recorded (the fake keeps them in ``fake.dead_letters``)."""
 

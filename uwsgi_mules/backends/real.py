@@ -53,11 +53,7 @@ class RealBackend(Backend):
                 from .plugin_bridge import load_plugin
             except ImportError:  # pragma: no cover - bridge missing from a partial install
                 return None
-            try:
-                self._plugin = load_plugin()
-            except Exception as exc:  # a broken plugin must not break sending
-                logger.warning("uwsgi-mules plugin present but unusable: %s", exc)
-                self._plugin = None
+            self._plugin = load_plugin()  # never raises: a broken plugin is logged and not used
         return self._plugin
 
     # -- identity -----------------------------------------------------------
@@ -133,7 +129,7 @@ class RealBackend(Backend):
         if plugin is not None:
             try:
                 return plugin.topology()
-            except Exception as exc:
+            except (OSError, ValueError) as exc:  # a name it cannot decode, a layout that does not validate
                 logger.warning("uwsgi-mules plugin could not report the layout: %s", exc)
         from ..layout.uwsgi_args import options_from_argv, options_from_environ, process_environ
 
@@ -165,7 +161,7 @@ class RealBackend(Backend):
                 "(render the config with uwsgi_mules.config or load the plugin for exact checks)",
                 source,
             )
-        except Exception as exc:
+        except (OSError, ValueError) as exc:  # TopologyError is a ValueError
             logger.warning(
                 "uwsgi-mules could not read the mule/farm layout (%s); mule ids are only sent when "
                 "uwsgi.opt proves them and farm names are checked by uWSGI", exc
@@ -204,7 +200,7 @@ class RealBackend(Backend):
         try:
             return [(int(w.get("pid", 0)), w.get("status") == b"busy" or w.get("status") == "busy")
                     for w in self._uwsgi.workers()]
-        except Exception:
+        except (AttributeError, TypeError, ValueError, SystemError):  # no workers() (pyuwsgi) or not a list of dicts
             return None
 
     # -- layout checks -------------------------------------------------------------------

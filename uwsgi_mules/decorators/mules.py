@@ -173,7 +173,7 @@ class mule_brain:  # noqa: N801 - uwsgidecorators' name
         if backend.mule_id() == self.num:
             try:
                 self.f()
-            except Exception:
+            except Exception:  # noqa: BLE001 - as uwsgidecorators: any error prints and ends the mule
                 _die(backend)
 
 
@@ -188,7 +188,7 @@ class mule_brainloop(mule_brain):  # noqa: N801
         while True:
             try:
                 self.f()
-            except Exception:
+            except Exception:  # noqa: BLE001 - as uwsgidecorators: any error prints and ends the mule
                 _die(backend)
             if not backend.is_real:
                 return

@@ -63,10 +63,7 @@ def manage_spool_request(vars: dict[Any, Any]) -> int:  # noqa: A002 - original 
         for key in ("args", "kwargs"):
             decoded[key] = pickle.loads(decoded.pop(key))
     decoded = {k: _decode1(v) for k, v in decoded.items()}
-    if "args" in decoded:
-        ret = func(*decoded["args"], **decoded["kwargs"])
-    else:
-        ret = func(decoded)
+    ret = func(*decoded["args"], **decoded["kwargs"]) if "args" in decoded else func(decoded)
     result = int(decoded.get("ud_spool_ret", ret))
     if nonce is not None and result == SPOOL_OK:
         nonce_store(current_backend()).finished(nonce)  # uWSGI deletes the file: no copy may run

@@ -24,7 +24,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
@@ -44,6 +44,9 @@ from .signals import FakeSignals
 from .spooler import FakeSpooler
 from .stepmode import FakeStepMode
 from .threads import FakeStopped, MuleThreads
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 logger = logging.getLogger("uwsgi_mules.fake")
 
@@ -196,7 +199,7 @@ class FakeUwsgi(Backend):
 
     # -- activation -------------------------------------------------------------
 
-    def __enter__(self) -> FakeUwsgi:
+    def __enter__(self) -> Self:
         activate(self)
         self._active = True
         if self.backlog_dir is not None:
@@ -632,7 +635,7 @@ class FakeUwsgi(Backend):
             return False
         try:
             return hook(message)
-        except Exception as exc:  # uWSGI prints the traceback and goes on
+        except Exception as exc:  # noqa: BLE001 - uWSGI prints any hook error's traceback and goes on
             self.report_task_error(exc, "mule_msg_hook")
             return False
 

@@ -140,7 +140,7 @@ class MasterControls:
             with self.fake.as_process(*process):
                 try:
                     hook()
-                except Exception as exc:  # uWSGI clears the error and goes on
+                except Exception as exc:  # noqa: BLE001 - uWSGI clears any hook error and goes on
                     self.fake.report_task_error(exc, f"post_fork_hook in {process[0]} {process[1]}")
         return len(processes)
 

@@ -212,7 +212,7 @@ class FakeSignals:
             self.handled.append((process, signum))
         try:
             entry.handler(signum)
-        except Exception as exc:  # uWSGI prints the traceback and goes on
+        except Exception as exc:  # noqa: BLE001 - uWSGI prints any handler error's traceback and goes on
             fake.report_task_error(exc, f"signal {signum} handler on {kind} {number}")
             return -1
         return 0

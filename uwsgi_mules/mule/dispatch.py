@@ -200,7 +200,7 @@ class Dispatcher:
         if opened is None:
             try:
                 opened = self.signer.open(message, self.registry.tasks, record.buffer if record is not None else None)
-            except Exception as exc:  # a signed body that does not decode
+            except Exception as exc:  # noqa: BLE001 - a signed body that does not decode (unpickling raises anything)
                 opened = exc
         return self.handle_opened(message, opened, record)
 

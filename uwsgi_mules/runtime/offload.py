@@ -188,7 +188,7 @@ def _offloading_wrapper(func: Callable[..., Any], offloading: Offloading) -> Cal
         wire = prepared.wire
         try:
             payload = prepared.seal_call(path, args, kwargs, wire, meta)
-        except Exception:
+        except Exception:  # noqa: BLE001 - pickling raises anything; the slow path says why as NotOffloadable
             payload = backend.signer().seal(offloading.encode(args, kwargs))  # raises NotOffloadable
         if len(payload) <= prepared.limit:
             try:

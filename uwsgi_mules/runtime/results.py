@@ -132,7 +132,7 @@ def store_result(
     else:
         try:
             record = pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - pickling a result raises anything; the caller gets it as an error
             record = _error_record(error, f"the result of the task cannot be pickled: {error}")
     record = seal_result(backend.signer(), key, record)
     if backend.cache_update(key, record, expires, settings.cache):
