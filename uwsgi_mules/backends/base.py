@@ -163,7 +163,7 @@ class Backend(ABC):
         """The uwsgi-mules C plugin's bridge where it is loaded (real uWSGI), else None."""
         return None
 
-    def receiver(self) -> Callable[[bool, bool, int, float], bytes | None]:
+    def receiver(self) -> Callable[[bool, bool, int, int], bytes | None]:
         """The fastest ``mule_get_msg(signals, farms, buffer_size, timeout)``
         (the C function itself on real uWSGI), for the mule's loop."""
         return self.mule_get_msg

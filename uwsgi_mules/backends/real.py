@@ -91,15 +91,19 @@ class RealBackend(Backend):
     def farm_get_msg(self) -> bytes | None:
         return self._uwsgi.farm_get_msg()
 
+    def _set_callback(self, name: str, callback: Any) -> None:
+        """Set (or, for None, remove) a callable uWSGI looks up by name in the
+        ``uwsgi`` module's dict: ``mule_msg_hook``, ``spooler``, ``post_fork_hook``."""
+        if callback is not None:
+            setattr(self._uwsgi, name, callback)
+        elif hasattr(self._uwsgi, name):
+            delattr(self._uwsgi, name)
+
     def get_msg_hook(self) -> MessageHook | None:
         return getattr(self._uwsgi, "mule_msg_hook", None)
 
     def set_msg_hook(self, hook: MessageHook | None) -> None:
-        if hook is None:
-            if hasattr(self._uwsgi, "mule_msg_hook"):
-                del self._uwsgi.mule_msg_hook
-        else:
-            self._uwsgi.mule_msg_hook = hook
+        self._set_callback("mule_msg_hook", hook)
 
     def guard_msg_hook(self, wrap: Any) -> None:
         module = self._uwsgi
@@ -351,21 +355,13 @@ class RealBackend(Backend):
         return getattr(self._uwsgi, "spooler", None)
 
     def set_spooler(self, handler: Any) -> None:
-        if handler is None:
-            if hasattr(self._uwsgi, "spooler"):
-                del self._uwsgi.spooler
-        else:
-            self._uwsgi.spooler = handler
+        self._set_callback("spooler", handler)
 
     def get_post_fork_hook(self) -> Any:
         return getattr(self._uwsgi, "post_fork_hook", None)
 
     def set_post_fork_hook(self, hook: Any) -> None:
-        if hook is None:
-            if hasattr(self._uwsgi, "post_fork_hook"):
-                del self._uwsgi.post_fork_hook
-        else:
-            self._uwsgi.post_fork_hook = hook
+        self._set_callback("post_fork_hook", hook)
 
     def set_user_harakiri(self, seconds: int) -> None:
         self._uwsgi.set_user_harakiri(seconds)

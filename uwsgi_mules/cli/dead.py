@@ -41,7 +41,7 @@ EXIT_UNKNOWN_ID = 1
 EXIT_NO_DIRECTORY = 2
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``dead`` subcommand."""
     dead = commands.add_parser(
         "dead",

@@ -194,7 +194,7 @@ def _read(address: StatsAddress, timeout: float, *, send_request: bool, probe: f
 
 
 def _read_all(sock: socket.socket) -> bytes:
-    chunks = []
+    chunks: list[bytes] = []
     while True:
         chunk = sock.recv(65536)
         if not chunk:

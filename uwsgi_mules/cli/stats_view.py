@@ -25,9 +25,9 @@ class QueueRow:
 
 def queue_rows(stats: dict[str, object]) -> list[QueueRow]:
     """One row per queue found in the plugin's metrics, in a stable order."""
-    metrics = stats.get("metrics") or {}
+    metrics = stats.get("metrics")
     rows: dict[str, QueueRow] = {}
-    for name, entry in metrics.items():  # type: ignore[union-attr]
+    for name, entry in (metrics.items() if isinstance(metrics, dict) else ()):
         prefix = next((p for p in PREFIXES if name.startswith(p)), None)
         if prefix is None:
             continue

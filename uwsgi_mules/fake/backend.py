@@ -510,7 +510,7 @@ class FakeUwsgi(Backend):
         result = func(*args)
         if result is None:
             return None
-        return result.encode() if isinstance(result, str) else bytes(result)  # type: ignore[arg-type]
+        return result.encode() if isinstance(result, str) else bytes(result)  # type: ignore[call-overload]  # any object: bytes() raises for one it cannot convert
 
     def now(self) -> float:
         return self.clock.time()

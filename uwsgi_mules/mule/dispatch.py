@@ -265,7 +265,7 @@ class Dispatcher:
         self.lookup(path)  # counts and logs the unregistered task
         return Outcome.UNREGISTERED
 
-    def lookup(self, path: str) -> Callable[..., Any] | None:
+    def lookup(self, path: object) -> Callable[..., Any] | None:
         func = self.registry.tasks.get(path) if isinstance(path, str) else None
         if func is None:
             self.counters.unregistered += 1
@@ -285,7 +285,7 @@ class Dispatcher:
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
-        stores = meta is not None and isinstance(meta, dict) and meta.get("result") is not None
+        result_meta = meta if isinstance(meta, dict) and meta.get("result") is not None else None
         try:
             around = self.around
             if meta is not None:
@@ -297,8 +297,8 @@ class Dispatcher:
                 with around():
                     value = func(*args, **kwargs)
             self.counters.ran += 1
-            if stores:
-                store_outcome(self.backend, meta, value=value)
+            if result_meta is not None:
+                store_outcome(self.backend, result_meta, value=value)
             return True
         except SimulatedCrash:
             raise

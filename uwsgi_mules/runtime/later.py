@@ -65,7 +65,7 @@ def _epoch_seconds(due: Any) -> float:
         value = float(due)
     except OverflowError:
         raise ValueError(
-            f"due must be a finite number of epoch seconds, got an int of {due.bit_length()} bits"
+            f"due must be a finite number of epoch seconds, got an int of {int(due).bit_length()} bits"
         ) from None
     if not math.isfinite(value):
         raise ValueError(f"due must be a finite number of epoch seconds, got {due!r}")

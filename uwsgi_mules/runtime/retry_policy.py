@@ -88,7 +88,7 @@ def validate_delay(seconds: Any, name: str = "delay") -> float:
         value = float(seconds)
     except OverflowError:  # an int beyond a float, e.g. 10**400
         raise ValueError(
-            f"{name} must be a finite number of seconds >= 0, got an int of {seconds.bit_length()} bits"
+            f"{name} must be a finite number of seconds >= 0, got an int of {int(seconds).bit_length()} bits"
         ) from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {seconds!r}")

@@ -108,7 +108,7 @@ def run() -> None:
 
     from celery.apps.worker import install_worker_term_handler
 
-    class MuleWorker(app.Worker):  # type: ignore[misc,name-defined]
+    class MuleWorker(app.Worker):  # type: ignore[name-defined]
         def install_platform_tweaks(self, worker: Any) -> None:
             super().install_platform_tweaks(worker)
             # uWSGI reloads mules with SIGHUP: a warm shutdown (Celery would exec itself)

@@ -45,8 +45,8 @@ class CeleryResult:
         except CeleryTimeout as exc:
             raise ResultTimeout(f"no result for {self.id} within {timeout}s (the task may still be running)") from exc
         if self.async_result.failed():
-            exc = self.async_result.result
-            if isinstance(exc, BaseException):
-                raise RemoteTaskError(remote_type_name(exc), str(exc), self.async_result.traceback or "")
-            raise RemoteTaskError("unknown", repr(exc), self.async_result.traceback or "")
+            error = self.async_result.result
+            if isinstance(error, BaseException):
+                raise RemoteTaskError(remote_type_name(error), str(error), self.async_result.traceback or "")
+            raise RemoteTaskError("unknown", repr(error), self.async_result.traceback or "")
         return value

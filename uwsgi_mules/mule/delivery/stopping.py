@@ -36,7 +36,7 @@ from ...envelope import MAGIC, WireTarget
 from .backlog import SavedOffload, save
 
 #: signals uWSGI sends a mule to stop it, and whether the instance is going away
-STOP_SIGNALS = {signal.SIGHUP: "reload", signal.SIGTERM: "reload", signal.SIGINT: "stop"}
+STOP_SIGNALS: dict[int, str] = {signal.SIGHUP: "reload", signal.SIGTERM: "reload", signal.SIGINT: "stop"}
 #: seconds without any worker stopping after which a mules-only reload is assumed
 MULES_ONLY_PROBE = 1.0
 
