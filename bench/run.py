@@ -212,6 +212,8 @@ def bench_flavour(command: str, workdir: Path, opts: argparse.Namespace, plugin:
 
     # 2. drain, latency and burst: one instance per library, 4 workers, 1 mule
     res["libs"] = {}
+    if opts.percall_only:
+        return res
     for proto in (["raw", "um"] if plugin else ["raw", "raw_args", "um", "mf", "uc"]):
         args = ["--processes", "4", MULE_OPTION[proto]] + extra
         if proto == "raw_args":  # diagnostic: drain only
@@ -367,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller counts (smoke test)")
     parser.add_argument("--json", help="also write raw results to this file")
     parser.add_argument("--no-fake", action="store_true")
+    parser.add_argument("--percall-only", action="store_true",
+                        help="only the per-call rows (about 20 s per column; implies --no-fake)")
     opts = parser.parse_args(argv)
     # a SIGTERM must still stop every server (the context managers run on SystemExit)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -396,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
                 res["seconds"] = time.monotonic() - t0
                 results["runs"][label] = res
                 print(f"# {label}: {res['seconds']:.0f} s", file=sys.stderr)
-    if not opts.no_fake:
+    if not opts.no_fake and not opts.percall_only:
         from bench.fake_bench import run_fake
 
         results["fake"] = run_fake(10_000 if opts.quick else 50_000)

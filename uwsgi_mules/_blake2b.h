@@ -73,7 +73,7 @@ static inline uint64_t blake2b_rotr(uint64_t x, int n) { return (x >> n) | (x <<
 
 /* RFC 7693, 3.2: compress one 128-byte block; t is the byte count so far
  * (our messages stay far below 2**64 bytes, so the high word is 0). */
-static void blake2b_compress(uint64_t h[8], const uint8_t block[BLAKE2B_BLOCK], uint64_t t, int last) {
+static void blake2b_compress_scalar(uint64_t h[8], const uint8_t block[BLAKE2B_BLOCK], uint64_t t, int last) {
     uint64_t v[16], m[16];
     int i;
     for (i = 0; i < 16; i++) m[i] = blake2b_load64(block + 8 * i);
@@ -97,6 +97,111 @@ static void blake2b_compress(uint64_t h[8], const uint8_t block[BLAKE2B_BLOCK], 
     BLAKE2B_ROUND(10);
     BLAKE2B_ROUND(11);
     for (i = 0; i < 8; i++) h[i] ^= v[i] ^ v[i + 8];
+}
+
+/* The same compression with AVX2 (x86-64 with GCC or Clang, chosen at run
+ * time when the CPU and the OS support it): the four columns, then the four
+ * diagonals, of the 4x4 state are computed at once, one 256-bit row each.
+ * About half the instructions of the scalar code for one block. */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(UWSGI_MULES_NO_AVX2)
+#include <immintrin.h>
+#define BLAKE2B_HAVE_AVX2 1
+
+#define BLAKE2B_AVX2_G(x, y)                                                              \
+    do {                                                                                  \
+        a = _mm256_add_epi64(_mm256_add_epi64(a, b), (x));                                \
+        d = _mm256_shuffle_epi32(_mm256_xor_si256(d, a), _MM_SHUFFLE(2, 3, 0, 1));        \
+        c = _mm256_add_epi64(c, d);                                                       \
+        b = _mm256_shuffle_epi8(_mm256_xor_si256(b, c), rot24);                           \
+        a = _mm256_add_epi64(_mm256_add_epi64(a, b), (y));                                \
+        d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot16);                           \
+        c = _mm256_add_epi64(c, d);                                                       \
+        b = _mm256_xor_si256(b, c);                                                       \
+        b = _mm256_or_si256(_mm256_add_epi64(b, b), _mm256_srli_epi64(b, 63));            \
+    } while (0)
+
+#define BLAKE2B_AVX2_M(s, i, j, k, l) _mm256_setr_epi64x(m[(s)[i]], m[(s)[j]], m[(s)[k]], m[(s)[l]])
+
+#define BLAKE2B_AVX2_ROUND(r)                                                             \
+    do {                                                                                  \
+        const uint8_t *s = blake2b_sigma[(r) % 10];                                       \
+        BLAKE2B_AVX2_G(BLAKE2B_AVX2_M(s, 0, 2, 4, 6), BLAKE2B_AVX2_M(s, 1, 3, 5, 7));     \
+        /* diagonals: rows b, c, d turned left by 1, 2, 3 lanes */                        \
+        b = _mm256_permute4x64_epi64(b, _MM_SHUFFLE(0, 3, 2, 1));                         \
+        c = _mm256_permute4x64_epi64(c, _MM_SHUFFLE(1, 0, 3, 2));                         \
+        d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(2, 1, 0, 3));                         \
+        BLAKE2B_AVX2_G(BLAKE2B_AVX2_M(s, 8, 10, 12, 14), BLAKE2B_AVX2_M(s, 9, 11, 13, 15)); \
+        b = _mm256_permute4x64_epi64(b, _MM_SHUFFLE(2, 1, 0, 3));                         \
+        c = _mm256_permute4x64_epi64(c, _MM_SHUFFLE(1, 0, 3, 2));                         \
+        d = _mm256_permute4x64_epi64(d, _MM_SHUFFLE(0, 3, 2, 1));                         \
+    } while (0)
+
+__attribute__((target("avx2"))) static void blake2b_compress_avx2(uint64_t h[8], const uint8_t block[BLAKE2B_BLOCK],
+                                                                   uint64_t t, int last) {
+    const __m256i rot24 = _mm256_setr_epi8(3, 4, 5, 6, 7, 0, 1, 2, 11, 12, 13, 14, 15, 8, 9, 10, 3, 4, 5, 6, 7, 0, 1,
+                                           2, 11, 12, 13, 14, 15, 8, 9, 10);
+    const __m256i rot16 = _mm256_setr_epi8(2, 3, 4, 5, 6, 7, 0, 1, 10, 11, 12, 13, 14, 15, 8, 9, 2, 3, 4, 5, 6, 7, 0,
+                                           1, 10, 11, 12, 13, 14, 15, 8, 9);
+    __m256i a, b, c, d, h0, h1;
+    long long m[16];
+    memcpy(m, block, BLAKE2B_BLOCK); /* x86 is little-endian: the words as blake2b_load64 reads them */
+    h0 = a = _mm256_loadu_si256((const __m256i *)&h[0]);
+    h1 = b = _mm256_loadu_si256((const __m256i *)&h[4]);
+    c = _mm256_loadu_si256((const __m256i *)&blake2b_iv[0]);
+    d = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)&blake2b_iv[4]),
+                         _mm256_setr_epi64x((long long)t, 0, last ? -1LL : 0, 0));
+    BLAKE2B_AVX2_ROUND(0);
+    BLAKE2B_AVX2_ROUND(1);
+    BLAKE2B_AVX2_ROUND(2);
+    BLAKE2B_AVX2_ROUND(3);
+    BLAKE2B_AVX2_ROUND(4);
+    BLAKE2B_AVX2_ROUND(5);
+    BLAKE2B_AVX2_ROUND(6);
+    BLAKE2B_AVX2_ROUND(7);
+    BLAKE2B_AVX2_ROUND(8);
+    BLAKE2B_AVX2_ROUND(9);
+    BLAKE2B_AVX2_ROUND(10);
+    BLAKE2B_AVX2_ROUND(11);
+    _mm256_storeu_si256((__m256i *)&h[0], _mm256_xor_si256(h0, _mm256_xor_si256(a, c)));
+    _mm256_storeu_si256((__m256i *)&h[4], _mm256_xor_si256(h1, _mm256_xor_si256(b, d)));
+}
+#endif
+
+/* Which compression runs: 0 the scalar code, 1 AVX2 (-1: not chosen yet). */
+static int blake2b_avx2 = -1;
+
+/* The compression this process uses: AVX2 when the CPU and the OS allow it. */
+static void blake2b_compress(uint64_t h[8], const uint8_t block[BLAKE2B_BLOCK], uint64_t t, int last) {
+#ifdef BLAKE2B_HAVE_AVX2
+    if (blake2b_avx2 < 0) {
+        __builtin_cpu_init();
+        blake2b_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    }
+    if (blake2b_avx2) {
+        blake2b_compress_avx2(h, block, t, last);
+        return;
+    }
+#else
+    blake2b_avx2 = 0;
+#endif
+    blake2b_compress_scalar(h, block, t, last);
+}
+
+/* Choose the compression: "scalar", "avx2" (if supported) or "auto"; returns
+ * the name of the one in use (tests run every length with both). */
+static const char *blake2b_choose(const char *name) {
+    int supported = 0;
+#ifdef BLAKE2B_HAVE_AVX2
+    __builtin_cpu_init();
+    supported = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
+    if (name != NULL) {
+        if (strcmp(name, "scalar") == 0) blake2b_avx2 = 0;
+        else if (strcmp(name, "avx2") == 0 || strcmp(name, "auto") == 0) blake2b_avx2 = supported;
+    } else if (blake2b_avx2 < 0) {
+        blake2b_avx2 = supported;
+    }
+    return blake2b_avx2 ? "avx2" : "scalar";
 }
 
 /* key: 1..64 bytes; digest_size: 1..64 */

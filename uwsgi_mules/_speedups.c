@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 
 #include "_blake2b.h"
 #include "_queue_writer.h"
@@ -105,36 +106,45 @@ static PyObject *Signer_seal(SignerObject *self, PyObject *body) {
     return out;
 }
 
+/* pickle.dumps((path, args, kwargs, target, meta), HIGHEST_PROTOCOL): the
+ * unsigned body of a call, or NULL with what pickle raised. */
+static PyObject *pickle_call(PyObject *const *fields) {
+    PyObject *call, *body;
+    PyObject *dump_args[2];
+    Py_ssize_t i;
+    call = PyTuple_New(5);
+    if (call == NULL) return NULL;
+    for (i = 0; i < 5; i++) PyTuple_SET_ITEM(call, i, Py_NewRef(fields[i]));
+    dump_args[0] = call;
+    dump_args[1] = pickle_protocol;
+    body = PyObject_Vectorcall(pickle_dumps, dump_args, 2, NULL);
+    Py_DECREF(call);
+    if (body != NULL && !PyBytes_Check(body)) {
+        Py_DECREF(body);
+        PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
+        return NULL;
+    }
+    return body;
+}
+
+/* The signed envelope of a call (fields: path, args, kwargs, target, meta). */
+static PyObject *seal_fields(SignerObject *self, PyObject *const *fields) {
+    PyObject *body = pickle_call(fields), *out;
+    if (body == NULL) return NULL;
+    out = seal_buffer(self, PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body));
+    Py_DECREF(body);
+    return out;
+}
+
 /* seal_call(path, args, kwargs, target, meta): the signed envelope of a call.
  * Whatever pickle raises propagates (the caller turns it into NotOffloadable). */
 static PyObject *Signer_seal_call(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *call, *body, *out;
-    PyObject *dump_args[2];
-    Py_ssize_t i;
     if (!signer_ready(self)) return NULL;
     if (nargs != 5) {
         PyErr_SetString(PyExc_TypeError, "seal_call(path, args, kwargs, target, meta)");
         return NULL;
     }
-    call = PyTuple_New(5);
-    if (call == NULL) return NULL;
-    for (i = 0; i < 5; i++) {
-        Py_INCREF(args[i]);
-        PyTuple_SET_ITEM(call, i, args[i]);
-    }
-    dump_args[0] = call;
-    dump_args[1] = pickle_protocol;
-    body = PyObject_Vectorcall(pickle_dumps, dump_args, 2, NULL);
-    Py_DECREF(call);
-    if (body == NULL) return NULL;
-    if (!PyBytes_Check(body)) {
-        Py_DECREF(body);
-        PyErr_SetString(PyExc_TypeError, "pickle.dumps did not return bytes");
-        return NULL;
-    }
-    out = seal_buffer(self, PyBytes_AS_STRING(body), PyBytes_GET_SIZE(body));
-    Py_DECREF(body);
-    return out;
+    return seal_fields(self, args);
 }
 
 /* verified_body(message): the body of a genuine envelope as bytes, or None
@@ -446,6 +456,134 @@ static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssiz
     return out;
 }
 
+/* CallSender: one offloaded function's send path for one backend, in one C
+ * call. sender(args, kwargs) pickles (path, args, kwargs, target, meta),
+ * signs it and, when it fits `limit`, calls send(envelope, target). It
+ * returns True once send() said so; the envelope (bytes) when it was not
+ * queued (too large, send() returned a false value or raised ValueError: the
+ * caller's slow path says why or waits for room); False when pickling or
+ * sealing raised an Exception (cleared: the caller pickles again to name
+ * the argument). Other exceptions of send() propagate. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    SignerObject *signer;
+    PyObject *fields[5]; /* path, NULL (args), NULL (kwargs), target, meta */
+    PyObject *send;
+    Py_ssize_t limit;
+} CallSenderObject;
+
+/* send(envelope, target): True once queued; the envelope when not, or NULL */
+static PyObject *call_sender_send(CallSenderObject *self, PyObject *payload) {
+    PyObject *send_args[2] = {payload, self->fields[3]};
+    PyObject *sent;
+    int queued = -1;
+    sent = PyObject_Vectorcall(self->send, send_args, 2, NULL);
+    if (sent != NULL) {
+        queued = PyObject_IsTrue(sent);
+        Py_DECREF(sent);
+    }
+    if (queued > 0) {
+        Py_DECREF(payload);
+        Py_RETURN_TRUE;
+    }
+    if (queued == 0) return payload;
+    if (PyErr_ExceptionMatches(PyExc_ValueError)) {  /* a bad target: the slow path names it */
+        PyErr_Clear();
+        return payload;
+    }
+    Py_DECREF(payload);
+    return NULL;
+}
+
+static PyObject *CallSender_vectorcall(CallSenderObject *self, PyObject *const *args, size_t nargsf,
+                                       PyObject *kwnames) {
+    PyObject *fields[5], *payload;
+    if (PyVectorcall_NARGS(nargsf) != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames))) {
+        PyErr_SetString(PyExc_TypeError, "CallSender(args, kwargs)");
+        return NULL;
+    }
+    fields[0] = self->fields[0];
+    fields[1] = args[0];
+    fields[2] = args[1];
+    fields[3] = self->fields[3];
+    fields[4] = self->fields[4];
+    payload = seal_fields(self->signer, fields);
+    if (payload == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) return NULL;
+        PyErr_Clear();
+        Py_RETURN_FALSE;
+    }
+    if (PyBytes_GET_SIZE(payload) > self->limit) return payload;
+    return call_sender_send(self, payload);
+}
+
+static int CallSender_traverse(CallSenderObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->signer);
+    Py_VISIT(self->fields[0]);
+    Py_VISIT(self->fields[3]);
+    Py_VISIT(self->fields[4]);
+    Py_VISIT(self->send);
+    return 0;
+}
+
+static int CallSender_clear(CallSenderObject *self) {
+    Py_CLEAR(self->signer);
+    Py_CLEAR(self->fields[0]);
+    Py_CLEAR(self->fields[3]);
+    Py_CLEAR(self->fields[4]);
+    Py_CLEAR(self->send);
+    return 0;
+}
+
+static void CallSender_dealloc(CallSenderObject *self) {
+    PyObject_GC_UnTrack(self);
+    CallSender_clear(self);
+    PyObject_GC_Del(self);
+}
+
+static PyTypeObject CallSenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "uwsgi_mules._speedups.CallSender",
+    .tp_basicsize = sizeof(CallSenderObject),
+    .tp_dealloc = (destructor)CallSender_dealloc,
+    .tp_vectorcall_offset = offsetof(CallSenderObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "A call's send path (Signer.sender()): sender(args, kwargs) -> True, the unsent envelope, or False.",
+    .tp_traverse = (traverseproc)CallSender_traverse,
+    .tp_clear = (inquiry)CallSender_clear,
+};
+
+/* sender(path, target, meta, send, limit) -> CallSender (see above) */
+static PyObject *Signer_sender(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    CallSenderObject *sender;
+    Py_ssize_t limit;
+    if (!signer_ready(self)) return NULL;
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "sender(path, target, meta, send, limit)");
+        return NULL;
+    }
+    if (!PyCallable_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "sender(): send must be callable");
+        return NULL;
+    }
+    limit = PyLong_AsSsize_t(args[4]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    sender = PyObject_GC_New(CallSenderObject, &CallSenderType);
+    if (sender == NULL) return NULL;
+    sender->vectorcall = (vectorcallfunc)CallSender_vectorcall;
+    sender->signer = (SignerObject *)Py_NewRef(self);
+    sender->fields[0] = Py_NewRef(args[0]);
+    sender->fields[1] = sender->fields[2] = NULL;
+    sender->fields[3] = Py_NewRef(args[1]);
+    sender->fields[4] = Py_NewRef(args[2]);
+    sender->send = Py_NewRef(args[3]);
+    sender->limit = limit;
+    PyObject_GC_Track(sender);
+    return (PyObject *)sender;
+}
+
 static PyMethodDef Signer_methods[] = {
     {"tag", (PyCFunction)Signer_tag, METH_O, "tag(data) -> the 16-byte keyed BLAKE2b tag of data"},
     {"seal", (PyCFunction)Signer_seal, METH_O, "seal(body) -> PREFIX + tag + body"},
@@ -459,6 +597,9 @@ static PyMethodDef Signer_methods[] = {
     {"serve", (PyCFunction)(void (*)(void))Signer_serve, METH_FASTCALL,
      "serve(get, first_args, args, tasks, record, stop, batch) -> (taken, ran, why, value): "
      "the programmed mule's receive loop for registered tasks without metadata"},
+    {"sender", (PyCFunction)(void (*)(void))Signer_sender, METH_FASTCALL,
+     "sender(path, target, meta, send, limit) -> a CallSender: sender(args, kwargs) -> True once "
+     "send(envelope, target) queued it, the envelope when not, False when pickling failed"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -473,16 +614,44 @@ static PyTypeObject SignerType = {
     .tp_methods = Signer_methods,
 };
 
+/* blake2b_impl(name=None) -> "avx2" or "scalar": the BLAKE2b compression in
+ * use, after choosing "scalar", "avx2" (when the CPU has it) or "auto". */
+static PyObject *speedups_blake2b_impl(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    const char *name = NULL;
+    if (nargs > 1) {
+        PyErr_SetString(PyExc_TypeError, "blake2b_impl(name=None)");
+        return NULL;
+    }
+    if (nargs == 1 && args[0] != Py_None) {
+        name = PyUnicode_AsUTF8(args[0]);
+        if (name == NULL) return NULL;
+        if (strcmp(name, "scalar") != 0 && strcmp(name, "avx2") != 0 && strcmp(name, "auto") != 0) {
+            PyErr_SetString(PyExc_ValueError, "blake2b_impl(): 'scalar', 'avx2' or 'auto'");
+            return NULL;
+        }
+    }
+    return PyUnicode_FromString(blake2b_choose(name));
+}
+
+static PyMethodDef speedups_functions[] = {
+    {"blake2b_impl", (PyCFunction)(void (*)(void))speedups_blake2b_impl, METH_FASTCALL,
+     "blake2b_impl(name=None) -> the BLAKE2b compression in use ('avx2' or 'scalar'); name chooses "
+     "'scalar', 'avx2' (when supported) or 'auto'"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "uwsgi_mules._speedups",
+    .m_methods = speedups_functions,
     .m_doc = "The per-message work of signed envelopes in C (optional; envelope.py falls back to Python).",
     .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) {
     PyObject *module, *pickle;
-    if (PyType_Ready(&SignerType) < 0 || PyType_Ready(&QueueWriterType) < 0) return NULL;
+    if (PyType_Ready(&SignerType) < 0 || PyType_Ready(&QueueWriterType) < 0 || PyType_Ready(&CallSenderType) < 0)
+        return NULL;
     pickle = PyImport_ImportModule("pickle");
     if (pickle == NULL) return NULL;
     Py_XSETREF(pickle_dumps, PyObject_GetAttrString(pickle, "dumps"));

@@ -145,6 +145,12 @@ class Signer:
     - ``seal(body)``: ``PREFIX + tag + body``;
     - ``seal_call(path, args, kwargs, target, meta)``: the signed envelope of
       a call (whatever pickle raises propagates: see :func:`encode`);
+    - ``sender(path, target, meta, send, limit)``: one function's send path,
+      ``sender(args, kwargs)``: seals the call and, when it is at most
+      ``limit`` bytes, calls ``send(envelope, target)``; returns True once
+      queued, the envelope when it was not (too large, ``send`` returned a
+      false value or raised ``ValueError``), False when pickling or sealing
+      raised an ``Exception`` (other exceptions of ``send`` propagate);
     - ``open(message, tasks, record)``: :data:`NOT_OURS`, :data:`BAD_TAG`, or
       :class:`Opened` ``(func, path, args, kwargs, target, meta)`` for a
       genuine envelope, ``func`` being ``tasks[path]`` when the fields have the right types and
@@ -158,7 +164,7 @@ class Signer:
     None without the speedups.
     """
 
-    __slots__ = ("accelerated", "key", "mac", "open", "seal", "seal_call", "serve", "tag")
+    __slots__ = ("accelerated", "key", "mac", "open", "seal", "seal_call", "sender", "serve", "tag")
 
     def __init__(self, key: bytes) -> None:
         if not isinstance(key, bytes) or len(key) < 16:
@@ -173,6 +179,7 @@ class Signer:
         self.tag = fast.tag if fast is not None else self._py_tag
         self.seal = fast.seal if fast is not None else self._py_seal
         self.seal_call = fast.seal_call if fast is not None else _python_seal_call(self.mac)
+        self.sender = fast.sender if fast is not None else _python_sender(self.seal_call)
         self.open = fast.open if fast is not None else _python_open(self.mac)
         #: the programmed mule's receive loop in C (``_speedups.Signer.serve``), or None
         self.serve = fast.serve if fast is not None else None
@@ -221,6 +228,33 @@ def _python_seal_call(mac: Any) -> Callable[..., bytes]:
         return prefix + tag.digest() + body
 
     return seal_call
+
+
+def _python_sender(seal_call: Callable[..., bytes]) -> Callable[..., Callable[[Any, Any], Any]]:
+    """``Signer.sender`` in Python (what ``_speedups.Signer.sender`` does)."""
+
+    def sender(path: Any, target: Any, meta: Any, send: Callable[[bytes, Any], Any],
+               limit: int) -> Callable[[Any, Any], Any]:
+        if not callable(send):
+            raise TypeError("sender(): send must be callable")
+        limit = int(limit)
+
+        def send_call(args: Any, kwargs: Any) -> bool | bytes:
+            try:
+                payload = seal_call(path, args, kwargs, target, meta)
+            except Exception:  # noqa: BLE001 - whatever pickle raises: the caller pickles again for NotOffloadable
+                return False
+            if len(payload) <= limit:
+                try:
+                    if send(payload, target):
+                        return True
+                except ValueError:
+                    pass
+            return payload
+
+        return send_call
+
+    return sender
 
 
 def _python_open(mac: Any) -> Callable[[bytes, dict[str, Any], Any], Any]:

@@ -105,6 +105,13 @@ def current_backend() -> Backend:
     return _selector._real or _selector.current()
 
 
+def selection_state() -> tuple[list[Backend], BackendSelector]:
+    """What :func:`current_backend` reads: the stack of activated backends
+    (changed in place) and the selector (``_real``: the cached real backend),
+    for offload wrappers that compare them with a prepared backend per call."""
+    return _stack, _selector
+
+
 def activate(backend: Backend) -> None:
     """Make ``backend`` current until :func:`deactivate` (stackable)."""
     _selector.activate(backend)

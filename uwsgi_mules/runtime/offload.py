@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .. import envelope
-from ..backends.selection import current_backend
+from ..backends.selection import current_backend, selection_state
 from ..errors import BackendUnavailable, UnknownFarm
 from ..mule.hook import ensure_hook
 from ..registry import ORIGINAL_ATTR, function_path
@@ -147,56 +147,72 @@ class PreparedRoute:
     """What an offload wrapper prepared for one backend: the route validated
     once, then reused by every call until the backend or the routes change."""
 
-    __slots__ = ("backend", "limit", "remote", "route", "seal_call", "send", "wire")
+    __slots__ = ("backend", "limit", "offload", "remote", "route", "send", "wire")
 
-    def __init__(self, backend: Any, target: Target, routes: RouteTable) -> None:
+    def __init__(self, backend: Any, offloading: Offloading, routes: RouteTable) -> None:
         self.backend = backend
         #: set when the target is routed elsewhere (uwsgi_mules.contrib.celery): nothing else is used
-        self.remote: RemoteRoute | None = routes.lookup(target)
+        self.remote: RemoteRoute | None = routes.lookup(offloading.target)
         self.route: Route | None = None
         self.send: Callable[[bytes, Any], Any] | None = None
         self.wire: Any = 0
         self.limit = 0
-        self.seal_call: Callable[..., bytes] | None = None
+        #: ``offload(args, kwargs)``: pickle, sign and send in one call (C when built; ``Signer.sender``)
+        self.offload: Callable[[Any, Any], Any] | None = None
         if self.remote is None:
             ensure_hook(backend)
-            route = self.route = prepare_route(backend, target)
+            route = self.route = prepare_route(backend, offloading.target)
             self.wire = route.wire
             self.send = backend.raw_sender(self.wire)
             self.limit = route.limit
-            self.seal_call = backend.signer().seal_call  # pickle and sign (C when built)
+            self.offload = backend.signer().sender(offloading.path, self.wire, offloading.meta, self.send, self.limit)
 
 
 def _offloading_wrapper(func: Callable[..., Any], offloading: Offloading) -> Callable[..., Any]:
     """The function that sends calls of ``func`` instead of running them."""
-    path, target, meta = offloading.path, offloading.target, offloading.meta
+    path, target = offloading.path, offloading.target
     routes = route_table()
     cache = RouteCache()  # one slot: a new fake per test replaces it, nothing accumulates
     routes.watch(cache)
+    stack, selector = selection_state()  # what current_backend() reads, read here without a call
 
-    @functools.wraps(func)
-    def offloaded(*args: Any, **kwargs: Any) -> bool:
+    def finish(prepared: PreparedRoute, sent: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """After ``prepared.offload`` did not queue the call (``sent``: the envelope, or False)."""
+        backend, route, send = prepared.backend, prepared.route, prepared.send
+        assert route is not None and send is not None  # set with prepared.offload: a local route
+        if sent is False:  # pickling failed: pickle again to say which argument (NotOffloadable)
+            sent = backend.signer().seal(offloading.encode(args, kwargs))
+            if len(sent) <= prepared.limit:
+                try:
+                    if send(sent, prepared.wire):
+                        return True
+                except ValueError:
+                    pass  # send_routed turns it into UnknownMule / UnknownFarm
+        return send_routed(backend, sent, route)  # too large, full queue: retries or raises
+
+    def send_anew(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """A call with no route prepared for the current backend (or routed elsewhere)."""
         try:
             backend = current_backend()
         except BackendUnavailable as exc:  # no uWSGI here: only routed targets can go
             return send_unbacked(target, path, args, kwargs, exc)
         prepared = cache.entry  # read once: a route change may empty it
         if prepared is None or prepared.backend is not backend:
-            prepared = cache.entry = PreparedRoute(backend, target, routes)
-        if prepared.remote is not None:
+            prepared = cache.entry = PreparedRoute(backend, offloading, routes)
+        if prepared.offload is None:
             return prepared.remote.send(path, args, kwargs)
-        wire = prepared.wire
-        try:
-            payload = prepared.seal_call(path, args, kwargs, wire, meta)
-        except Exception:  # noqa: BLE001 - pickling raises anything; the slow path says why as NotOffloadable
-            payload = backend.signer().seal(offloading.encode(args, kwargs))  # raises NotOffloadable
-        if len(payload) <= prepared.limit:
-            try:
-                if prepared.send(payload, wire):
-                    return True
-            except ValueError:
-                pass  # send_routed turns it into UnknownMule / UnknownFarm
-        return send_routed(backend, payload, prepared.route)  # too large, full queue: retries or raises
+        sent = prepared.offload(args, kwargs)
+        return True if sent is True else finish(prepared, sent, args, kwargs)
+
+    @functools.wraps(func)
+    def offloaded(*args: Any, **kwargs: Any) -> bool:
+        prepared = cache.entry  # read once: a route change may empty it
+        if prepared is None or prepared.offload is None or prepared.backend is not (
+            stack[-1] if stack else selector._real
+        ):
+            return send_anew(args, kwargs)
+        sent = prepared.offload(args, kwargs)
+        return True if sent is True else finish(prepared, sent, args, kwargs)
 
     offloaded.offloading = offloading  # type: ignore[attr-defined]
     offloaded.submit = offloading.submit  # type: ignore[attr-defined]
