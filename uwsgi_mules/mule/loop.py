@@ -91,8 +91,9 @@ class TakenReport:
                 self.flush()
 
     def flush(self) -> None:
-        if self.unreported:
-            self.note(self.mule_id, self.unreported)  # type: ignore[misc]
+        note = self.note
+        if self.unreported and note is not None:  # add() counts only when someone notes
+            note(self.mule_id, self.unreported)
             self.unreported = 0
 
 
