@@ -59,6 +59,7 @@ from .backlog import MAX_FARM_NAME, MAX_MULE_ID, MAX_PATH, SavedOffload
 from .records import (
     NONCE_SIZE,
     BadRecord,
+    Header,
     RecordFileError,
     RecordFormat,
     append_all_or_nothing,
@@ -79,7 +80,7 @@ _KIND_FARM = 1
 _RECORD = struct.Struct("!BQdBiII")
 
 
-def _framing(values: tuple) -> Sequence[int] | None:
+def _framing(values: Header) -> Sequence[int] | None:
     _, _, _, target_kind, value, path_len, body_len = values
     if target_kind not in (_KIND_MULE, _KIND_FARM):
         return None  # where the farm name ends is unknown
@@ -382,7 +383,7 @@ def _encode(key: DataSigner, nonce: bytes, index: int, kind: int, call: WaitingC
     return FORMAT.encode(key, nonce, index, values, (b"", path, call.body))
 
 
-def _check(values: tuple) -> None:
+def _check(values: Header) -> None:
     """Refuse a verified record with a field out of range (:class:`BadRecord`)."""
     kind, _, due, target_kind, value, path_len, _ = values
     if kind not in (_ADD, _TAKEN):
@@ -407,7 +408,7 @@ def parse(data: bytes, signer: Signer) -> _Parsed:
     live = parsed.live
     paths: dict[bytes, str] = {}  #: one string per task path, not one per call
 
-    def accept(values: tuple, parts: list[memoryview]) -> None:
+    def accept(values: Header, parts: list[memoryview]) -> None:
         _check(values)
         kind, entry_id, due, target_kind, value = values[:5]
         if kind == _TAKEN:
