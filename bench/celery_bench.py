@@ -1,14 +1,17 @@
-"""Routes to Celery: per-call cost and end-to-end throughput through Redis.
+"""Routes to Celery: per-call cost and end-to-end throughput, on Redis and on RabbitMQ.
 
-    python bench/celery_bench.py [--calls N] [--tasks N] [--json FILE]
+    python bench/celery_bench.py [--broker redis|rabbitmq|both] [--calls N] [--tasks N] [--json FILE]
 
-Starts a private ``redis-server`` (Debian package) on a free loopback port
-and always stops it. Measures:
+Starts a private ``redis-server`` (Debian package) and a private RabbitMQ
+node (Debian's ``rabbitmq-server``, as the tests run it) on free loopback
+ports and always stops them; each broker is measured in a process of its
+own. Measures:
 
 * per call: a routed offload (``um_work(i, s)`` on a route) against Celery's
-  own ``task.delay(i, s)`` on the same app and broker, in this process,
-  interleaved batches of 100 with nobody consuming (the queue is emptied
-  between rounds);
+  own ``task.delay(i, s)`` on the same app, broker and queue (on RabbitMQ:
+  the route's quorum queue with publisher confirms, for both), in this
+  process, interleaved batches of 100 with nobody consuming (the queue is
+  emptied between rounds);
 * end to end: ``--tasks`` routed offloads sent from this process, consumed
   by one uWSGI instance (the ``uwsgi`` command of this environment) with 2
   mules running ``uwsgi_mules.contrib.celery.mule:run``; tasks/s from the
@@ -71,12 +74,29 @@ def redis_server(workdir: Path):
         process.wait(10)
 
 
-def per_call(calls: int, batch: int = 100) -> dict:
-    import redis
+@contextlib.contextmanager
+def rabbitmq_node(workdir: Path):
+    from tests.support.rabbitmq_server import RabbitMQServer, rabbitmq_scripts
 
+    scripts = rabbitmq_scripts()
+    if scripts is None:
+        raise SystemExit("rabbitmq-server is not installed (Debian package rabbitmq-server)")
+    with RabbitMQServer(workdir / "rabbitmq", scripts) as node:
+        yield node.url
+
+
+def purge(app, queues: tuple[str, ...]) -> None:
+    """Empty ``queues`` (nobody consumes during the per-call rounds)."""
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in queues:
+            with contextlib.suppress(Exception):
+                channel.queue_purge(queue)
+
+
+def per_call(calls: int, batch: int = 100) -> dict:
     from bench.apps import celery_app as bench_app
 
-    client = redis.Redis.from_url(bench_app.url)
     routed = bench_app.um_work
     delay = bench_app.celery_work.delay
     payload = "order-1234567890"
@@ -89,7 +109,7 @@ def per_call(calls: int, batch: int = 100) -> dict:
             for i in range(batch):
                 func(i, payload)
             samples[name].append((time.perf_counter_ns() - t0) / batch / 1000)
-        client.delete("reports", "celery")
+        purge(bench_app.app, ("reports", "celery"))
     route_us = statistics.median(samples["route"])
     delay_us = statistics.median(samples["delay"])
     return {"route_us": route_us, "delay_us": delay_us, "ratio": route_us / delay_us, "calls": calls}
@@ -106,7 +126,7 @@ def end_to_end(url: str, tasks: int, workdir: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UWSGI_")}
     env.update(
         PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
-        BENCH_REDIS=url, BENCH_ROUTE="1", BENCH_DIR=str(done_dir),
+        BENCH_BROKER=url, BENCH_ROUTE="1", BENCH_DIR=str(done_dir),
         UWSGIMULES_CELERY_APP="bench.apps.celery_app:app",
     )
     argv = [str(uwsgi), "--master", "--die-on-term", "--strict", "--import", "bench.apps.celery_app",
@@ -139,11 +159,12 @@ def end_to_end(url: str, tasks: int, workdir: Path) -> dict:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
         log.close()
+    prefetch = 4 if url.startswith("redis") else 1
     return {"tasks": tasks, "send_per_s": tasks / sent, "tasks_per_s": tasks / total, "seconds": total,
-            "consumers": "1 uWSGI instance, 2 Celery mules (solo pool), prefetch 4"}
+            "consumers": f"1 uWSGI instance, 2 Celery mules (solo pool), prefetch {prefetch}"}
 
 
-def machine() -> str:
+def machine(broker: str) -> str:
     cpus = os.cpu_count()
     model = ""
     with contextlib.suppress(OSError):
@@ -153,28 +174,31 @@ def machine() -> str:
                 break
     import celery
     import kombu
-    import redis
 
-    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout.split()[2]
+    if broker == "redis":
+        version = "Redis " + subprocess.run(["redis-server", "--version"], capture_output=True,
+                                            text=True).stdout.split()[2][2:]
+    else:
+        version = "RabbitMQ " + subprocess.run(["dpkg-query", "-W", "-f=${Version}", "rabbitmq-server"],
+                                               capture_output=True, text=True).stdout.split("-")[0]
     return (f"{model or platform.processor()}, {cpus} vCPU, Python {platform.python_version()}, "
-            f"Celery {celery.__version__}, kombu {kombu.__version__}, redis-py {redis.__version__}, "
-            f"Redis {version[2:]}")
+            f"Celery {celery.__version__}, kombu {kombu.__version__}, {version}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--tasks", type=int, default=20_000)
-    parser.add_argument("--json")
-    options = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="uwsgi-mules-celery-bench-") as tmp, redis_server(Path(tmp)) as url:
-        os.environ["BENCH_REDIS"] = url
+def measure(broker: str, calls: int, tasks: int) -> dict:
+    """Both measurements on one broker, in this process."""
+    server = redis_server if broker == "redis" else rabbitmq_node
+    with tempfile.TemporaryDirectory(prefix="uwsgi-mules-celery-bench-") as tmp, server(Path(tmp)) as url:
+        os.environ["BENCH_BROKER"] = url
         os.environ["BENCH_ROUTE"] = "1"
         os.environ["BENCH_DIR"] = tmp
-        results = {"machine": machine(), "per_call": per_call(options.calls),
-                   "end_to_end": end_to_end(url, options.tasks, Path(tmp))}
+        return {"broker": broker, "machine": machine(broker), "per_call": per_call(calls),
+                "end_to_end": end_to_end(url, tasks, Path(tmp))}
+
+
+def report(results: dict) -> None:
     pc, e2e = results["per_call"], results["end_to_end"]
-    print(f"machine: {results['machine']}")
+    print(f"{results['broker']}: {results['machine']}")
     print("| per call (median of batches of 100) | µs |")
     print("| --- | ---: |")
     print(f"| Celery `task.delay()` | {pc['delay_us']:.1f} |")
@@ -185,8 +209,30 @@ def main() -> None:
     else:
         print(f"end to end: {e2e['tasks']} routed offloads, {e2e['consumers']}: sent at {e2e['send_per_s']:.0f}/s, "
               f"all executed at {e2e['tasks_per_s']:.0f} tasks/s ({e2e['seconds']:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--broker", choices=("redis", "rabbitmq", "both"), default="both")
+    parser.add_argument("--calls", type=int, default=20_000)
+    parser.add_argument("--tasks", type=int, default=20_000)
+    parser.add_argument("--json")
+    options = parser.parse_args()
+    if options.broker != "both":
+        results = measure(options.broker, options.calls, options.tasks)
+        report(results)
+        if options.json:
+            Path(options.json).write_text(json.dumps(results, indent=2))
+        return
+    found = {}
+    with tempfile.TemporaryDirectory(prefix="uwsgi-mules-celery-bench-") as tmp:
+        for broker in ("redis", "rabbitmq"):  # one process each: the bench app reads its broker at import
+            out = Path(tmp) / f"{broker}.json"
+            subprocess.run([sys.executable, __file__, "--broker", broker, "--calls", str(options.calls),
+                            "--tasks", str(options.tasks), "--json", str(out)], check=True)
+            found[broker] = json.loads(out.read_text())
     if options.json:
-        Path(options.json).write_text(json.dumps(results, indent=2))
+        Path(options.json).write_text(json.dumps(found, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,9 @@
-"""The Celery app of bench/celery_bench.py (broker and backend: ``BENCH_REDIS``)."""
+"""The Celery app of bench/celery_bench.py (broker: ``BENCH_BROKER``, else
+``BENCH_REDIS``, which is also the result backend when set).
+
+On RabbitMQ ``route()`` applies the safe settings (confirms, a quorum queue,
+prefetch 1...); Celery's own task publishes to the same queue, so both pay
+for the same broker work."""
 
 from __future__ import annotations
 
@@ -10,9 +15,12 @@ from celery import Celery
 from uwsgi_mules import Farm
 from uwsgi_mules.contrib.celery import install, route
 
-url = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
-app = Celery("uwsgi_mules_bench", broker=url, backend=url, set_as_current=False)
-app.conf.update(worker_prefetch_multiplier=4, worker_hijack_root_logger=False)
+url = os.environ.get("BENCH_BROKER") or os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379/0")
+redis = url.startswith("redis")
+app = Celery("uwsgi_mules_bench", broker=url, backend=url if redis else None, set_as_current=False)
+app.conf.update(worker_hijack_root_logger=False, task_routes={"bench.celery_work": {"queue": "reports"}})
+if redis:
+    app.conf.worker_prefetch_multiplier = 4
 install(app)
 
 

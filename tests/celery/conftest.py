@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.rabbitmq_server import RabbitMQServer, rabbitmq_scripts
 from tests.support.redis_server import REDIS_FROM_PYPI, RedisServer, redis_server_command
 
 
@@ -63,3 +64,25 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     server: RedisServer = request.getfixturevalue("redis_server")
     server.flush()
     return server.url
+
+
+def _rabbitmq_required() -> bool:
+    return os.environ.get("UWSGIMULES_REQUIRE_RABBITMQ") == "1"
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitMQServer]:
+    """A private RabbitMQ node for the session (restartable by a test; its
+    queues are durable, so a test uses queues of its own)."""
+    require_celery()
+    scripts = rabbitmq_scripts()
+    if scripts is None:
+        missing = "no rabbitmq-server (Debian package rabbitmq-server; .ci/run installs it)"
+        if _rabbitmq_required():
+            pytest.fail(f"RabbitMQ tests required but {missing}")
+        pytest.skip(missing)
+    node = RabbitMQServer(tmp_path_factory.mktemp("rabbitmq"), scripts).start()
+    try:
+        yield node
+    finally:
+        node.stop()

@@ -88,3 +88,60 @@ def submit_fail(message: str) -> tuple[str, str, str]:
     except RemoteTaskError as exc:
         return exc.remote_type, exc.remote_message, exc.remote_traceback
     raise AssertionError("no error")
+
+
+# -- the broker tests (tests/celery/test_broker_*.py): routed by tests.celery.broker_app
+
+
+def _ledger_line(name: str, text: str) -> None:
+    """Append one line to ``$MULES_TEST_DIR/<name>-<pid>.txt`` (one write: a
+    process killed mid-task leaves whole lines or none)."""
+    path = Path(os.environ["MULES_TEST_DIR"]) / f"{name}-{os.getpid()}.txt"
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, text.encode() + b"\n")
+    finally:
+        os.close(fd)
+
+
+@Farm("durable").offload()
+def ledger(n: int, pause: float = 0.0) -> int:
+    """Write ``started n`` then sleep ``pause`` then ``n`` to the ledger (one
+    line per execution: the kill tests count every task by id)."""
+    if pause:
+        _ledger_line("started", str(n))
+        time.sleep(pause)
+    _ledger_line("ledger", str(n))
+    return n
+
+
+@Farm("poison").offload()
+def poison(n: int) -> None:
+    """Kill the process running it, every time (a task that kills its worker)."""
+    import signal
+
+    _ledger_line("poison", str(n))
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@Farm("poison").offload()
+def healthy(n: int) -> int:
+    """An ordinary task on the poison task's queue: it must not be held up."""
+    _ledger_line("healthy", str(n))
+    return n
+
+
+@Farm("later").offload()
+def punctual(n: int, due: float) -> None:
+    """Record when it ran against when it was due (epoch seconds)."""
+    _ledger_line("punctual", f"{n} {due!r} {time.time()!r}")
+
+
+@Farm("results").offload()
+def explode(message: str) -> None:
+    raise ValueError(message)
+
+
+@Farm("results").offload()
+def double(n: int) -> int:
+    return 2 * n

@@ -89,13 +89,20 @@ def test_a_failure_on_celery_has_the_exception_path_and_traceback(routed: FakeUw
     [error] = failed.errors
     assert error.exception_class_path == "tests.django.app_tasks.tasks.TaskBroke"
     assert "TaskBroke" in error.traceback and "on celery" in error.traceback
+    assert failed.worker_ids[0].startswith("celery:") and len(failed.worker_ids[0]) > len("celery:"), (
+        f"the Celery worker is named: {failed.worker_ids}")
     assert tasks.add.using(queue_name="default").enqueue(1, 1) and routed.pending() == 1  # unrouted: local
 
 
-def test_run_after_is_refused_on_a_routed_queue(routed: FakeUwsgi) -> None:
+def test_run_after_on_a_routed_queue_runs_on_celery_at_its_time(routed: FakeUwsgi) -> None:
+    """``run_after`` on a routed queue is Celery's ``eta``: never before it."""
     import datetime
 
-    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=60)
-    with pytest.raises(compat.InvalidTask, match="run_after"):
-        tasks.add.using(queue_name="notes", run_after=when).enqueue(1, 2)
-    assert routed.pending() == 0
+    when = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=2)
+    r = tasks.add.using(queue_name="notes", run_after=when).enqueue(1, 2)
+    assert routed.pending() == 0, "nothing for the local mules"
+    assert tasks.add.get_result(r.id).status == "READY"
+    done = _finished(lambda: tasks.add.get_result(r.id))
+    assert done.status == "SUCCESSFUL" and done.return_value == 3, done
+    assert done.started_at >= when, (done.started_at, when)
+    assert done.task.run_after == when

@@ -113,6 +113,8 @@ def test_raising_task_reraises_in_the_caller_with_its_remote_type(fake: FakeUwsg
     assert info.value.remote_type == "KeyError"
     assert info.value.remote_message == "'boom'"
     assert 'raise KeyError(message)' in info.value.remote_traceback
+    assert info.value.worker, "the worker that ran it is named (its node name: the test worker's is the host name)"
+    assert f"on Celery worker {info.value.worker}" in str(info.value)
 
 
 def test_unregistered_paths_are_refused(worker_app: Celery) -> None:

@@ -201,8 +201,8 @@ def test_on_commit_with_another_database_alias(site_db: None, uwsgi_fake: FakeUw
 # -- the mule entry point ----------------------------------------------------------------------------
 
 
-def test_entry_point_step_handler_is_handle_one() -> None:
-    assert mule.run.handle_message is mule.handle_one  # type: ignore[attr-defined]
+def test_entry_point_offers_its_loop_to_the_fake() -> None:
+    assert mule.run.mule_loop is mule.django_mule_loop  # type: ignore[attr-defined]
     assert fake_options()["topology"].mules[0].program == DJANGO_ENTRY_POINT
 
 

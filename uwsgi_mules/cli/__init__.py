@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_dead_parser(commands)
     add_schedule_parser(commands)
+    from .dashboard import add_parser as add_dashboard_parser
+
+    add_dashboard_parser(commands)
     return parser
 
 
@@ -103,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         from .schedule import run as run_schedule
 
         return run_schedule(args)
+    if args.command == "dashboard":
+        from .dashboard import run as run_dashboard
+
+        return run_dashboard(args)
     if args.command == "dead":
         from .dead import run as run_dead
 
@@ -128,24 +135,26 @@ def show_stats(address: str, *, watch: float | None = None, count: int = 0, time
 
 
 def _show(parsed: StatsAddress, watch: float | None, count: int, timeout: float) -> int:
+    from ..monitor import InstanceSources, Tracker, take_snapshot
     from .stats_address import StatsError, read_stats
-    from .stats_view import missing_metrics_reason, queue_rows, render_table
+    from .stats_view import missing_metrics_reason, render_snapshot
 
     shown = 0
+    tracker = Tracker()
     while True:
         try:
             reading = read_stats(parsed, timeout=timeout)
         except StatsError as exc:
             print(f"uwsgi-mules stats: cannot read stats: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-        rows = queue_rows(reading.data)
-        if not rows:
+        snapshot = take_snapshot(InstanceSources(parsed.text, timeout=timeout), tracker, reading.data)
+        if not snapshot.queues:
             print(f"uwsgi-mules stats: {reading.describe()}: {missing_metrics_reason(reading.data)}", file=sys.stderr)
             return EXIT_NO_METRICS
         if watch:
             print("\033[2J\033[H", end="")
         print(time.strftime("%H:%M:%S ") + reading.describe())
-        print(render_table(rows), flush=True)
+        print(render_snapshot(snapshot), flush=True)
         shown += 1
         if not watch or (count and shown >= count):
             return EXIT_OK

@@ -1,62 +1,37 @@
-"""Read a running uWSGI's stats server and show the mule queues.
+"""``uwsgi-mules stats``: the instance's read model as text.
 
-The queue metrics come from the uwsgi-mules C plugin
-(``mules_plugin.{shared|mule.N|farm.NAME}.{depth_messages,depth_bytes,sent,refused,received,taken}``),
-published when uWSGI runs with ``--plugin mules_plugin.so --enable-metrics --stats ADDRESS``,
-or from an application that declares ``uwsgi_mules.QUEUE.METRIC`` metrics
-itself (the demo does, since pyuwsgi cannot load the plugin).
-Reading the stats server itself is :mod:`uwsgi_mules.cli.stats_address`'s job.
+The figures come from :mod:`uwsgi_mules.monitor` (the same model as the web
+page and ``/metrics``): the queue counters of the C plugin
+(``--plugin mules_plugin.so --enable-metrics --stats ADDRESS``) or of
+metrics the application declares itself (the demo does, since pyuwsgi
+cannot load the plugin), and, given the instance's runtime directory, what
+each mule is running, its waiting calls and the dead tasks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime
+from typing import Any
 
-#: metric name prefixes of queue metrics: the C plugin's, and the ones the demo publishes itself
-PREFIXES = ("mules_plugin.", "uwsgi_mules.")
-COLUMNS = ("depth_messages", "depth_bytes", "sent", "refused", "received", "taken")
+from ..monitor.model import QUEUE_COUNTERS, InstanceSnapshot, QueueView
+from ..monitor.sources.queue_metrics import missing_reason, queue_views
 
-
-@dataclass
-class QueueRow:
-    queue: str
-    values: dict[str, int] = field(default_factory=dict)
+#: a row of the queue table (a queue of the read model)
+QueueRow = QueueView
+COLUMNS = QUEUE_COUNTERS
 
 
-def queue_rows(stats: dict[str, object]) -> list[QueueRow]:
-    """One row per queue found in the plugin's metrics, in a stable order."""
-    metrics = stats.get("metrics")
-    rows: dict[str, QueueRow] = {}
-    for name, entry in (metrics.items() if isinstance(metrics, dict) else ()):
-        prefix = next((p for p in PREFIXES if name.startswith(p)), None)
-        if prefix is None:
-            continue
-        queue, _, metric = name[len(prefix):].rpartition(".")
-        value = entry.get("value") if isinstance(entry, dict) else entry
-        rows.setdefault(queue, QueueRow(queue)).values[metric] = int(value or 0)
-
-    def order(row: QueueRow) -> tuple[int, int, str]:
-        kind, _, rest = row.queue.partition(".")
-        rank = {"shared": 0, "mule": 1, "farm": 2}.get(kind, 3)
-        return (rank, int(rest) if rest.isdigit() else 0, rest)
-
-    return sorted(rows.values(), key=order)
+def queue_rows(stats: dict[str, Any]) -> list[QueueView]:
+    """One row per queue found in the stats server's metrics, in a stable order."""
+    return queue_views(stats)
 
 
-def missing_metrics_reason(stats: dict[str, object]) -> str:
+def missing_metrics_reason(stats: dict[str, Any]) -> str:
     """Why ``stats`` has no uwsgi-mules queue metrics (for a stats reading with no rows)."""
-    if "metrics" not in stats:
-        return (
-            "no uwsgi-mules metrics: uWSGI runs without --enable-metrics (or with --stats-no-metrics); "
-            "start it with --plugin mules_plugin.so --enable-metrics"
-        )
-    return (
-        "no uwsgi-mules metrics: the mules_plugin is not loaded (--plugin mules_plugin.so; "
-        "pyuwsgi cannot load plugins, see plugin/README.md)"
-    )
+    return missing_reason(stats)
 
 
-def render_table(rows: list[QueueRow]) -> str:
+def render_table(rows: list[QueueView]) -> str:
     """A fixed-width table of the rows ("-" where a value is unknown; columns
     that no row has are left out)."""
     columns = [c for c in COLUMNS if any(c in row.values for row in rows)]
@@ -64,5 +39,29 @@ def render_table(rows: list[QueueRow]) -> str:
     lines = [header, "-" * len(header)]
     for row in rows:
         cells = "".join(f"{row.values[c]:>16}" if c in row.values else f"{'-':>16}" for c in columns)
-        lines.append(f"{row.queue:<20}{cells}")
+        lines.append(f"{row.name:<20}{cells}")
+    return "\n".join(lines)
+
+
+def render_snapshot(snapshot: InstanceSnapshot) -> str:
+    """The queue table, then one line per mule known from its files, the dead
+    tasks and what is unknown (printable text: what a task wrote is shown with ``repr``)."""
+    lines = [render_table(snapshot.queues)] if snapshot.queues else []
+    for mule in snapshot.mules:
+        if mule.idle is None and mule.counters is None and mule.waiting is None:
+            continue
+        doing = "idle" if mule.idle else (f"running {mule.running.path!r}" if mule.running else "state unknown")
+        if mule.running is not None and mule.running.seconds is not None:
+            doing += f" for about {mule.running.seconds:.0f} s"
+        ran = f", ran {mule.counters.get('ran', 0)} failed {mule.counters.get('failed', 0)}" if mule.counters else ""
+        waiting = f", {mule.waiting} waiting" if mule.waiting else ""
+        lines.append(f"mule {mule.mule_id}: {doing}{ran}{waiting}")
+    if snapshot.runtime_dir or snapshot.dead:
+        newest = ""
+        if snapshot.dead:
+            task = snapshot.dead[0]
+            when = datetime.datetime.fromtimestamp(task.died_at).strftime("%H:%M:%S")
+            newest = f" (newest {task.id} at {when}: {task.path} -- {task.error[:120]!r})"
+        lines.append(f"dead tasks: {len(snapshot.dead)}{newest}")
+    lines += [f"unknown: {why}" for why in snapshot.unknown]
     return "\n".join(lines)

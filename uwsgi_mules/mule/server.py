@@ -14,6 +14,7 @@ import sys
 from ..backends.base import Backend
 from ..backends.selection import current_backend
 from ..layout.topology import ENTRY_POINT, entry_script_path
+from . import beat as _beat  # noqa: F401 - registers the monitor's heartbeat as an idle duty
 from .dispatch import Outcome
 from .hook import hooked_loop
 from .loop import MuleLoop

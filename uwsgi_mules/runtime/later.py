@@ -14,6 +14,7 @@ after its time when the mule is free.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -40,20 +41,28 @@ def send_call_at(target: Target, path: str, args: tuple[Any, ...], kwargs: dict[
     seconds (a time in the past runs at once); ``meta``: more metadata to
     carry, e.g. ``{"retries": 3}`` or ``{"result": key}`` (``due`` is set
     here). Raises ``ValueError`` for a naive datetime or a non-finite time,
-    :class:`~uwsgi_mules.errors.NotOffloadable` for a target routed to
-    Celery (run-later is local mules only) or unpicklable arguments, and
+    :class:`~uwsgi_mules.errors.NotOffloadable` for unpicklable arguments
+    or a route that cannot run a call later (a Celery route can: the call
+    is published with its ``eta``), and
     whatever a send raises (``QueueFull``, ``MessageTooLarge``, ...).
     """
     due_time = due_of(due) if isinstance(due, datetime) else _epoch_seconds(due)
-    if route_table().lookup(target) is not None:
-        raise NotOffloadable(
-            f"{path}: offload_in/offload_at/run-at are not supported on a target routed to Celery "
-            f"({target.describe()}); use Celery's countdown/eta there"
-        )
+    remote = route_table().lookup(target)
+    if remote is not None:  # a route runs it later itself (Celery: eta), or refuses
+        send_at = getattr(remote, "send_at", None)
+        if send_at is None:
+            raise NotOffloadable(f"{path}: run-later is not supported on {remote.describe()}")
+        return bool(send_at(path, args, kwargs, due_time))
     backend = current_backend()
     ensure_hook(backend)
     merged = dict(meta or {}, due=due_time)
     return send_bytes(backend, backend.signer().seal(envelope.pack(path, args, kwargs, target.wire, merged)), target)
+
+
+def _now(target: Target) -> float:
+    """Epoch seconds: the wall clock for a routed target (it may be sent
+    from a process without uWSGI), else the backend's (the fake's clock)."""
+    return time.time() if route_table().lookup(target) is not None else current_backend().wall_time()
 
 
 def _epoch_seconds(due: Any) -> float:
@@ -78,7 +87,7 @@ def make_offload_in(path: str, target: Target, meta: dict[str, Any] | None) -> C
     def offload_in(seconds: float, /, *args: Any, **kwargs: Any) -> bool:
         """Offload the call to run ``seconds`` from now (never before); True once queued."""
         delay = validate_delay(seconds, "seconds")
-        return send_call_at(target, path, args, kwargs, current_backend().wall_time() + delay, meta)
+        return send_call_at(target, path, args, kwargs, _now(target) + delay, meta)
 
     return offload_in
 

@@ -12,7 +12,7 @@ See docs/scaling.md.
 from __future__ import annotations
 
 from .errors import BrokerUnavailable
-from .results import CeleryResult
+from .results import CeleryResult, CeleryTaskError
 from .routes import CeleryRoute, default_queue, route, routes_of, unroute
 from .task import TASK_NAME, install, run_offloaded
 
@@ -21,6 +21,7 @@ __all__ = [
     "BrokerUnavailable",
     "CeleryResult",
     "CeleryRoute",
+    "CeleryTaskError",
     "default_queue",
     "install",
     "route",

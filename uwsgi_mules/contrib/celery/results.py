@@ -13,6 +13,31 @@ def remote_type_name(exc: BaseException) -> str:
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
 
 
+class CeleryTaskError(RemoteTaskError):
+    """A routed task raised on a Celery worker: :class:`RemoteTaskError`
+    plus ``worker``, the worker's node name (``name@host``; ``""`` when the
+    result backend does not say: Celery stores it with ``result_extended``,
+    which ``route()`` turns on unless the app sets it)."""
+
+    def __init__(self, remote_type: str, remote_message: str, remote_traceback: str = "",
+                 worker: str = "") -> None:
+        super().__init__(remote_type, remote_message, remote_traceback)
+        self.worker = worker
+        if worker:
+            self.args = (f"{self.args[0]}\n(on Celery worker {worker})",)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.remote_type, self.remote_message, self.remote_traceback, self.worker))
+
+
+def worker_of(async_result: Any) -> str:
+    """The node name of the worker that ran the task (``""`` when not stored)."""
+    try:
+        return str(async_result.worker or "")
+    except (AttributeError, KeyError, TypeError):
+        return ""
+
+
 class CeleryResult:
     """The result of a routed call: ``.id``, ``.ready()``, ``.result(timeout)``.
 
@@ -34,8 +59,9 @@ class CeleryResult:
     def result(self, timeout: float | None = None) -> Any:
         """Wait up to ``timeout`` seconds (None: forever) for the return value.
 
-        :raises RemoteTaskError: the task raised on the worker (its type,
-            message and traceback text).
+        :raises CeleryTaskError: the task raised on the worker (a
+            :class:`RemoteTaskError`: its type, message and traceback text,
+            and the worker).
         :raises ResultTimeout: no result in time.
         """
         from celery.exceptions import TimeoutError as CeleryTimeout
@@ -46,7 +72,8 @@ class CeleryResult:
             raise ResultTimeout(f"no result for {self.id} within {timeout}s (the task may still be running)") from exc
         if self.async_result.failed():
             error = self.async_result.result
+            trace, worker = self.async_result.traceback or "", worker_of(self.async_result)
             if isinstance(error, BaseException):
-                raise RemoteTaskError(remote_type_name(error), str(error), self.async_result.traceback or "")
-            raise RemoteTaskError("unknown", repr(error), self.async_result.traceback or "")
+                raise CeleryTaskError(remote_type_name(error), str(error), trace, worker)
+            raise CeleryTaskError("unknown", repr(error), trace, worker)
         return value

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from ...runtime.offload import TypeMuleFarm, resolve_target
 from ...runtime.routing import route_table
 from ...runtime.state import runtime_state
 from ...runtime.targets import Target
+from .app_conf import apply_route_defaults
 from .arguments import not_serializable, serializer_for
 from .errors import BrokerUnavailable
+from .rabbitmq import DEFAULT_DELIVERY_LIMIT, apply_safe_settings, is_rabbitmq
 from .results import CeleryResult
 from .task import install
+
+#: the shortest delay published through RabbitMQ's delayed delivery (seconds)
+MIN_DELAYED = 1.25
+
+
+def eta_of(due: float) -> datetime:
+    """Celery's ``eta`` (an aware UTC datetime) for ``due`` epoch seconds."""
+    return datetime.fromtimestamp(due, tz=timezone.utc)
 
 
 def default_queue(target: Target) -> str:
@@ -35,6 +46,7 @@ class CeleryRoute:
         self.task = install(app)
         self.serializer = serializer_for(app)
         self.send_timeout = send_timeout
+        self.rabbitmq = is_rabbitmq(app)
         self._options = {"queue": queue, "serializer": self.serializer, "retry": False}
         self._errors: tuple[type[BaseException], ...] | None = None
         # monitoring shows the offloaded function (``shadow``) and its own
@@ -60,10 +72,33 @@ class CeleryRoute:
         """Publish and return a handle on the result (stored in the result backend)."""
         return CeleryResult(self._publish(path, args, kwargs, False))
 
-    def _publish(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], ignore_result: bool) -> Any:
+    def send_at(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], due: float) -> bool:
+        """Publish to run at ``due`` (epoch seconds) or later: Celery's ``eta``
+        (on RabbitMQ with quorum queues the message waits in the broker:
+        kombu's native delayed delivery); True once the broker has it."""
+        self._publish(path, args, kwargs, True, self._eta(due))
+        return True
+
+    def submit_at(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], due: float) -> CeleryResult:
+        """:meth:`submit` to run at ``due`` (epoch seconds) or later."""
+        return CeleryResult(self._publish(path, args, kwargs, False, self._eta(due)))
+
+    def _eta(self, due: float) -> datetime | None:
+        """The ``eta`` to publish for ``due``: None when it is past (run now).
+        On RabbitMQ at least :data:`MIN_DELAYED` seconds ahead: Celery's native
+        delayed delivery truncates the countdown to whole seconds and refuses
+        one under a second (the call then runs up to that much late, never early)."""
+        now = time.time()
+        if due <= now:
+            return None
+        return eta_of(max(due, now + MIN_DELAYED) if self.rabbitmq else due)
+
+    def _publish(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], ignore_result: bool,
+                 eta: datetime | None = None) -> Any:
         from kombu.exceptions import EncodeError
 
         started = time.monotonic()
+        options = self._options if eta is None else {**self._options, "eta": eta}
         try:
             return self.task.apply_async(
                 (path, args, kwargs),
@@ -71,12 +106,12 @@ class CeleryRoute:
                 shadow=path,
                 argsrepr=self._saferepr(args, self._argsrepr_max),
                 kwargsrepr=self._saferepr(kwargs, self._kwargsrepr_max),
-                **self._options,
+                **options,
             )
         except EncodeError as exc:
             raise not_serializable(path, args, kwargs, self.serializer, exc) from exc
         except self._connection_errors() as exc:
-            return self._publish_retrying(path, args, kwargs, ignore_result, exc, started)
+            return self._publish_retrying(path, args, kwargs, ignore_result, exc, started, options)
 
     def _publish_retrying(
         self,
@@ -86,6 +121,7 @@ class CeleryRoute:
         ignore_result: bool,
         first: BaseException,
         started: float,
+        options: dict[str, Any],
     ) -> Any:
         """Retry a failed publish until ``send_timeout``; never start an
         attempt that would likely end after it; then raise BrokerUnavailable."""
@@ -98,7 +134,7 @@ class CeleryRoute:
             began = time.monotonic()
             try:
                 return self.task.apply_async(
-                    (path, args, kwargs), ignore_result=ignore_result, shadow=path, **self._options
+                    (path, args, kwargs), ignore_result=ignore_result, shadow=path, **options
                 )
             except self._connection_errors() as exc:
                 last, attempt = exc, time.monotonic() - began
@@ -134,7 +170,8 @@ def broker_timeouts(send_timeout: float) -> dict[str, float]:
 
 
 def route(
-    app: Any, *targets: TypeMuleFarm, queue: str | None = None, send_timeout: float | None = None
+    app: Any, *targets: TypeMuleFarm, queue: str | None = None, send_timeout: float | None = None,
+    delivery_limit: int = DEFAULT_DELIVERY_LIMIT, consumer_timeout: float | None = None,
 ) -> list[CeleryRoute]:
     """From now on, offloads to ``targets`` (farm names, mule ids, ``Mule``,
     ``Farm``) go to the Celery ``app`` on ``queue`` (default: the farm name
@@ -146,6 +183,13 @@ def route(
     ``send_timeout`` (default: uwsgi-mules' ``send_timeout``, 10 s): a broker
     that is down or does not answer raises :class:`BrokerUnavailable` in the
     caller after about ``send_timeout`` instead of hanging.
+
+    On RabbitMQ (an ``amqp://`` broker) it also applies the safe settings
+    where the app does not set them (:mod:`.rabbitmq`): late acknowledgement,
+    reject on a lost worker, publisher confirms, prefetch 1, and each queue
+    as a durable quorum queue whose messages are dead-lettered after
+    ``delivery_limit`` deliveries (``consumer_timeout``: seconds, RabbitMQ
+    3.12 and later; before, it is the server's setting).
     """
     if not targets:
         raise ValueError("route() needs at least one target (a farm name or a mule id)")
@@ -157,9 +201,18 @@ def route(
         options.setdefault(key, value)
     made = []
     table = route_table()
+    apply_route_defaults(app)
+    rabbitmq = is_rabbitmq(app)
+    if rabbitmq:
+        from .dead_letters import install_worker_steps
+
+        install_worker_steps(app)
     for spec in targets:
         target = resolve_target(spec)
-        made.append(CeleryRoute(app, target, queue or default_queue(target), send_timeout))
+        name = queue or default_queue(target)
+        if rabbitmq:
+            apply_safe_settings(app, name, delivery_limit=delivery_limit, consumer_timeout=consumer_timeout)
+        made.append(CeleryRoute(app, target, name, send_timeout))
         table.set(target, made[-1])
     return made
 

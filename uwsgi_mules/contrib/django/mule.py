@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
-from ... import mule as base_mule
 from ...backends.base import Backend
 from ...backends.selection import current_backend
+from ...mule.loop import MuleLoop
+from ...mule.server import run_loop
 
-__all__ = ["close_old_connections", "handle_one", "run", "setup_django"]
+__all__ = ["close_old_connections", "django_mule_loop", "run", "setup_django"]
 
 
 def setup_django() -> None:
@@ -67,16 +69,6 @@ def discard_inherited_connections() -> None:
             connection.connection = None
 
 
-def handle_one(message: bytes, backend: Backend | None = None) -> bool:
-    """Handle one message (:func:`uwsgi_mules.mule.handle_one`) between two
-    connection clean-ups; True if it was an offloaded call."""
-    close_old_connections()
-    try:
-        return base_mule.handle_one(message, backend)
-    finally:
-        close_old_connections()
-
-
 @contextlib.contextmanager
 def _django_task() -> Iterator[None]:
     """What Django does around a request, around each task."""
@@ -87,16 +79,21 @@ def _django_task() -> Iterator[None]:
         close_old_connections()
 
 
+def django_mule_loop(backend: Backend, mule_id: int | None = None, **kwargs: Any) -> MuleLoop:
+    """The loop of a Django mule: :class:`~uwsgi_mules.mule.loop.MuleLoop`
+    with Django's connection clean-up around each task (the fake drives it
+    in step mode and in its threads, as a real mule's :func:`run` does)."""
+    return MuleLoop(backend, mule_id, around=_django_task, label="Django mule", **kwargs)
+
+
 def run() -> None:
     """Set Django up, then serve offloaded calls with the delivery guarantees of
     :func:`uwsgi_mules.mule.run` (saved at a reload or a stop, crashes named,
     ``mule-harakiri`` armed around each task)."""
     setup_django()
     discard_inherited_connections()
-    server = base_mule.MuleServer(current_backend(), around=_django_task, label="Django mule")
-    server.start()
-    server.serve()
+    run_loop(django_mule_loop(current_backend()))
 
 
-#: used by the fake backend in step mode instead of the endless loop
-run.handle_message = handle_one  # type: ignore[attr-defined]
+#: the fake drives this loop itself (its step mode and its threads) instead of calling run()
+run.mule_loop = django_mule_loop  # type: ignore[attr-defined]

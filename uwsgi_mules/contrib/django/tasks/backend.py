@@ -248,21 +248,24 @@ class MulesBackend(BaseTaskBackend):
 
     def _remote_sender(self, task: Task, header: TaskHeader, result: TaskResult, remote: Any,
                        backend: Backend) -> Callable[[], None]:
-        """The same task through a Celery route: the record keeps Celery's id."""
-        if header.run_after is not None:
-            raise InvalidTask(
-                f"queue {header.queue_name!r} goes to Celery (UWSGI_MULES['ROUTES']): run_after is for local mules"
-            )
+        """The same task through a Celery route: the record keeps Celery's id
+        (``run_after``: published with Celery's ``eta``)."""
+        if header.run_after is not None and not hasattr(remote, "submit_at"):
+            raise InvalidTask(f"queue {header.queue_name!r} goes to {remote.describe()}: it cannot run later")
         record = TaskRecord(
             id=header.id, task_path=task.module_path, backend=self.alias, queue_name=header.queue_name,
-            priority=header.priority, run_after=None, status=READY, enqueued_at=header.enqueued_at,
+            priority=header.priority, run_after=header.run_after, status=READY, enqueued_at=header.enqueued_at,
             args=result.args, kwargs=result.kwargs,
         )
         store = self.result_store(backend)
         store.sealed(record)  # too large for the results cache: raises before anything is sent
 
         def send() -> None:
-            handle = remote.submit(registry_path(task), (header.wire(), result.args, result.kwargs), {})
+            call = (header.wire(), result.args, result.kwargs)
+            if header.run_after is None:
+                handle = remote.submit(registry_path(task), call, {})
+            else:
+                handle = remote.submit_at(registry_path(task), call, {}, header.run_after)
             record.remote_id = handle.id
             store.write(record, new=True)
             task_enqueued.send(type(self), task_result=result)

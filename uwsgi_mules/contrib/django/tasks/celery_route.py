@@ -16,6 +16,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
+from ...celery.results import worker_of
 from ...celery.routes import CeleryRoute
 from .calls import TaskHeader, call_task, error_of
 from .compat import Task, task_finished, task_started
@@ -55,6 +56,13 @@ def run_on_celery(backend: MulesBackend, task: Task, header: TaskHeader, args: l
             "finished_at": record.finished_at}
 
 
+def failed_worker(found: Any) -> str:
+    """``celery:<node name>`` of the worker a failure ran on (Celery's
+    extended result), else :data:`UNKNOWN_WORKER`."""
+    worker = worker_of(found)
+    return f"celery:{worker}" if worker else UNKNOWN_WORKER
+
+
 def merge_celery_state(record: TaskRecord, route: Any) -> TaskRecord:
     """``record`` updated from Celery's result of its task (unchanged when
     the route is no longer a Celery route, or Celery knows nothing yet)."""
@@ -78,7 +86,7 @@ def merge_celery_state(record: TaskRecord, route: Any) -> TaskRecord:
         done = found.date_done
         record.observe_remote(state, errors=[[f"{kind.__module__}.{kind.__qualname__}",
                                               found.traceback or repr(error)]],
-                              worker_ids=record.worker_ids or [UNKNOWN_WORKER],
+                              worker_ids=record.worker_ids or [failed_worker(found)],
                               finished_at=done.timestamp() if done is not None else None)
     else:
         record.observe_remote(state)
