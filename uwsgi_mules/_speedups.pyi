@@ -21,13 +21,20 @@ SERVE_SLOW: int
 SERVE_FAILED: int
 
 #: ``(func, path, args, kwargs, target, meta)``: func is None unless registered and well formed
-Opened: TypeAlias = tuple[Callable[..., Any] | None, str, tuple[Any, ...], dict[str, Any], int | bytes, dict[str, Any] | None]
+_Opened: TypeAlias = tuple[Callable[..., Any] | None, str, tuple[Any, ...], dict[str, Any], int | bytes, dict[str, Any] | None]
 
-class StopFlag(Protocol):
+class _StopFlag(Protocol):
     # what serve() reads before each message: a true signum ends the loop
 
     @property
     def signum(self) -> object: ...
+
+class _CallSender(Protocol):
+    # one offloaded function's send path (Signer.sender): True once queued,
+    # the unsent envelope (too large, queue full, refused), False when pickling failed
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any], /) -> bool | bytes: ...
+
+def blake2b_impl(name: str | None = None, /) -> str: ...
 
 @final
 class Signer:
@@ -43,7 +50,7 @@ class Signer:
     def verified_body(self, message: Buffer, /) -> bytes | None: ...
     def open(
         self, message: Buffer, tasks: dict[str, Callable[..., Any]], record: Buffer | None, /
-    ) -> int | Opened: ...
+    ) -> int | _Opened: ...
     def serve(
         self,
         get: Callable[..., bytes | None],
@@ -51,10 +58,14 @@ class Signer:
         args: tuple[Any, ...],
         tasks: dict[str, Callable[..., Any]],
         record: Buffer | None,
-        stop: StopFlag,
+        stop: _StopFlag,
         batch: int,
         /,
     ) -> tuple[int, int, int, Any]: ...
+    def sender(
+        self, path: str, target: int | bytes, meta: dict[str, Any] | None,
+        send: Callable[[bytes, int | bytes], bool], limit: int, /,
+    ) -> _CallSender: ...
 
 @final
 class QueueWriter:
