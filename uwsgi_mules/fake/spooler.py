@@ -53,7 +53,7 @@ def _object_bytes(value: object) -> bytes:
         raise ValueError(ONLY_BYTES)  # noqa: TRY004 - uWSGI says ValueError
     try:
         return bytes(value)  # type: ignore[call-overload]  # objects with __bytes__ or the buffer protocol
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - uWSGI answers any error of PyObject_Bytes (a __bytes__ raising) with this one
         raise ValueError(ONLY_BYTES) from None
 
 
