@@ -867,9 +867,29 @@ static void mp_preinit_apps(void) {
 	uwsgi_log("mules_plugin: ready (queue buffer %d bytes)\n", mules_plugin_socket_buffer());
 }
 
+/* master, at the top of every cycle: uWSGI never clears a dead mule's harakiri
+ * deadlines, and during a reload or a stop it sets the dead mule's pid to 0
+ * ("annihilated") instead of respawning it; an armed deadline would then
+ * expire into kill(0, SIGKILL) in uwsgi_master_check_mules_deadline(), i.e.
+ * the master's own process group.  A death is reaped in one cycle and the
+ * deadlines are checked in a later one, so this hook always runs between. */
+static void mp_master_cycle(void) {
+	int i;
+	for (i = 0; i < uwsgi.mules_cnt; i++) {
+		struct uwsgi_mule *mule = &uwsgi.mules[i];
+		if (mule->pid > 0 || (mule->harakiri <= 0 && mule->user_harakiri <= 0))
+			continue;
+		mule->harakiri = 0;
+		mule->user_harakiri = 0;
+		uwsgi_log("mules_plugin: mule %d is gone with a harakiri still armed (it died during a reload or a stop): "
+			  "disarmed (uWSGI would SIGKILL pid 0, its own process group)\n", i + 1);
+	}
+}
+
 struct uwsgi_plugin mules_plugin = {
 	.name = "mules",
 	.post_init = mp_post_init,
 	.preinit_apps = mp_preinit_apps,
 	.master_cleanup = mp_master_cleanup,
+	.master_cycle = mp_master_cycle,
 };

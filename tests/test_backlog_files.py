@@ -366,7 +366,7 @@ def test_a_mule_parks_saved_offloads_for_a_mule_the_layout_no_longer_has(tmp_pat
     with FakeUwsgi(mules=["uwsgi_mules.mule:run"], backlog_dir=None) as fake:
         fake.backlog_dir = directory  # read by the mule itself, as on real uWSGI
         with fake.as_mule(1):
-            server = mule.MuleServer(fake)
+            server = mule.MuleLoop(fake)
             server.start()
             while server.replay.pump():
                 pass

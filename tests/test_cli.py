@@ -11,8 +11,8 @@ import pytest
 
 from uwsgi_mules import __version__, envelope
 from uwsgi_mules.cli import EXIT_UNREADABLE, EXIT_USAGE, main
-from uwsgi_mules.cli.stats_address import StatsError, parse_address, read_stats
-from uwsgi_mules.cli.stats_view import missing_metrics_reason, queue_rows, render_table
+from uwsgi_mules.monitor.sources.stats_address import StatsError, parse_address, read_stats
+from uwsgi_mules.monitor.text_view import missing_metrics_reason, queue_rows, render_table
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:

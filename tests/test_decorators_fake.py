@@ -20,7 +20,7 @@ from uwsgi_mules.decorators import (
     spool,
 )
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 from uwsgi_mules.signals import InvalidSignal, SignalRegistrationError
 from uwsgi_mules.spooler import SpoolError, SpoolValueTooLarge
 

@@ -10,7 +10,7 @@ import pytest
 from uwsgi_mules import UnknownFarm, UnknownMule
 from uwsgi_mules.decorators import farm, mule, muleloop, mulemsg, postfork_chain, reset_decorators
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 SEEN: list[tuple[str, int, object]] = []
 

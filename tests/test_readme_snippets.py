@@ -11,7 +11,7 @@ import pytest
 
 from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -11,7 +11,7 @@ import pytest
 from tests import retry_policy_tasks as tasks
 from uwsgi_mules import Mule
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.retry_policy import MAX_RETRIES, RetryPolicy
+from uwsgi_mules.core.retry_policy import MAX_RETRIES, RetryPolicy
 
 SERVE = "uwsgi_mules.mule:run"
 

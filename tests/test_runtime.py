@@ -25,7 +25,7 @@ from uwsgi_mules import (
 from uwsgi_mules import envelope
 from uwsgi_mules.backends.selection import current_backend
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.registry import TaskRegistry, UnregisteredTask, function_path
+from uwsgi_mules.core.registry import TaskRegistry, UnregisteredTask, function_path
 
 from . import sample_tasks
 

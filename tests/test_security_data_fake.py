@@ -22,7 +22,7 @@ from uwsgi_mules.decorators import reset_decorators
 from uwsgi_mules.mule.delivery import backlog
 from uwsgi_mules.mule.delivery.backlog import FILE_MAGIC, OLD_MAGIC, SavedOffload, save
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 DATA_APP = "tests.real.security_apps.data_app"
 SERVE = "uwsgi_mules.mule:run"

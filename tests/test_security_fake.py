@@ -36,7 +36,7 @@ from tests.real.security_apps.attacks import (
 from uwsgi_mules import Mule, ReservedMessage
 from uwsgi_mules.fake import FakeUwsgi
 from uwsgi_mules.mule.dispatch import DispatchCounters, dispatcher_for
-from uwsgi_mules.runtime.state import reset_runtime, runtime_state
+from uwsgi_mules.core.state import reset_runtime, runtime_state
 
 MULES = ["uwsgi_mules.mule:run", None]  # mule 1 programmed, mule 2 signal-only
 

@@ -15,7 +15,7 @@ import pytest
 
 from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.decorators import reset_decorators
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 APP = "tests.real.spool_apps.signed_app"
 

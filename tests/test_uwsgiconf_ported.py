@@ -30,7 +30,7 @@ import pytest
 from uwsgi_mules import Farm, Mule, NotInMule
 from uwsgi_mules.config import Section
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 # -- tests/options/test_workers.py: test_mules ------------------------------------------
 

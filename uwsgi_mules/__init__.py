@@ -3,8 +3,17 @@
 >>> from uwsgi_mules import Mule
 >>> @Mule(1).offload()
 ... def resize(image_id: int) -> None: ...
+
+The package is where the two sides of a message meet: the sending side
+(:mod:`uwsgi_mules.runtime`) installs the ``mule_msg_hook`` of signal-only
+mules through :mod:`uwsgi_mules.core.hook`, and the hook it installs is the
+receiving side's (:func:`uwsgi_mules.mule.hook.make_hook`), handed over here,
+on the first import of ``uwsgi_mules``, before any offload can be defined.
 """
 
+from .core.attempts import current_attempt
+from .core.hook import provide_hook
+from .core.state import Settings, configure, reset_runtime
 from .errors import (
     BackendUnavailable,
     MessageTooLarge,
@@ -18,12 +27,11 @@ from .errors import (
     UnknownMule,
 )
 from .locks import Lock, LockError
-from .runtime.attempts import current_attempt
+from .mule.hook import make_hook
 from .runtime.later import send_call_at
 from .runtime.mules import Farm, Mule
 from .runtime.offload import TypeMuleFarm, mule_offload
 from .runtime.results import RemoteTaskError, ResultsUnavailable, ResultTimeout, UntrustedResult, configure_results
-from .runtime.state import Settings, configure, reset_runtime
 from .signals import (
     InvalidSchedule,
     InvalidSignal,
@@ -43,6 +51,8 @@ from .signals import (
 from .spooler import SpoolError, SpoolResult, SpoolValueTooLarge, spool, spooler_handler
 
 __version__ = "0.1.0"
+
+provide_hook(make_hook)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from tests.conftest import require_real_uwsgi
 from tests.support.calls import run_concurrently
 from tests.support.server import UwsgiServer
 from uwsgi_mules.layout.caches import RESULTS_CACHE, CacheSpec
-from uwsgi_mules.registry import function_path
+from uwsgi_mules.core.registry import function_path
 from uwsgi_mules.layout.topology import Topology
 
 # one test process runs these one after the other (tox runs tests in parallel,

@@ -30,6 +30,11 @@ def test_redis_lease_claims_a_due_time_once(redis_url: str) -> None:
     assert second.claim("app.tasks:f", 1000.0) is False
     assert second.claim("app.tasks:f", 1001.0) is True
     assert first.client.ttl("t1:app.tasks:f:1000.0") > 86400
+    # a scheduler that died while sending 1002 claimed it with the token it recorded: its successor gets through
+    assert first.claim("app.tasks:f", 1002.0, "a1") is True
+    assert second.claim("app.tasks:f", 1002.0, "a1") is True
+    assert second.claim("app.tasks:f", 1002.0, "b2") is False
+    assert second.claim("app.tasks:f", 1002.0) is False
     with pytest.raises(ValueError, match="ttl"):
         RedisLease(redis_url, ttl=0)
 

@@ -24,7 +24,7 @@ from uwsgi_mules.layout.caches import RESULTS_CACHE, CacheSpec  # noqa: E402
 from uwsgi_mules.contrib.celery import TASK_NAME, BrokerUnavailable, install, route, routes_of, unroute  # noqa: E402
 from uwsgi_mules.errors import BackendUnavailable  # noqa: E402
 from uwsgi_mules.fake import FakeUwsgi  # noqa: E402
-from uwsgi_mules.registry import TaskNotFound  # noqa: E402
+from uwsgi_mules.core.registry import TaskNotFound  # noqa: E402
 from uwsgi_mules.runtime.results import RemoteTaskError, ResultTimeout  # noqa: E402
 from uwsgi_mules.runtime.routing import reset_routes  # noqa: E402
 

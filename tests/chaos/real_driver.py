@@ -21,7 +21,7 @@ from typing import Any
 from tests.support.server import UwsgiServer, plugin_path
 from uwsgi_mules.layout.caches import RESULTS_CACHE
 from uwsgi_mules.mule.delivery.dead import list_dead
-from uwsgi_mules.registry import function_path
+from uwsgi_mules.core.registry import function_path
 
 from . import faults, ledger, tasks
 from .invariants import DIED_WHILE_RUNNING, TASK_LOST, Outcome

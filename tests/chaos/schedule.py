@@ -38,7 +38,7 @@ DISK_FULL_SECONDS = 2.0
 #: issue 25 points still open on this branch: random schedules leave out what
 #: triggers them (pinned, strict-xfail schedules in test_chaos_regressions.py
 #: show the suite finds each); remove a point once its fix is merged
-OPEN_DEFECTS = frozenset({"reload-death"})
+OPEN_DEFECTS: frozenset[str] = frozenset()
 #: the fault that triggers each point (point 3 is a work kind: ``persistent`` failing > 1024 times)
 DEFECT_FAULTS = {"2": "disk-full", "5": "resend-race", "reload-death": "busy-worker"}
 #: "reload-death" (found by this suite, beyond issue 25's list): a mule that dies

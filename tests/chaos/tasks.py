@@ -17,7 +17,7 @@ from typing import Any
 from uwsgi_mules import Farm, Mule, current_attempt
 from uwsgi_mules.backends.base import SimulatedCrash
 from uwsgi_mules.backends.selection import current_backend
-from uwsgi_mules.runtime.retry_policy import RetryPolicy
+from uwsgi_mules.core.retry_policy import RetryPolicy
 
 from . import ledger
 
@@ -128,6 +128,20 @@ def slow_crash(call_id: str, due: float) -> None:
     _record(call_id, ledger.DONE, due)
 
 
+@Mule(1).offload(retries=CRASH_RETRIES)
+def deaf_crash(call_id: str, due: float) -> None:
+    """:func:`slow_crash` with the stop signals blocked: the mule dies before
+    its stop handler can run (test_reload_death.py)."""
+    if current_attempt() == 1:
+        _record(call_id, ledger.ATTEMPT, due)
+        if not current_backend().is_real:
+            raise SimulatedCrash
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGHUP, signal.SIGTERM, signal.SIGINT})
+        time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGKILL)
+    _record(call_id, ledger.DONE, due)
+
+
 def worker_sleep(seconds: float) -> None:
     """In a worker: serve one slow request (a graceful reload waits for it)."""
     time.sleep(seconds)
@@ -152,7 +166,7 @@ def sleepy(call_id: str, due: float, seconds: float) -> None:
 
 TASKS = {"plain": plain, "slow": slow, "farm": farm, "mule2": mule2, "signal": on_signal_mule, "flaky": flaky,
          "wrong_error": wrong_error, "crash": crash, "persistent": persistent, "sleepy": sleepy,
-         "slow_crash": slow_crash}
+         "slow_crash": slow_crash, "deaf_crash": deaf_crash}
 
 
 def send_batch(calls: list[tuple[str, str, str, float, float]]) -> list[tuple[str, bool, float, str]]:

@@ -114,8 +114,6 @@ def test_finds_concurrent_dead_resend_duplicating(tmp_path: Path, request: pytes
 
 @pytest.mark.real
 @pytest.mark.plugin
-@pytest.mark.xfail(strict=True, reason="found by the chaos suite beyond issue 25's list: a mule dying during a "
-                   "reload loses its queue silently (no fix yet)")
 def test_finds_mule_death_during_reload_losing_its_queue(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     binary_only()
     run_pinned(request, DEATH_DURING_RELOAD, run_pinned_real, tmp_path)
@@ -123,8 +121,6 @@ def test_finds_mule_death_during_reload_losing_its_queue(tmp_path: Path, request
 
 @pytest.mark.real
 @pytest.mark.plugin
-@pytest.mark.xfail(strict=True, reason="found by the chaos suite beyond issue 25's list: a mule dying during a slow "
-                   "reload leaves its user harakiri armed; the master then kills pid 0, its own group (no fix yet)")
 def test_finds_mule_death_during_slow_reload_killing_the_instance(tmp_path: Path,
                                                                   request: pytest.FixtureRequest) -> None:
     binary_only()

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.registry import function_path
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.registry import function_path
+from uwsgi_mules.core.state import reset_runtime
 from uwsgi_mules.layout.topology import Topology
 from uwsgi_mules.layout.uwsgi_args import options_from_environ
 

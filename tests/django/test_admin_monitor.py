@@ -26,4 +26,4 @@ def test_admin_section_with_the_test_client(tmp_path: Path) -> None:
     )
     print(done.stdout[-6000:], done.stderr[-3000:])
     assert done.returncode == 0, done.stdout[-6000:]
-    assert "6 passed" in done.stdout
+    assert "7 passed" in done.stdout

@@ -85,6 +85,14 @@ ImmediateBackendTransactionTestCase = _with_skips(_immediate.ImmediateBackendTra
 TaskTestCase = _with_skips(_tasks.TaskTestCase)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _test_database(_plain_test_database: None) -> None:
+    """The session's test database exists before Django's test classes touch
+    a connection: otherwise this process's connection stays on a private
+    ``:memory:`` database that the test database settings no longer name,
+    and mule threads of later tests find none of its tables."""
+
+
 @pytest.fixture(autouse=True)
 def _inline_mules() -> Iterator[Any]:
     """``LOCAL_MODE = "inline"``: the tasks run in the enqueuing thread, as the mule that takes them."""

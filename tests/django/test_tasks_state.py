@@ -27,9 +27,9 @@ from uwsgi_mules.contrib.django.tasks.record import (  # noqa: E402
 )
 from uwsgi_mules.contrib.django.tasks.runner import registry_path  # noqa: E402
 from uwsgi_mules.fake import FakeUwsgi  # noqa: E402
-from uwsgi_mules.runtime.retry_policy import DEAD, RETRY, RetryPolicy, decide  # noqa: E402
-from uwsgi_mules.runtime.retry_policy import FAILED as NOT_RETRIED  # noqa: E402
-from uwsgi_mules.runtime.state import runtime_state  # noqa: E402
+from uwsgi_mules.core.retry_policy import DEAD, RETRY, RetryPolicy, decide  # noqa: E402
+from uwsgi_mules.core.retry_policy import FAILED as NOT_RETRIED  # noqa: E402
+from uwsgi_mules.core.state import runtime_state  # noqa: E402
 
 
 def _record() -> TaskRecord:

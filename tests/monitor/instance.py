@@ -63,7 +63,8 @@ def wait_for(check: Callable[[], T], timeout: float = 30.0, what: str = "") -> T
 
 
 @contextlib.contextmanager
-def monitored_instance(workdir: Path, *, read_only: bool = False) -> Iterator[Instance]:
+def monitored_instance(workdir: Path, *, read_only: bool = False, periodic: bool = False) -> Iterator[Instance]:
+    """The instance; ``periodic``: with the entry of :mod:`tests.monitor.periodic_tasks` (every second)."""
     stats = f"127.0.0.1:{free_port()}"
     runtime = workdir / "runtime"
     plugin = plugin_path()
@@ -74,7 +75,7 @@ def monitored_instance(workdir: Path, *, read_only: bool = False) -> Iterator[In
     if plugin:
         args = ["--plugin", plugin, *args]
     env = {"UWSGIMULES_RUNTIME_DIR": str(runtime), "UWSGIMULES_TASK_STATS": "1",
-           "UWSGIMULES_TASK_MODULES": "tests.monitor.tasks", "UWSGIMULES_STATS": stats,
+           "UWSGIMULES_TASK_MODULES": "tests.monitor.tasks" + (",tests.monitor.periodic_tasks" if periodic else ""), "UWSGIMULES_STATS": stats,
            "UWSGIMULES_DASHBOARD_TOKEN": TOKEN, "UWSGIMULES_DASHBOARD_READ_ONLY": "1" if read_only else ""}
     with UwsgiServer(workdir, args, env=env) as server:
         server.wait_for_log("*** Stats server enabled on")

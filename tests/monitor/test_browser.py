@@ -117,3 +117,53 @@ def test_resend_from_the_page_runs_once_and_injected_script_does_not_run(
     assert ledger.count("fragile-ran d1") == 1 and ledger.count("fragile-ran d2") == 1
     assert driver.title == "uwsgi-mules" and driver.execute_script("return window.__pwned === undefined")
     driver.save_screenshot(str(tmp_path / "resent.png"))
+
+
+def test_the_schedule_row_shows_its_next_due_time_and_outcome(browser: Any, tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from tests.conftest import require_real_uwsgi
+
+    require_real_uwsgi()
+    with monitored_instance(tmp_path, periodic=True) as instance:
+        browser.get(instance.page_url)
+        row = "tr.schedule-entry[data-entry='tests.monitor.periodic_tasks:heartbeat']"
+        wait_for(lambda: text(browser, f"{row} .outcome") == "sent", what="the entry's run shown as sent")
+        next_due = text(browser, f"{row} .next-due")
+        last_due = text(browser, f"{row} .last-due")
+        assert text(browser, f"{row} .entry") == "tests.monitor.periodic_tasks:heartbeat"
+        assert text(browser, "#schedule-section h2") == "Periodic tasks"
+        api = instance.api("api/snapshot")["schedule"][0]
+        # the page shows the API's epoch times in the browser's locale; the API was read a moment later
+        shown = browser.execute_script("return [0, 1, 2, 3, 4, 5].map(k => new Date((arguments[0] - k) * 1000)"
+                                       ".toLocaleString())", api["next_due"])
+        assert next_due in shown and last_due != "-" and next_due != last_due, (next_due, last_due, shown)
+        assert abs(api["next_due"] - time.time()) < 5
+        wait_for(lambda: text(browser, f"{row} .next-due") != next_due, what="the next due time moves on")
+        shot = tmp_path / "schedule.png"
+        browser.execute_script("document.getElementById('schedule-section').scrollIntoView()")
+        browser.save_screenshot(str(shot))
+        print(f"schedule row: next {next_due}, last {last_due} ({datetime.now():%H:%M:%S}); screenshot {shot}")
+
+
+def test_an_outcome_with_markup_shows_as_text(browser: Any, tmp_path: Path) -> None:
+    from tests.monitor.test_cli_dashboard import _serve
+    from tests.monitor.test_schedule_view import OUTCOME, write_state
+
+    runtime = tmp_path / "rt"
+    write_state(runtime)
+    process, url = _serve(runtime, "--read-only")
+    try:
+        browser.get(url + "/")
+        row = "tr.schedule-entry[data-entry='app.jobs:report']"
+        outcome = wait_for(lambda: text(browser, f"{row} .outcome"), what="the entry's outcome shown")
+        assert "send failed: <script>window.__pwned=1</script>" in outcome and "\\x1b[31mboom" in outcome, outcome
+        assert text(browser, "tr.schedule-entry[data-entry='app.jobs:stuck'] .outcome") == "sending (interrupted?)"
+        cleanup = "tr.schedule-entry[data-entry='app.jobs:cleanup']"
+        assert text(browser, f"{cleanup} .outcome") == "sent" and text(browser, f"{cleanup} .next-due") != "-"
+        assert browser.execute_script("return window.__pwned === undefined")
+        browser.execute_script("document.getElementById('schedule-section').scrollIntoView()")
+        browser.save_screenshot(str(tmp_path / "schedule-markup.png"))
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)

@@ -14,7 +14,7 @@ from pathlib import Path
 from tests.monitor.instance_files import make_instance, write_beat
 from tests.support.server import REPO_ROOT, free_port
 from uwsgi_mules.cli import build_parser
-from uwsgi_mules.cli.stats_view import render_snapshot
+from uwsgi_mules.monitor.text_view import render_snapshot
 from uwsgi_mules.monitor import InstanceSources, take_snapshot
 
 

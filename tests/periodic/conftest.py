@@ -7,19 +7,20 @@ import pytest
 
 from uwsgi_mules import Mule
 from uwsgi_mules.periodic import forget_entries, periodic
-from uwsgi_mules.registry import ORIGINAL_ATTR
+from uwsgi_mules.core.registry import ORIGINAL_ATTR
 
 from . import tasks
 
 
 @pytest.fixture
 def schedule() -> Iterator[Callable[..., Any]]:
-    """``schedule(func, **periodic_kwargs)``: offload ``func`` to mule 1 and
-    declare it periodic for this test only."""
+    """``schedule(func, offload={...}, **periodic_kwargs)``: offload ``func``
+    to mule 1 (with the ``offload`` options) and declare it periodic for this
+    test only."""
     declared: list[str] = []
 
     def declare(func: Callable[..., Any], **kwargs: Any) -> Any:
-        offloaded = Mule(1).offload()(getattr(func, ORIGINAL_ATTR, func))
+        offloaded = Mule(1).offload(**kwargs.pop("offload", {}))(getattr(func, ORIGINAL_ATTR, func))
         periodic(**kwargs)(offloaded)
         declared.append(offloaded.offloading.path)
         return offloaded

@@ -25,5 +25,17 @@ def half_hourly(due: datetime) -> None:
     RUNS.append(("half_hourly", due))
 
 
+#: how many more runs of flaky() raise ValueError
+FAILURES: list[int] = [0]
+
+
+def flaky(due: datetime) -> None:
+    RUNS.append(("flaky attempt", due))
+    if FAILURES[0] > 0:
+        FAILURES[0] -= 1
+        raise ValueError("flaky failed")
+    RUNS.append(("flaky", due))
+
+
 def not_offloaded() -> None:
     """Never offloaded: @periodic on it must raise."""

@@ -1,5 +1,5 @@
-"""The scheduler's promises, on the fake backend with a state file: a run
-interrupted during its send is never sent again (and logged), a failed
+"""The scheduler's promises, on the fake backend with a state file: a
+scheduler killed while sending a run leads to exactly one run of it, a failed
 send is not recorded and is tried again, a lease decides between
 instances, and ``uwsgi-mules schedule`` lists the state."""
 
@@ -28,26 +28,48 @@ def stamps() -> list[datetime | None]:
     return [due for task, due in tasks.RUNS if task == "stamped"]
 
 
-def test_a_run_interrupted_during_its_send_is_not_sent_again(schedule, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+class SchedulerKilled(BaseException):
+    """The scheduling process dying (escapes the scheduler's error handling, as SIGKILL would)."""
+
+
+@pytest.mark.parametrize("when", ["before the send", "after the send"])
+def test_a_scheduler_killed_while_sending_leads_to_exactly_one_run(schedule, tmp_path: Path, monkeypatch,  # type: ignore[no-untyped-def]
+                                                                    when: str) -> None:
+    """The scheduler dies between recording "12:02, sending" and recording
+    "12:02, sent", before or after the send went out: its successor sends
+    12:02 again, and the mule runs it once (the second copy is skipped)."""
     schedule(tasks.stamped, every=timedelta(minutes=1), catch_up="all", pass_due=True)
+    real_send = sending.send_bytes
+    kills = [when]
+
+    def dying_send(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not kills:
+            return real_send(*args, **kwargs)
+        if kills.pop() == "after the send":
+            real_send(*args, **kwargs)
+        raise SchedulerKilled
+
     with FakeUwsgi(mules=1, backlog_dir=tmp_path) as fake:
         fake.clock.set_datetime(START)
         fake.advance(60)  # 12:01 sent
         fake.run_pending()
-    # the scheduler died during the send of 12:02: "12:02, sending" is on disk
-    state = StateFile(tmp_path, print)
-    states = state.read()
-    states[NAME].due += 60
-    states[NAME].sending = True
-    state.write(states)()
-    with FakeUwsgi(mules=1, backlog_dir=tmp_path) as fake:
-        fake.clock.set_datetime(START + timedelta(seconds=150))  # 12:03:00 is due, 12:02 was "sending"
-        fake.advance(0)
+        monkeypatch.setattr(sending, "send_bytes", dying_send)
+        with pytest.raises(SchedulerKilled):
+            fake.advance(60)  # 12:02: "sending" is recorded, then the scheduler dies
+        assert StateFile(tmp_path, print).read()[NAME].sending is True
+        duty_of(fake).scheduler.take_over()  # its successor reads the state
+        fake.advance(30)  # 12:02:30
+        fake.run_pending()
+        fake.advance(60)  # 12:03
         fake.run_pending()
         log = "\n".join(fake.log_lines)
-    assert stamps() == [datetime(2026, 5, 1, 12, 1, tzinfo=UTC), datetime(2026, 5, 1, 12, 3, tzinfo=UTC)]
-    assert "the run due 2026-05-01T12:02:00+00:00 may not have run" in log
+    minute = [datetime(2026, 5, 1, 12, m, tzinfo=UTC) for m in (1, 2, 3)]
+    print(f"\nscheduler killed {when}: runs {stamps()}")
+    assert stamps() == minute
+    assert "may not have run" not in log
     assert StateFile(tmp_path, print).read()[NAME].sending is False
+    if when == "after the send":
+        assert f"uwsgi-mules: periodic {NAME}: the run due 2026-05-01T12:02:00+00:00 already ran" in log
 
 
 def test_a_failed_send_is_logged_not_recorded_and_tried_again(schedule, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -77,15 +99,15 @@ class MemoryLease:
     """A lease shared by the schedulers of two fakes, as Redis would be."""
 
     def __init__(self) -> None:
-        self.claimed: set[tuple[str, float]] = set()
+        self.claimed: dict[tuple[str, float], str | None] = {}
         self.down = False
 
-    def claim(self, entry: str, due: float) -> bool:
+    def claim(self, entry: str, due: float, token: str | None = None) -> bool:
         if self.down:
             raise ConnectionError("the lease store is down")
         if (entry, due) in self.claimed:
-            return False
-        self.claimed.add((entry, due))
+            return token is not None and self.claimed[(entry, due)] == token
+        self.claimed[(entry, due)] = token
         return True
 
     def describe(self) -> str:

@@ -20,7 +20,7 @@ from tests.conftest import require_real_uwsgi
 from tests.support.server import MULE_READY, WORKER_READY, UwsgiServer
 from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.decorators import reset_decorators
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 from uwsgi_mules.layout.topology import Topology
 
 from .mule_loops import records as mule_app

@@ -5,6 +5,10 @@ the runs append to (tests/real/periodic_apps/app.py).
 * across a graceful reload, a chain reload, a mules reload and a SIGKILL
   of the scheduling mule, with catch_up="all": every due time from the
   first run to the last runs exactly once (0 missed, 0 doubled);
+* the scheduling mule killed (SIGKILL) right after recording "T, sending",
+  before the send or once it returned (deterministic: the app kills it at
+  its 4th send): T runs once, sent again by the successor (0 missed,
+  0 doubled, no "may not have run" line);
 * a stop of a few seconds and a start, once per catch_up policy: the due
   times missed while stopped (after the last one recorded at the stop, up
   to the moment the new scheduler took over, which it logs) run never,
@@ -120,6 +124,25 @@ def test_no_due_time_missed_or_doubled(workdir: Path, event: str) -> None:
         log = server.log_text()
     check_every_second_once(ledger(workdir), f"every 1 s, catch_up=all, {event}")
     assert "may not have run" not in log
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_scheduler_killed_while_sending_runs_the_due_time_once(workdir: Path, when: str) -> None:
+    killed = workdir / "killed-in-send"
+    with make_server(workdir, env={"PERIODIC_KILL_IN_SEND": when}) as server:
+        assert wait_for(killed.exists, 30), server.log_text()[-3000:]
+        due = float(killed.read_text() or "0") if wait_for(lambda: bool(killed.read_text()), 5) else 0.0
+        after = time.time()
+        assert wait_for(lambda: len(takeovers(server.log_text())) >= 2, 40), server.log_text()[-3000:]
+        assert wait_for(lambda: sum(d > after + 2 for d in ledger(workdir)) >= 3, 40), server.log_text()[-3000:]
+        log = server.log_text()
+    dues = ledger(workdir)
+    check_every_second_once(dues, f"every 1 s, catch_up=all, the scheduler killed {when} the send of {due}")
+    assert Counter(dues)[due] == 1
+    assert "may not have run" not in log
+    assert "the scheduling process died while sending the run due" in log
+    if when == "after":  # both copies went out: the second one is skipped
+        assert "already ran; this copy (sent again by the scheduler that took over) is skipped" in log
 
 
 @pytest.mark.parametrize("policy", ["skip", "latest", "all"])

@@ -16,7 +16,7 @@ from tests.conftest import require_real_uwsgi
 from tests.support.server import UwsgiServer
 from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.decorators import reset_decorators
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 from .spool_apps.cases import CASES
 from .test_mule_decorators import call

@@ -20,8 +20,8 @@ import pytest
 
 from tests.support.server import UwsgiServer, free_port
 from uwsgi_mules.cli import EXIT_NO_METRICS, EXIT_OK, EXIT_UNREADABLE, main
-from uwsgi_mules.cli.stats_address import read_stats
-from uwsgi_mules.cli.stats_view import queue_rows
+from uwsgi_mules.monitor.sources.stats_address import read_stats
+from uwsgi_mules.monitor.text_view import queue_rows
 
 pytestmark = pytest.mark.real
 

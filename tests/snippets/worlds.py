@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.state import reset_runtime
 
 from .blocks import REPO_ROOT
 

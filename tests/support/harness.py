@@ -24,8 +24,8 @@ from typing import Any
 
 from uwsgi_mules.backends.selection import reset_backends
 from uwsgi_mules.fake import FakeUwsgi
-from uwsgi_mules.registry import function_path
-from uwsgi_mules.runtime.state import reset_runtime
+from uwsgi_mules.core.registry import function_path
+from uwsgi_mules.core.state import reset_runtime
 from uwsgi_mules.layout.topology import Topology
 
 from .calls import run_concurrently

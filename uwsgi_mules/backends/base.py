@@ -198,10 +198,6 @@ class Backend(ABC):
         retries' backoff); the fake's virtual clock on the fake."""
         return time.time()
 
-    def note_dead(self, task: object) -> None:  # noqa: B027 - optional, a no-op by default
-        """Called with a :class:`~uwsgi_mules.mule.delivery.dead.DeadTask` once it
-        is recorded (the fake keeps them in ``fake.dead_letters``)."""
-
     def report_task_error(self, exc: BaseException, description: str) -> None:
         """Called by the mule side when an offloaded task raised."""
         logger.error("offloaded task %s failed", description, exc_info=(type(exc), exc, exc.__traceback__))

@@ -1,6 +1,6 @@
-"""Command line: ``uwsgi-mules demo`` and ``uwsgi-mules stats``
-(``python -m uwsgi_mules.cli``); :mod:`.stats_address` reads a running
-uWSGI's stats server, :mod:`.stats_view` renders its mule and farm queues."""
+"""Command line (``python -m uwsgi_mules.cli``): ``uwsgi-mules demo``,
+``stats`` (the instance's read model of :mod:`uwsgi_mules.monitor` as
+text), ``dashboard``, ``dead`` and ``schedule``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from .. import __version__
 
 if TYPE_CHECKING:
-    from .stats_address import StatsAddress
+    from ..monitor.sources.stats_address import StatsAddress
 
 DESCRIPTION = """\
 Safe, typed and testable uWSGI mules and farms.
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def show_stats(address: str, *, watch: float | None = None, count: int = 0, timeout: float = 5.0) -> int:
     """``uwsgi-mules stats``: print the queue table (refreshed with ``watch``); return the exit status."""
-    from .stats_address import StatsError, parse_address
+    from ..monitor.sources.stats_address import StatsError, parse_address
 
     try:
         parsed = parse_address(address)
@@ -136,8 +136,8 @@ def show_stats(address: str, *, watch: float | None = None, count: int = 0, time
 
 def _show(parsed: StatsAddress, watch: float | None, count: int, timeout: float) -> int:
     from ..monitor import InstanceSources, Tracker, take_snapshot
-    from .stats_address import StatsError, read_stats
-    from .stats_view import missing_metrics_reason, render_snapshot
+    from ..monitor.sources.stats_address import StatsError, read_stats
+    from ..monitor.text_view import missing_metrics_reason, render_snapshot
 
     shown = 0
     tracker = Tracker()
@@ -147,7 +147,7 @@ def _show(parsed: StatsAddress, watch: float | None, count: int, timeout: float)
         except StatsError as exc:
             print(f"uwsgi-mules stats: cannot read stats: {exc}", file=sys.stderr)
             return EXIT_UNREADABLE
-        snapshot = take_snapshot(InstanceSources(parsed.text, timeout=timeout), tracker, reading.data)
+        snapshot = take_snapshot(InstanceSources.from_variables(parsed.text, timeout), tracker, reading.data)
         if not snapshot.queues:
             print(f"uwsgi-mules stats: {reading.describe()}: {missing_metrics_reason(reading.data)}", file=sys.stderr)
             return EXIT_NO_METRICS

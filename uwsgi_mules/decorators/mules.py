@@ -32,9 +32,9 @@ from typing import Any
 
 from ..backends.base import Backend, MessageHook
 from ..backends.selection import current_backend
+from ..core.registry import ORIGINAL_ATTR
 from ..errors import UnknownFarm, UnknownMule
 from ..mule.dispatch import handle_message
-from ..registry import ORIGINAL_ATTR
 from ..runtime.offload import mule_offload
 from .postfork import append_to_chain
 from .state import mule_functions

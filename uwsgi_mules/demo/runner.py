@@ -47,7 +47,7 @@ def run_demo(timeout: float = 60.0, verbose: bool = False, stats: str | None = N
         print("the demo runs on embedded pyuwsgi: pip install 'uwsgi-mules[demo]'", file=sys.stderr)
         return 2
     if stats:
-        from ..cli.stats_address import StatsError, parse_address
+        from ..monitor.sources.stats_address import StatsError, parse_address
 
         try:
             parse_address(stats)
@@ -103,8 +103,8 @@ def _wait(process: subprocess.Popen[str], timeout: float, stats: str | None) -> 
     if not stats:
         process.wait(timeout)
         return
-    from ..cli.stats_address import StatsError, read_stats
-    from ..cli.stats_view import queue_rows, render_table
+    from ..monitor.sources.stats_address import StatsError, read_stats
+    from ..monitor.text_view import queue_rows, render_table
 
     deadline = time.monotonic() + timeout
     last = ""

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
 from ..envelope import Signer
-from ..errors import QueueFull
 from ..instance import BACKLOG_DIR_ENV
 from ..layout.caches import CacheSpec
 from ..layout.topology import FarmSpec, MuleSpec, Topology
+from ..mule.delivery.dead import DeadTask
+from ..mule.dispatch import dispatcher_for
 from .cache import FakeCaches, as_bytes
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
@@ -147,8 +148,6 @@ class FakeUwsgi(Backend):
         self.task_errors: list[tuple[str, BaseException]] = []
         #: messages each mule's loop reported as read (like the plugin's "taken")
         self.taken: dict[int, int] = {}
-        #: tasks given up after their last attempt (``DeadTask``), oldest first
-        self.dead_letters: list[Any] = []
 
     def _init_services(self, locks: int, spooler: bool, spooler_ordered: bool,
                        caches: Sequence[CacheSpec | str]) -> None:
@@ -279,15 +278,20 @@ class FakeUwsgi(Backend):
         """``uwsgi.mule_msg``: True if queued, False if the queue is full or
         the message too large; ValueError for no mules, an unknown farm or a
         ``str`` farm name (Python 3 uWSGI wants bytes)."""
-        data = _message_bytes(message, "mule_msg")
-        if self.mule_count < 1:
-            raise ValueError("no mule configured")
-        queue = self.queues.for_target(target)
+        data, queue = self._addressed(message, target)
         self.local.bad_target = queue is None
         if queue is None:
             self._log("mule_send_msg(): Bad file descriptor [core/mule.c line 28]")
             return False
         return self._put(queue, data)
+
+    def _addressed(self, message: bytes | str, target: MuleTarget) -> tuple[bytes, MessageQueue | None]:
+        """What ``mule_msg`` checks first: the message's bytes and its target's
+        queue (None: a bad target); ValueError when there is no mule."""
+        data = as_bytes(message, "mule_msg() argument 1")
+        if self.mule_count < 1:
+            raise ValueError("no mule configured")
+        return data, self.queues.for_target(target)
 
     def send_refused_bad_target(self) -> bool:
         return bool(self.local.bad_target)
@@ -328,7 +332,7 @@ class FakeUwsgi(Backend):
         a full queue (the message is then lost, as in uWSGI)."""
         if not isinstance(farm, str):
             raise TypeError(f"farm_msg() argument 1 must be str, not {type(farm).__name__}")
-        data = _message_bytes(message, "farm_msg")
+        data = as_bytes(message, "farm_msg() argument 1")
         queue = self.queues.by_farm.get(farm)
         if queue is not None and not self._put(queue, data, log_full=False):
             self._log("write(): Resource temporarily unavailable [plugins/python/uwsgi_pymodule.c]")
@@ -344,36 +348,12 @@ class FakeUwsgi(Backend):
 
     def send_wait(self, message: bytes, target: MuleTarget, timeout: float) -> bool | None:
         """Wait up to ``timeout`` seconds for room (like the plugin does)."""
-        data = _message_bytes(message, "mule_msg")
-        if self.mule_count < 1:
-            raise ValueError("no mule configured")
-        queue = self.queues.for_target(target)
+        data, queue = self._addressed(message, target)
         if queue is None:
             return False
-        if len(data) > queue.max_message:
-            queue.refused += 1
-            return False
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                if queue.used < queue.budget:
-                    return self._put(queue, data)
-                if timeout <= 0:  # one try, no wait asked for (a replay): full is a plain False
-                    queue.refused += 1
-                    return False
-                if not self.mule_threads.running() and not self.queues.has_waiters():
-                    queue.refused += 1
-                    raise QueueFull(
-                        f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
-                        "step mode with no thread receiving: nothing drains it until run_pending() is "
-                        "called, so waiting cannot help. Call fake.run_pending() more often, use "
-                        "FakeUwsgi(threaded=True), or raise the capacity (msg_size=...)"
-                    )
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self.mule_threads.stopped:
-                    queue.refused += 1
-                    return False
-                self._cond.wait(remaining)
+        threads = self.mule_threads
+        return self.queues.put_waiting(queue, data, timeout, stopped=lambda: threads.stopped,
+                                       drained=lambda: threads.running() or self.queues.has_waiters())
 
     # -- raw uwsgi API: receiving; threaded mode (MuleThreads) ---------------------------
 
@@ -678,14 +658,25 @@ class FakeUwsgi(Backend):
             return time.time() + self.clock.elapsed
         return self.clock.time()
 
-    def note_dead(self, task: object) -> None:
-        with self._cond:
-            self.dead_letters.append(task)
+    @property
+    def dead_letters(self) -> list[DeadTask]:
+        """The dead tasks kept (tasks given up after their last attempt), oldest
+        first: a view over the mule side's dead store, their one owner."""
+        return dispatcher_for(self).deferral.dead_store().tasks()
 
     def report_task_error(self, exc: BaseException, description: str) -> None:
         with self._cond:
             self.task_errors.append((description, exc))
         super().report_task_error(exc, description)
+
+    @contextlib.contextmanager
+    def reraising(self, raise_errors: bool | None) -> Iterator[None]:
+        """Re-raise, after the block, the first task error recorded in it when
+        ``raise_errors`` (None: the fake's ``raise_task_errors``)."""
+        before = len(self.task_errors)
+        yield
+        if (self.raise_task_errors if raise_errors is None else raise_errors) and len(self.task_errors) > before:
+            raise self.task_errors[before][1]
 
     def log(self, message: str) -> None:
         self._log(message)
@@ -694,14 +685,5 @@ class FakeUwsgi(Backend):
         with self._cond:
             self.log_lines.append(line)
         logger.warning("%s", line)
-
-def _message_bytes(message: object, function: str) -> bytes:
-    """uWSGI parses messages with ``s#``: str (UTF-8) or a bytes-like object."""
-    if isinstance(message, str):
-        return message.encode()
-    if isinstance(message, (bytes, bytearray, memoryview)):
-        return bytes(message)
-    raise TypeError(f"{function}() argument 1 must be str or read-only bytes-like object, not {type(message).__name__}")
-
 
 __all__ = ["FakeStopped", "FakeUwsgi", "FarmSpec", "MuleSpec", "ProcessId"]

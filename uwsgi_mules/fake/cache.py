@@ -48,6 +48,13 @@ class FakeCaches:
             return self._default
         return self._caches.get(name)
 
+    def _live(self, name: str | None) -> _Cache | None:
+        """The cache ``name`` without its expired values (under the lock), or None."""
+        cache = self._find(name)
+        if cache is not None:
+            self._expire(cache)
+        return cache
+
     def _expire(self, cache: _Cache) -> None:
         now = self._clock()
         dead = [k for k, (_, at) in cache.values.items() if at and at <= now]
@@ -76,27 +83,20 @@ class FakeCaches:
 
     def get(self, key: bytes, name: str | None) -> bytes | None:
         with self._lock:
-            cache = self._find(name)
-            if cache is None:
-                return None
-            self._expire(cache)
-            found = cache.values.get(key)
+            cache = self._live(name)
+            found = cache.values.get(key) if cache is not None else None
             return found[0] if found else None
 
     def delete(self, key: bytes, name: str | None) -> bool | None:
         with self._lock:
-            cache = self._find(name)
-            if cache is None:
-                return None
-            self._expire(cache)
-            return True if cache.values.pop(key, None) is not None else None
+            cache = self._live(name)
+            return True if cache is not None and cache.values.pop(key, None) is not None else None
 
     def keys(self, name: str | None) -> list[bytes]:
         with self._lock:
-            cache = self._find(name)
+            cache = self._live(name)
             if cache is None:
                 raise ValueError("no local uWSGI cache available")
-            self._expire(cache)
             return list(cache.values)
 
     def clear(self, name: str | None) -> bool | None:
@@ -109,7 +109,7 @@ class FakeCaches:
 
 
 def as_bytes(value: object, what: str) -> bytes:
-    """uWSGI parses keys and values with ``s#``: str (UTF-8) or bytes."""
+    """uWSGI parses messages, cache keys and values with ``s#``: str (UTF-8) or a bytes-like object."""
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -29,24 +29,7 @@ MAX_ENTRIES = 64
 
 def cron_matches(when: datetime, minute: int, hour: int, day: int, month: int, weekday: int) -> bool:
     """``uwsgi_cron_task_needs_execution`` of uWSGI 2.0, on a local datetime."""
-    tm_min, tm_hour, tm_mday, tm_mon = when.minute, when.hour, when.day, when.month
-    tm_wday = (when.weekday() + 1) % 7  # C: Sunday is 0
-    uc_min, uc_hour, uc_day, uc_mon = minute, hour, day, month
-    uc_week = 0 if weekday == 7 else weekday
-    if minute < 0 and tm_min % -minute == 0:
-        uc_min = tm_min
-    if hour < 0 and tm_hour % -hour == 0:
-        uc_hour = tm_hour
-    if month < 0 and tm_mon % -month == 0:
-        uc_mon = tm_mon
-    if day < 0 and tm_mday % -day == 0:
-        uc_day = tm_mday
-    if weekday < 0 and tm_wday % -weekday == 0:
-        uc_week = tm_wday
-    common = tm_min == uc_min and tm_hour == uc_hour and tm_mon == uc_mon
-    if day >= 0 and weekday >= 0:
-        return common and (tm_mday == uc_day or tm_wday == uc_week)
-    return common and tm_mday == uc_day and tm_wday == uc_week
+    return _field_ok(when.minute, minute) and _field_ok(when.hour, hour) and _date_ok(when, day, month, weekday)
 
 
 class VirtualClock:
@@ -184,7 +167,7 @@ class MasterSchedule:
 def _skip(when: datetime, cron: CronEntry) -> float:
     """The next whole second worth checking after a non-matching ``when``:
     the next day when the date cannot match, else the next hour or minute."""
-    if not _date_can_match(when, cron):
+    if not _date_ok(when, cron.day, cron.month, cron.weekday):
         following = (when + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     elif not _field_ok(when.hour, cron.hour):
         following = (when + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
@@ -194,15 +177,15 @@ def _skip(when: datetime, cron: CronEntry) -> float:
 
 
 def _field_ok(value: int, spec: int) -> bool:
+    """A cron field as uWSGI compares it: ``-N`` matches every value N divides, else ``spec`` itself."""
     return value % -spec == 0 if spec < 0 else value == spec
 
 
-def _date_can_match(when: datetime, cron: CronEntry) -> bool:
-    wday = (when.weekday() + 1) % 7
-    week = 0 if cron.weekday == 7 else cron.weekday
-    month_ok = _field_ok(when.month, cron.month)
-    day_ok = _field_ok(when.day, cron.day)
-    week_ok = wday % -week == 0 if week < 0 else wday == week
-    if cron.day >= 0 and cron.weekday >= 0:
-        return month_ok and (day_ok or week_ok)
-    return month_ok and day_ok and week_ok
+def _date_ok(when: datetime, day: int, month: int, weekday: int) -> bool:
+    """uWSGI's date check: both day and weekday set (>= 0) match either one, as in crontab."""
+    wday = (when.weekday() + 1) % 7  # C: Sunday is 0
+    day_ok = _field_ok(when.day, day)
+    week_ok = _field_ok(wday, 0 if weekday == 7 else weekday)
+    if day >= 0 and weekday >= 0:
+        return _field_ok(when.month, month) and (day_ok or week_ok)
+    return _field_ok(when.month, month) and day_ok and week_ok

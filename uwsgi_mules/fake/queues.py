@@ -14,12 +14,14 @@ take that the rest of the fake uses.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..backends.base import MuleTarget, QueueCounters
+from ..errors import QueueFull
 from ..layout.msgpipe import SHINFO_SIZE, SKB_MAX_ALLOC, SKB_OVERHEAD, max_message, message_cost
 from ..layout.topology import Topology
 
@@ -153,6 +155,32 @@ class MuleQueues:
             if accepted and self.has_waiters():
                 self.cond.notify_all()
         return accepted
+
+    def put_waiting(self, queue: MessageQueue, data: bytes, timeout: float, *, stopped: Callable[[], bool],
+                    drained: Callable[[], bool]) -> bool:
+        """Queue ``data`` once there is room, waiting up to ``timeout`` seconds
+        (0: one try); False (counted as refused) when it is too large, the
+        queue stays full or ``stopped()``. :class:`QueueFull` when it is full
+        and nothing ``drained()`` it (step mode: waiting cannot help)."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while len(data) <= queue.max_message:
+                if queue.used < queue.budget:
+                    return self.put(queue, data)
+                if timeout > 0 and not drained():  # timeout 0 (a replay): full is a plain False
+                    queue.refused += 1
+                    raise QueueFull(
+                        f"queue {queue.name!r} is full ({len(queue)} messages) and this fake runs in "
+                        "step mode with no thread receiving: nothing drains it until run_pending() is "
+                        "called, so waiting cannot help. Call fake.run_pending() more often, use "
+                        "FakeUwsgi(threaded=True), or raise the capacity (msg_size=...)"
+                    )
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or stopped():
+                    break
+                self.cond.wait(remaining)
+            queue.refused += 1
+            return False
 
     def fast_put(self, queue: MessageQueue) -> Callable[[bytes], bool]:
         """``put`` into ``queue`` for the senders' hot path: True when queued;

@@ -76,22 +76,22 @@ class MasterControls:
         """Run pending signal handlers in the processes that would run them:
         workers, the spooler, and (in step mode) mules. In threaded mode wait
         until the mule threads took theirs. Returns how many handlers ran here."""
-        raise_errors = self.fake.raise_task_errors if raise_errors is None else raise_errors
-        errors_before = len(self.fake.task_errors)
-        threaded = self.fake.mule_threads_running()
-        ran = self.fake.signals.deliver(include_mules=not threaded)
-        if threaded:
-            deadline = time.monotonic() + timeout
-            with self.fake.queues.cond:
-                while any(
-                    pipe and key[0] in ("mule", "mules-pool", "farm") for key, pipe in self.fake.signals.pipes.items()
-                ):
-                    if time.monotonic() >= deadline:
-                        break
-                    self.fake.queues.cond.wait(0.02)
-        if raise_errors and len(self.fake.task_errors) > errors_before:
-            raise self.fake.task_errors[errors_before][1]
+        with self.fake.reraising(raise_errors):
+            threaded = self.fake.mule_threads_running()
+            ran = self.fake.signals.deliver(include_mules=not threaded)
+            if threaded:
+                self._wait_for_mule_signals(timeout)
         return ran
+
+    def _wait_for_mule_signals(self, timeout: float) -> None:
+        """Threaded mode: wait (at most ``timeout`` s) until the mule threads took their signals."""
+        deadline = time.monotonic() + timeout
+        pipes = self.fake.signals.pipes
+        with self.fake.queues.cond:
+            while any(pipe and key[0] in ("mule", "mules-pool", "farm") for key, pipe in pipes.items()):
+                if time.monotonic() >= deadline:
+                    break
+                self.fake.queues.cond.wait(0.02)
 
     def poll_file_monitors(self, *, deliver: bool = True) -> int:
         """Raise the signal of every monitored path that changed on disk."""
@@ -116,15 +116,11 @@ class MasterControls:
     def run_spooler(self, *, raise_errors: bool | None = None) -> int:
         """One spooler scan: run its pending signals and every due task once
         (SPOOL_OK deletes, anything else keeps it for the next call)."""
-        raise_errors = self.fake.raise_task_errors if raise_errors is None else raise_errors
-        errors_before = len(self.fake.task_errors)
         if not self.fake.spooler.enabled:
             raise ValueError("this fake has no spooler (FakeUwsgi(spooler=True))")
-        self.deliver_signals(raise_errors=False)
-        ran = self.fake.spooler.run()
-        if raise_errors and len(self.fake.task_errors) > errors_before:
-            raise self.fake.task_errors[errors_before][1]
-        return ran
+        with self.fake.reraising(raise_errors):
+            self.deliver_signals(raise_errors=False)
+            return self.fake.spooler.run()
 
     def simulate_fork(self) -> int:
         """Call ``post_fork_hook`` as every worker, mule and the spooler, as

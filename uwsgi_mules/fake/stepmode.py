@@ -17,13 +17,12 @@ from ..backends.base import SimulatedCrash
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..mule.hook import hooked_loop
 from .loops import STEP_HANDLER_ATTR
-from .programs import import_program
 
 if TYPE_CHECKING:
     from .backend import FakeUwsgi
     from .queues import MessageQueue
 
-__all__ = ["STEP_HANDLER_ATTR", "FakeStepMode", "import_program"]
+__all__ = ["FakeStepMode"]
 
 #: messages a mule alone in step mode reads per step
 _ALONE_CHUNK = 256
@@ -61,21 +60,17 @@ class FakeStepMode:
         first exception raised by a task is re-raised after the run.
         """
         fake = self.fake
-        raise_errors = fake.raise_task_errors if raise_errors is None else raise_errors
-        errors_before = len(fake.task_errors)
         steppers = [s for s in map(self._stepper, range(1, fake.mule_count + 1)) if s is not None]
         state = vars(fake.local)  # this thread's attributes
         previous = state.get("process")
-        try:
-            ran = self._run_rounds(steppers, state, limit)
-        finally:
-            if previous is None:
-                state.pop("process", None)
-            else:
-                fake.local.process = previous
-        if raise_errors and len(fake.task_errors) > errors_before:
-            raise fake.task_errors[errors_before][1]
-        return ran
+        with fake.reraising(raise_errors):
+            try:
+                return self._run_rounds(steppers, state, limit)
+            finally:
+                if previous is None:
+                    state.pop("process", None)
+                else:
+                    fake.local.process = previous
 
     def _run_rounds(self, steppers: list[_Stepper], state: dict[str, Any], limit: int | None) -> int:
         """Round-robin until no mule made progress (or ``limit`` tasks ran)."""

@@ -18,7 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ..backends.base import SimulatedCrash
-from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, MuleSpec, is_entry_script
+from ..layout.topology import DEFAULT_RECV_SIZE, MuleSpec
 from .programs import import_program
 from .queues import MessageQueue
 
@@ -148,14 +148,9 @@ class MuleThreads:
         before any mule thread runs (two threads importing one module at once
         could see it half initialised). An import error is left to the mule
         thread, which reports it as uWSGI would."""
-        for spec in self.fake.topology().mules:
-            program = spec.program or ""
-            if spec.kind == "script" and is_entry_script(program):
-                program = ENTRY_POINT
-            elif spec.kind != "callable":
-                continue
+        for mule in range(1, self.fake.mule_count + 1):
             try:
-                import_program(program)
+                self.fake.loops.program(mule)
             except Exception:  # noqa: BLE001, S110 - reported by the mule thread that runs it
                 pass
 

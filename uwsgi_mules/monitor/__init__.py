@@ -8,11 +8,11 @@
 - :mod:`.actions`: re-send or delete dead tasks, each exactly once.
 """
 
-from .model import DeadView, FarmView, InstanceSnapshot, MuleView, QueueView, TaskStats, WaitingView
+from .model import DeadView, FarmView, InstanceSnapshot, MuleView, QueueView, ScheduleEntryView, TaskStats, WaitingView
 from .snapshot import InstanceSources, take_snapshot
 from .tracker import Tracker
 
 __all__ = [
-    "DeadView", "FarmView", "InstanceSnapshot", "InstanceSources", "MuleView", "QueueView", "TaskStats",
-    "Tracker", "WaitingView", "take_snapshot",
+    "DeadView", "FarmView", "InstanceSnapshot", "InstanceSources", "MuleView", "QueueView", "ScheduleEntryView",
+    "TaskStats", "Tracker", "WaitingView", "take_snapshot",
 ]

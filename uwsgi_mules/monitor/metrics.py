@@ -6,7 +6,9 @@ counted in the instance for it. Names and labels follow Prometheus'
 conventions: counters end in ``_total``, times are in seconds, labels are
 ``queue``, ``mule``, ``farm`` and ``task``. The ``task`` label is bounded:
 the :data:`MAX_TASK_LABELS` busiest task paths keep their name, the rest are
-summed under ``other``.
+summed under ``other``. The periodic entries have an ``entry`` label,
+bounded the same way (:data:`MAX_ENTRY_LABELS` entries, in name order; the
+rest are left out and counted in ``uwsgi_mules_periodic_entries``).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .model import InstanceSnapshot, TaskStats
+from .model import InstanceSnapshot, ScheduleEntryView, TaskStats
 
 PREFIX = "uwsgi_mules"
 #: task paths that keep their own ``task`` label value
 MAX_TASK_LABELS = 20
 OTHER = "other"
+#: periodic entries that get their own ``entry`` label value
+MAX_ENTRY_LABELS = 20
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _QUEUE_COUNTERS = {"sent": "messages sent to", "refused": "messages refused by (queue full)",
                    "received": "messages received by", "taken": "messages taken from"}
@@ -46,6 +50,7 @@ class SnapshotCollector(Collector):
         dead.add_metric([], float(len(snap.dead)))
         yield dead
         yield from _task_metrics(snap.tasks)
+        yield from _schedule_metrics(snap.schedule)
 
 
 def _queue_metrics(snap: InstanceSnapshot) -> Iterator[Metric]:
@@ -116,6 +121,29 @@ def _task_metrics(tasks: list[TaskStats]) -> Iterator[Metric]:
                 if value is not None:
                     duration.add_metric([label, q], value)
     yield from (runs, failures, dead, duration)
+
+
+def _schedule_metrics(schedule: list[ScheduleEntryView]) -> Iterator[Metric]:
+    count = GaugeMetricFamily(f"{PREFIX}_periodic_entries", "periodic entries with a recorded state")
+    count.add_metric([], float(len(schedule)))
+    next_due = GaugeMetricFamily(f"{PREFIX}_periodic_next_due_timestamp_seconds",
+                                 "when the entry is next due (Unix time)", labels=["entry"])
+    last_due = GaugeMetricFamily(f"{PREFIX}_periodic_last_due_timestamp_seconds",
+                                 "the entry's last due time taken care of (Unix time)", labels=["entry"])
+    sent = GaugeMetricFamily(f"{PREFIX}_periodic_last_sent_timestamp_seconds",
+                             "when the entry's last run was sent (Unix time)", labels=["entry"])
+    sending = GaugeMetricFamily(f"{PREFIX}_periodic_sending",
+                                "1 while the entry's run is being sent (stays 1 after a crash during the send)",
+                                labels=["entry"])
+    for entry in sorted(schedule, key=lambda e: e.entry)[:MAX_ENTRY_LABELS]:
+        label = [entry.entry]
+        if entry.next_due is not None:
+            next_due.add_metric(label, entry.next_due)
+        last_due.add_metric(label, entry.last_due)
+        if entry.sent_at is not None:
+            sent.add_metric(label, entry.sent_at)
+        sending.add_metric(label, 1.0 if entry.sending else 0.0)
+    yield from (count, next_due, last_due, sent, sending)
 
 
 def exposition(snapshot: Callable[[], InstanceSnapshot]) -> bytes:

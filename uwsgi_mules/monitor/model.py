@@ -127,6 +127,25 @@ class Sample:
 
 
 @dataclass
+class ScheduleEntryView:
+    """One periodic entry (:mod:`uwsgi_mules.periodic`), times in epoch seconds.
+
+    ``outcome`` is what the scheduler saw of the last due time ("sent",
+    "send failed: ...", "skipped (N missed)", ...): it can carry an
+    exception's text, so it is untrusted text, escape it. ``sending`` is
+    True while that run is being sent (still True after a crash during the send).
+    """
+
+    entry: str
+    schedule: str  #: the schedule's fingerprint (``every:SECONDS`` or ``cron:EXPRESSION@TZ``)
+    next_due: float | None  #: None: the schedule cannot be rebuilt here (e.g. no cron extra installed)
+    last_due: float  #: the last due time taken care of
+    sent_at: float | None
+    outcome: str
+    sending: bool = False
+
+
+@dataclass
 class InstanceSnapshot:
     taken_at: float
     address: str = ""
@@ -146,6 +165,9 @@ class InstanceSnapshot:
     waiting: list[WaitingView] = field(default_factory=list)
     dead: list[DeadView] = field(default_factory=list)  #: newest first
     tasks: list[TaskStats] = field(default_factory=list)
+    #: the periodic entries (empty: no schedule); ``schedule_dir`` is where their state was read
+    schedule: list[ScheduleEntryView] = field(default_factory=list)
+    schedule_dir: str = ""
     history: list[Sample] = field(default_factory=list)
 
     @property

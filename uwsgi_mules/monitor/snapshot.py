@@ -16,6 +16,7 @@ from .sources.dead_records import read_dead
 from .sources.instance_key import instance_signer
 from .sources.mule_files import RecordState, mule_ids, read_heartbeat, read_record
 from .sources.queue_metrics import missing_reason, queue_views
+from .sources.schedule import read_schedule
 from .sources.stats_address import StatsError, read_stats
 from .sources.waiting_files import read_waiting
 from .tracker import Tracker
@@ -44,6 +45,14 @@ class InstanceSources:
         backlog = os.environ.get(BACKLOG_DIR_ENV)
         found = Path(runtime) if runtime else _current_runtime_dir()
         return cls(stats_address, found, Path(backlog) if backlog else None)
+
+    @classmethod
+    def from_variables(cls, stats_address: str | None = None, timeout: float = 2.0) -> InstanceSources:
+        """From ``UWSGIMULES_RUNTIME_DIR`` / ``UWSGIMULES_BACKLOG_DIR`` when set, else
+        None (``uwsgi-mules stats``: the runtime directory is then the master's default one)."""
+        runtime = os.environ.get(RUNTIME_DIR_ENV)
+        backlog = os.environ.get(BACKLOG_DIR_ENV)
+        return cls(stats_address, Path(runtime) if runtime else None, Path(backlog) if backlog else None, timeout)
 
     def dead_base(self) -> Path | None:
         return self.backlog_dir or self.runtime_dir
@@ -78,6 +87,8 @@ def take_snapshot(sources: InstanceSources, tracker: Tracker | None = None,
     if base is not None:
         snap.dead_dir = str(base / "dead")
         snap.dead = read_dead(base, snap.problems)
+        snap.schedule = read_schedule(base, snap.taken_at, snap.problems)
+        snap.schedule_dir = str(base) if snap.schedule else ""
     snap.tasks = _task_stats(snap)
     if tracker is not None:
         tracker.follow(snap, heads)

@@ -17,6 +17,6 @@
 from __future__ import annotations
 
 from .loop import MuleLoop, StopReport
-from .server import ENTRY_POINT, MuleServer, handle_one, run, script_path
+from .server import ENTRY_POINT, handle_one, run, run_loop, script_path
 
-__all__ = ["ENTRY_POINT", "MuleLoop", "MuleServer", "StopReport", "handle_one", "run", "script_path"]
+__all__ = ["ENTRY_POINT", "MuleLoop", "StopReport", "handle_one", "run", "run_loop", "script_path"]

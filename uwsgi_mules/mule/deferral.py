@@ -20,15 +20,16 @@ from typing import Any
 
 from .. import envelope
 from ..backends.base import Backend
+from ..core.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
+from ..core.state import runtime_state
 from ..envelope import Envelope, WireTarget
 from ..instance import BACKLOG_DIR_ENV
-from ..runtime.retry_policy import DEAD, FAILED, RETRY, RetryPolicy, decide
-from ..runtime.state import runtime_state
+from ..runtime.results import describe_exception
 from .delivery.backlog import SavedOffload
 from .delivery.dead import DEFAULT_MAX, MAX_ENV, DeadStore, DeadTask
 from .delivery.waiting import LIMIT_ENV, WaitingRoom, waiting_limit, waiting_path
 
-__all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: runtime.retry_policy.decide
+__all__ = ["DEAD", "FAILED", "RETRY", "Deferral"]  # the outcomes of after_failure: core.retry_policy.decide
 
 
 class Deferral:
@@ -113,8 +114,6 @@ class Deferral:
         try:
             return self._decide(exc, path, args, kwargs, target, meta)
         except Exception as policy_error:  # noqa: BLE001 - a policy error must not kill the mule
-            from ..runtime.results import describe_exception
-
             name, message, trace = describe_exception(exc)
             self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
                       f"not retried: its retry policy failed ({_error_line(policy_error)})")
@@ -138,8 +137,6 @@ class Deferral:
                 f"uwsgi-mules: {description} raised {_error_line(exc)}; retry {retry} of {retries} in {delay:.3f}s"
             )
             return RETRY
-        from ..runtime.results import describe_exception
-
         name, message, trace = describe_exception(exc)
         self.bury(Envelope(path, args, kwargs, target, meta), f"{name}: {message}", trace,
                   f"failed {attempt + 1} time(s)")
@@ -160,7 +157,8 @@ class Deferral:
 
     def _record_dead(self, call: Envelope, error: str, trace: str) -> DeadTask | None:
         """Keep ``call`` (its attempts reset, so it can be sent again) in the dead store."""
-        meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due")}
+        # "periodic": the due time's claim is spent; a dead task sent again runs (periodic/claims.py)
+        meta = {k: v for k, v in (call.meta or {}).items() if k not in ("attempt", "due", "periodic")}
         body = envelope.pack(call.path, call.args, call.kwargs, call.target, meta or None)
         try:
             task = self.dead_store().add(call.path, call.describe(), call.attempt + 1, call.retries, error, trace,
@@ -168,7 +166,6 @@ class Deferral:
         except OSError as exc:
             self.log(f"uwsgi-mules: ERROR the dead task record of {call.describe()} could not be written: {exc}")
             return None
-        self.backend.note_dead(task)
         return task
 
     def dead_store(self) -> DeadStore:

@@ -29,11 +29,13 @@ from typing import Any
 from .. import envelope
 from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
+from ..core.attempts import running_attempt
+from ..core.hook import is_our_hook
+from ..core.retry_policy import FAILED, tell_decision
+from ..core.run_guards import admitted
+from ..core.state import runtime_state
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..layout.topology import DEFAULT_RECV_SIZE
-from ..runtime.attempts import running_attempt
-from ..runtime.retry_policy import FAILED, tell_decision
-from ..runtime.state import runtime_state
 from .deferral import DEAD, RETRY, Deferral
 from .delivery.inflight import InflightRecord, record_path
 from .delivery.recovery import recover_unfinished
@@ -41,10 +43,6 @@ from .requeue import send_now
 from .results import store_outcome
 
 logger = logging.getLogger("uwsgi_mules")
-
-
-#: attribute set on our hook so it is never installed twice
-HOOK_MARKER = "__uwsgi_mules_hook__"
 
 
 class Outcome(enum.Enum):
@@ -289,6 +287,8 @@ class Dispatcher:
         try:
             around = self.around
             if meta is not None:
+                if not admitted(self.backend, meta):  # e.g. a periodic due time that already ran (logged)
+                    return True
                 with running_attempt(int(meta.get("attempt", 0)) + 1), around():
                     value = func(*args, **kwargs)
             elif around is nullcontext:
@@ -308,6 +308,19 @@ class Dispatcher:
         finally:
             if harakiri:
                 self.backend.set_user_harakiri(0)
+
+    def disarm_harakiri(self) -> None:
+        """Clear this mule's user harakiri (``mule-harakiri``, armed around each task).
+
+        uWSGI never clears a mule's harakiri when the mule dies: during a
+        reload or a stop it sets a dead mule's pid to 0, and an armed
+        harakiri then expires into ``kill(0, SIGKILL)``, the master's own
+        process group. So a mule clears it when told to stop (the reload
+        mercy bounds the running task from then on) and when it starts (a
+        predecessor that died mid-task left it armed, to expire on this one).
+        """
+        if self.harakiri:
+            self.backend.set_user_harakiri(0)
 
     def failure(self, exc: BaseException, path: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                 meta: dict[str, Any] | None = None, target: WireTarget = 0,
@@ -390,7 +403,7 @@ def handle_message(message: bytes, backend: Backend | None = None) -> bool:
 def application_hook(backend: Backend) -> MessageHook | None:
     """The ``mule_msg_hook`` the application set (the one ours chains), or None."""
     hook = backend.get_msg_hook()
-    if hook is not None and getattr(hook, HOOK_MARKER, False):
+    if is_our_hook(hook):
         return getattr(hook, "previous", None)
     return hook
 

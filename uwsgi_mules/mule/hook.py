@@ -2,8 +2,11 @@
 message, our hook hands it to that mule's :class:`~uwsgi_mules.mule.loop.MuleLoop`
 (made on first use) and then lets the loop tend its due calls and duties.
 
-:func:`ensure_hook` installs it once per process, chaining any hook the
-application had set (and one it sets later, with a warning).
+:func:`make_hook` is the factory the package's ``__init__`` hands to
+:func:`uwsgi_mules.core.hook.provide_hook`; the sending side installs the
+hook with :func:`uwsgi_mules.core.hook.ensure_hook` (once per process,
+chaining any hook the application had set, and one it sets later, with a
+warning).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import weakref
 
 from ..backends.base import Backend, MessageHook
 from ..backends.selection import current_backend
-from .dispatch import HOOK_MARKER, Outcome
+from ..core.hook import HOOK_MARKER
+from .dispatch import Outcome
 from .loop import MuleLoop
 
-__all__ = ["ensure_hook", "forget_hooked_loop", "hooked_loop", "make_hook"]
+__all__ = ["forget_hooked_loop", "hooked_loop", "make_hook", "reset_hooked_loops"]
 
 _loops: weakref.WeakKeyDictionary[Backend, dict[int, MuleLoop]] = weakref.WeakKeyDictionary()
 _loops_lock = threading.Lock()
@@ -69,28 +73,3 @@ def make_hook(previous: MessageHook | None) -> MessageHook:
     uwsgi_mules_hook.previous = previous  # type: ignore[attr-defined]
     return uwsgi_mules_hook
 
-
-_install_lock = threading.Lock()
-
-
-def ensure_hook(backend: Backend) -> None:
-    """Install our hook on ``backend`` once, chaining any existing hook."""
-    current = backend.get_msg_hook()
-    if current is not None and getattr(current, HOOK_MARKER, False):
-        return
-    with _install_lock:
-        current = backend.get_msg_hook()
-        if current is None or not getattr(current, HOOK_MARKER, False):
-            backend.set_msg_hook(make_hook(current))
-        backend.guard_msg_hook(lambda hook: _chain_late_hook(backend, hook))
-
-
-def _chain_late_hook(backend: Backend, hook: MessageHook) -> MessageHook:
-    """A hook the application sets after ours: chained behind ours, with a warning."""
-    if getattr(hook, HOOK_MARKER, False):
-        return hook
-    backend.log(
-        "uwsgi-mules: the application replaced uwsgi.mule_msg_hook after offloaded functions were "
-        "imported; uwsgi-mules chained it (offloads still run, other messages go to the new hook)"
-    )
-    return make_hook(hook)

@@ -39,14 +39,15 @@ from pathlib import Path
 from typing import Any
 
 from ..backends.base import Backend
-from ..envelope import HEADER_SIZE, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_STOP, WireTarget
+from ..core.registry import TASK_MODULES_ENV
+from ..envelope import HEADER_SIZE, RECORD_RUNNING, SERVE_FAILED, SERVE_IDLE, SERVE_SLOW, SERVE_STOP, WireTarget
 from ..errors import NotInMule
 from ..idle_duties import run_idle_duties
 from ..instance import BACKLOG_DIR_ENV, InsecureDirectory, backlog_dir
 from ..layout.topology import DEFAULT_RECV_SIZE
-from ..registry import TASK_MODULES_ENV
 from .delivery.backlog import SavedOffload
 from .delivery.dead import resend_dir
+from .delivery.ending import ENDED, SAVED_EARLY, SERVING, EndingMarker, generation, marker_path
 from .delivery.recovery import ReplayQueue
 from .delivery.stopping import Drained, StopSignals, drain_until_senders_gone, persist
 from .dispatch import Around, Dispatcher, Outcome, application_hook, dispatcher_for
@@ -179,6 +180,12 @@ class MuleLoop:
         #: what the application's hook returned for the last message that was not an offload
         self.hook_result: object = None
         self._stop_due = self._stop_requested  # bound once: checked between any two due calls
+        #: whether the stop signal's handler already saved what was queued (once per process)
+        self._saved_early = False
+        runtime = backend.runtime_dir()
+        #: how this mule's processes ended, for what uWSGI dropped when one died during a reload
+        self.ending = EndingMarker(marker_path(runtime, self.mule_id) if runtime is not None and backend.is_real
+                                   else None, generation(backend.getenv))
 
     # -- start ------------------------------------------------------------------------------
 
@@ -192,6 +199,12 @@ class MuleLoop:
         self.replay.claim([d for d in self._backlog_dirs() if d is not None])
         self._claim_resent()
         if backend.is_real and threading.current_thread() is threading.main_thread():
+            self.dispatcher.disarm_harakiri()  # a predecessor that died mid-task left it armed
+            dropped = self.ending.what_was_dropped(self.mule_id, backend.plugin is not None)
+            if dropped:
+                backend.log(dropped)
+            self.ending.mark(SERVING)
+            self.stop_signals.on_request = self._on_stop_request
             self.stop_signals.install()
         backend.log(
             f"uwsgi-mules: {self.label} {self.mule_id} serving offloads (buffer {self.buffer_size} bytes, "
@@ -383,6 +396,50 @@ class MuleLoop:
 
     # -- stop -------------------------------------------------------------------------------
 
+    def _on_stop_request(self) -> None:
+        """In the stop signal's handler, maybe in the middle of a task: clear
+        the user harakiri (:meth:`Dispatcher.disarm_harakiri`) and, when a task
+        is running, save what is queued now. The task may yet kill this mule,
+        and uWSGI drops a dead mule's queue at a reload or a stop (without the
+        C plugin); :meth:`stop` saves what arrives later."""
+        self.dispatcher.disarm_harakiri()
+        record = self.record
+        if self._saved_early or record is None or record.buffer[0] != RECORD_RUNNING:
+            return
+        self._saved_early = True
+        if self.stop_signals.mode == "stop" and not self.backend.getenv(BACKLOG_DIR_ENV):
+            return  # a stop without a backlog directory discards by design (stop() logs it)
+        try:
+            self._save_queued_now()
+        except Exception as exc:  # noqa: BLE001 - raised in a signal handler, it would land in the task
+            self.backend.log(f"uwsgi-mules: ERROR mule {self.mule_id} could not save its queue when told to "
+                             f"stop during a task ({type(exc).__name__}: {exc}); stop() tries again after it")
+
+    def _save_queued_now(self) -> None:
+        """Read every message queued now without waiting, and save the offloads (see :meth:`_on_stop_request`)."""
+        get, nowait = self.receive, self.args.nowait
+        drained = Drained()
+        message = get(*nowait)
+        while message:
+            drained.add(message, self._saved_form)
+            message = get(*nowait)
+        if drained.other:
+            self.backend.log(f"uwsgi-mules: mule {self.mule_id} discarded {drained.other} queued message(s) "
+                             "that were not offloads at stop")
+        where = persist(drained, self._save_dir(), f"mule{self.mule_id}")
+        self.ending.mark(SAVED_EARLY)
+        if where is not None:
+            self.backend.log(f"uwsgi-mules: mule {self.mule_id} told to stop during a task: saved "
+                             f"{len(drained.entries)} queued offload(s) ({drained.summary()}) to {where} at "
+                             "once (kept if the task kills this mule)")
+
+    def _saved_form(self, message: bytes) -> tuple[WireTarget, bytes, str] | None:
+        """A queued offload as saved: target, signed body, task path; None (logged) if not genuine."""
+        call = self.dispatcher.decode(message)
+        if call is None:
+            return None
+        return call.target, bytes(memoryview(message)[HEADER_SIZE:]), call.path
+
     def stop(self) -> StopReport:
         """Save every offload still queued, every call waiting for its time and
         every saved offload not replayed yet (or say loudly that they are
@@ -397,14 +454,8 @@ class MuleLoop:
         def receive_nowait() -> bytes | None:
             return get(*nowait) or None
 
-        def decode(message: bytes) -> tuple[WireTarget, bytes, str] | None:
-            call = dispatcher.decode(message)
-            if call is None:
-                return None
-            return call.target, bytes(memoryview(message)[HEADER_SIZE:]), call.path
-
         drained, why = drain_until_senders_gone(
-            receive_nowait, decode, backend.worker_states, float(backend.reload_mercy())
+            receive_nowait, self._saved_form, backend.worker_states, float(backend.reload_mercy())
         )
         # calls waiting for their time are saved with their due time, and what
         # was not replayed yet joins what was drained; the waiting file and the
@@ -422,6 +473,7 @@ class MuleLoop:
                 f"uwsgi-mules: mule {self.mule_id} discarded {drained.other} queued message(s) that were not "
                 "offloads at stop"
             )
+        self.ending.mark(ENDED)
         return report
 
     def _discard(self, report: StopReport, summary: str) -> None:

@@ -19,7 +19,7 @@ from .dispatch import Outcome
 from .hook import hooked_loop
 from .loop import MuleLoop
 
-__all__ = ["ENTRY_POINT", "MuleServer", "handle_one", "run", "run_loop", "script_path"]
+__all__ = ["ENTRY_POINT", "handle_one", "run", "run_loop", "script_path"]
 
 
 def handle_one(message: bytes, backend: Backend | None = None) -> bool:
@@ -41,18 +41,6 @@ def run_loop(loop: MuleLoop) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
-
-
-class MuleServer(MuleLoop):
-    """A :class:`MuleLoop` whose :meth:`serve` also saves and exits the
-    process, as ``run()`` does (kept for programs written against it)."""
-
-    def serve(self) -> None:
-        super().serve()
-        self.stop()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
 
 
 def run() -> None:

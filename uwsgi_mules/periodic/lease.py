@@ -5,7 +5,9 @@ side of a deploy) runs its own schedule: every due time runs once *per
 instance*. With a lease, the scheduler of each instance claims
 ``(entry, due time)`` on a store they share before it sends the run; only
 the instance whose claim succeeds sends it, the others record the due time
-as run elsewhere. A claim is never released (it expires after
+as run elsewhere. A claim carries a token the scheduler recorded with "T, sending": the
+successor that sends T again (its predecessor died during the send) claims
+with the same token and is let through. A claim is never released (it expires after
 ``ttl`` seconds, longer than any catch-up), so a due time runs once across
 all instances even when one of them catches up later.
 
@@ -32,9 +34,10 @@ __all__ = ["DEFAULT_TTL", "LEASE_ENV", "Lease", "RedisLease", "configured_lease"
 class Lease(Protocol):
     """Claims due times on a shared store."""
 
-    def claim(self, entry: str, due: float) -> bool:
-        """True if this instance is the first to claim ``(entry, due)``;
-        raises if the store cannot say."""
+    def claim(self, entry: str, due: float, token: str | None = None) -> bool:
+        """True if this instance is the first to claim ``(entry, due)``, or
+        claimed it before with the same ``token`` (a successor sending the
+        run again); raises if the store cannot say."""
 
     def describe(self) -> str:
         """Where the claims are kept, for logs and ``uwsgi-mules schedule``."""
@@ -60,9 +63,12 @@ class RedisLease:
         self.ttl = ttl
         self.url = url or repr(client)
 
-    def claim(self, entry: str, due: float) -> bool:
+    def claim(self, entry: str, due: float, token: str | None = None) -> bool:
         key = f"{self.prefix}:{entry}:{due!r}"
-        return bool(self.client.set(key, b"1", nx=True, ex=self.ttl))
+        value = token.encode() if token else b"1"
+        if self.client.set(key, value, nx=True, ex=self.ttl):
+            return True
+        return bool(token) and self.client.get(key) == value
 
     def describe(self) -> str:
         return f"Redis lease {self.url} ({self.prefix})"

@@ -17,12 +17,15 @@ state file):
 
 What that guarantees, for the entries of one instance (one state file):
 
-* **No due time is sent twice**, whatever dies when: ``T`` is recorded
-  before its run is sent, and a successor never sends a due time at or
-  before the recorded one. A successor that finds "T, sending" knows the
-  sender died during the send and cannot know whether it went out: it
-  does not send it again and logs it (``ERROR ... may not have run``).
-  The window is the send itself (microseconds), not the fsyncs.
+* **Each due time runs once**, whatever dies when: ``T`` is recorded
+  ("T, sending") before its run is sent, and a successor never sends a due
+  time before the recorded one. A successor that finds "T, sending" (the
+  sender died between that record and "T, sent": the fsyncs make it
+  milliseconds) cannot know whether the run went out: it sends T again,
+  and the mule that runs a copy claims ``(entry, T)`` first
+  (:mod:`.claims`), so a second copy is skipped with one log line. Runs
+  the mule cannot recognise (a Django task's enqueue, a Celery send) are
+  not sent again instead (at most once: ``ERROR ... may not have run``).
 * **No due time is missed without a log line**: one the policy drops
   (``skip``, ``latest``, or beyond ``all``'s bound) is logged with the
   count; one whose send raised (a full queue past the send timeout, ...)
@@ -34,13 +37,14 @@ What that guarantees, for the entries of one instance (one state file):
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import replace
 
 from ..backends.base import Backend
 from .entries import Entry, entries
 from .lease import Lease
-from .sending import send_run
+from .sending import deduplicated, send_run
 from .state import EntryState, StateFile
 
 #: a due time the scheduler sees more than this many seconds late (the
@@ -98,10 +102,8 @@ class Scheduler:
 
     def _catch_up_entry(self, entry: Entry, known: EntryState, now: float, taking_over: bool) -> None:
         log = self.backend.log
-        if known.sending:
-            log(f"uwsgi-mules: ERROR periodic {entry.name}: the run due {_when(entry, known.due)} may not have run: "
-                "the scheduling process died while sending it; it is not sent again (at most once)")
-            self._set(entry, replace(known, sending=False, outcome="unknown: the scheduler died while sending"))
+        if known.sending and not self._send_again(entry, known):
+            return
         late_before = now if taking_over else now - STALL_GRACE
         runs, dropped = entry.schedule.plan(self._entry(entry).due, now, late_before)
         if dropped:
@@ -114,13 +116,31 @@ class Scheduler:
         if latest is not None and latest > self._entry(entry).due:
             self._set(entry, replace(self._entry(entry), due=latest, outcome=f"skipped ({dropped} missed)"))
 
+    def _send_again(self, entry: Entry, known: EntryState) -> bool:
+        """The scheduler died between recording "T, sending" and "T, sent":
+        send T again (the mule runs a due time once: :mod:`.claims`); a run
+        the mule cannot recognise (a Django task, a Celery send) is not sent
+        again (at most once, logged). False if the send failed (tried again)."""
+        when = _when(entry, known.due)
+        if not deduplicated(entry):
+            self.backend.log(f"uwsgi-mules: ERROR periodic {entry.name}: the run due {when} may not have run: the "
+                             "scheduling process died while sending it; it is not sent again (at most once)")
+            self._set(entry, replace(known, sending=False, outcome="unknown: the scheduler died while sending"))
+            return True
+        self.backend.log(f"uwsgi-mules: periodic {entry.name}: the scheduling process died while sending the run "
+                         f"due {when}; sending it again (a copy that already ran is skipped)")
+        return self._run(entry, known.due)
+
     def _run(self, entry: Entry, due: float) -> bool:
-        """Send the run due at ``due``; False if it failed (tried again later)."""
+        """Send the run due at ``due`` (again, when the state says "``due``,
+        sending"); False if it failed (tried again later)."""
         before = self._entry(entry)
-        sync = self._set(entry, replace(before, due=due, sending=True), durable=False)
+        again = before.sending and before.due == due
+        token = before.token if again and before.token else secrets.token_hex(8)
+        sync = self._set(entry, replace(before, due=due, sending=True, token=token), durable=False)
         try:
-            if self.lease is not None and not self.lease.claim(entry.name, due):
-                self._set(entry, replace(before, due=due, outcome="run by another instance (lease)"))
+            if self.lease is not None and not self.lease.claim(entry.name, due, token):
+                self._set(entry, replace(before, due=due, sending=False, outcome="run by another instance (lease)"))
                 return True
             send_run(self.backend, entry, due)
         except Exception as exc:  # noqa: BLE001 - whatever failed, nothing was sent: the state goes back, the next tick tries again
@@ -130,7 +150,7 @@ class Scheduler:
             self._retry_at = self.backend.wall_time() + RETRY_AFTER
             return False
         sync()
-        self._set(entry, replace(before, due=due, sent_at=self.backend.wall_time(), outcome="sent"))
+        self._set(entry, replace(before, due=due, sending=False, sent_at=self.backend.wall_time(), outcome="sent"))
         return True
 
     def _entry(self, entry: Entry) -> EntryState:

@@ -2,7 +2,8 @@
 
 The call carries ``meta["periodic"] = [entry name, due time]`` besides the
 task's own metadata (its retries), so a run is recognisable in backlog
-files, dead tasks and logs. With jitter the call is held by the receiving
+files and logs, and the mule runs each due time once (:mod:`.claims`: a
+copy sent again by a successor scheduler is skipped). With jitter the call is held by the receiving
 mule until ``due + random(0, jitter)`` (the ``offload_at`` mechanism). A
 target routed to Celery (:mod:`uwsgi_mules.contrib.celery`) gets a plain
 Celery send (jitter does not apply there).
@@ -15,7 +16,7 @@ from typing import Any
 
 from .. import envelope
 from ..backends.base import Backend
-from ..mule.hook import ensure_hook
+from ..core.hook import ensure_hook
 from ..runtime.later import send_call_at
 from ..runtime.routing import route_table
 from ..runtime.sender import send_bytes
@@ -23,7 +24,15 @@ from .entries import Entry
 
 META_KEY = "periodic"
 
-__all__ = ["META_KEY", "send_run"]
+__all__ = ["META_KEY", "deduplicated", "send_run"]
+
+
+def deduplicated(entry: Entry) -> bool:
+    """Whether a second copy of a run of ``entry`` is skipped by the mule
+    (:mod:`.claims`): an offload to a mule, farm or shared queue carries
+    ``meta["periodic"]``; a Django task's enqueue and a Celery send do not."""
+    return entry.send is None and entry.offloading is not None and \
+        route_table().lookup(entry.offloading.target) is None
 
 
 def send_run(backend: Backend, entry: Entry, due: float) -> None:

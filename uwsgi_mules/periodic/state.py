@@ -50,7 +50,9 @@ class EntryState:
     ``sending``: True while that due time's run is being sent (a successor
     that finds it True knows the sender died during the send);
     ``schedule``: the schedule's fingerprint ``due`` belongs to;
-    ``sent_at``/``outcome``: the last run's send time and what came of it.
+    ``sent_at``/``outcome``: the last run's send time and what came of it;
+    ``token``: the lease claim of the run being sent (a successor sending
+    it again claims with it: the lease knows it as this instance's).
     """
 
     due: float
@@ -58,13 +60,14 @@ class EntryState:
     sending: bool = False
     sent_at: float | None = None
     outcome: str = ""
+    token: str = ""
 
     @classmethod
     def from_json(cls, data: Any) -> EntryState:
         if not isinstance(data, dict) or not isinstance(data.get("due"), (int, float)):
             raise ValueError("not an entry state")  # noqa: TRY004 - a damaged state file: bad data, not a caller's bug
         return cls(float(data["due"]), str(data.get("schedule", "")), bool(data.get("sending", False)),
-                   data.get("sent_at"), str(data.get("outcome", "")))
+                   data.get("sent_at"), str(data.get("outcome", "")), str(data.get("token", "")))
 
 
 class StateFile:

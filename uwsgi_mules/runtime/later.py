@@ -21,9 +21,9 @@ from typing import Any
 
 from .. import envelope
 from ..backends.selection import current_backend
+from ..core.hook import ensure_hook
+from ..core.retry_policy import due_of, validate_delay
 from ..errors import NotOffloadable
-from ..mule.hook import ensure_hook
-from .retry_policy import due_of, validate_delay
 from .routing import route_table
 from .sender import send_bytes
 from .targets import Target

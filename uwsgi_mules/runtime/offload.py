@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, TypeVar, Union
 
 from .. import envelope
 from ..backends.selection import current_backend, selection_state
+from ..core.hook import ensure_hook
+from ..core.registry import ORIGINAL_ATTR, function_path
+from ..core.retry_policy import DEFAULT_BACKOFF, DEFAULT_BACKOFF_MAX, RetryPolicy
+from ..core.state import runtime_state
 from ..errors import BackendUnavailable, UnknownFarm
-from ..mule.hook import ensure_hook
-from ..registry import ORIGINAL_ATTR, function_path
 from .later import make_offload_at, make_offload_in
 from .results import make_submit
-from .retry_policy import DEFAULT_BACKOFF, DEFAULT_BACKOFF_MAX, RetryPolicy
 from .routing import RemoteRoute, ResultHandle, RouteCache, RouteTable, route_table, send_unbacked
 from .sender import Route, prepare_route, send_routed
-from .state import runtime_state
 from .targets import Addressee, Target, farm_target, mule_target
 
 if TYPE_CHECKING:

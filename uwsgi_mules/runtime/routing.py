@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from .state import runtime_state
+from ..core.state import runtime_state
 from .targets import Target
 
 
@@ -119,7 +119,7 @@ def resolve_offloaded(path: str) -> Callable[..., Any]:
     """The function behind an offloaded task path.
 
     Only functions decorated for offloading resolve: anything else raises
-    :class:`~uwsgi_mules.registry.TaskNotFound` (a route, or a message, can
+    :class:`~uwsgi_mules.core.registry.TaskNotFound` (a route, or a message, can
     never run an arbitrary importable callable).
     """
     return runtime_state().registry.resolve(path)

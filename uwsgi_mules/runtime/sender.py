@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 
 from ..backends.base import Backend, MuleTarget
+from ..core.state import runtime_state
 from ..envelope import WireTarget
 from ..errors import MessageTooLarge, QueueFull, UnknownFarm, UnknownMule
-from .state import runtime_state
 from .targets import Target, receive_limit, size_error, validate
 
 

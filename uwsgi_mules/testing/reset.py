@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from ..backends.selection import reset_backends
+from ..core.state import reset_runtime
 from ..decorators import reset_decorators
 from ..mule.dispatch import reset_dispatchers
 from ..mule.hook import reset_hooked_loops
 from ..runtime.results import reset_results
 from ..runtime.routing import reset_routes
-from ..runtime.state import reset_runtime
 
 
 def reset_state(*, definitions: bool = False) -> None:

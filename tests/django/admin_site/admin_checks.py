@@ -113,3 +113,20 @@ def test_task_result_is_looked_up_by_id() -> None:
     assert data["found"] is True and data["id"] == enqueued.id and data["task"].endswith("tasks.add")
     assert data["status"] == "READY"
     assert client.get(ADMIN + "api/result", {"id": "no-such-id"}).json()["found"] is False
+
+
+def test_viewer_sees_the_periodic_tasks() -> None:
+    from tests.monitor.test_schedule_view import OUTCOME, write_state
+
+    write_state(RUNTIME)
+    try:
+        client = user("viewer", "view_mules")
+        page = client.get(ADMIN).content.decode()
+        assert 'id="schedule"' in page and "Periodic tasks" in page
+        rows = {row["entry"]: row for row in client.get(ADMIN + "api/snapshot").json()["schedule"]}
+        assert sorted(rows) == ["app.jobs:cleanup", "app.jobs:report", "app.jobs:stuck"]
+        assert rows["app.jobs:cleanup"]["outcome"] == "sent" and rows["app.jobs:cleanup"]["next_due"] is not None
+        report = rows["app.jobs:report"]["outcome"]
+        assert "<script>" in report and "\x1b" not in report and OUTCOME.replace("\x1b", "\\x1b") == report
+    finally:
+        (RUNTIME / "periodic-state").unlink()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from ...core.state import runtime_state
 from ...errors import NotOffloadable
-from ...runtime.state import runtime_state
 
 #: content types that opt a Celery app in to pickle (``accept_content``)
 PICKLE_CONTENT = frozenset({"pickle", "application/x-python-serialize"})

@@ -6,9 +6,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from ...core.state import runtime_state
 from ...runtime.offload import TypeMuleFarm, resolve_target
 from ...runtime.routing import route_table
-from ...runtime.state import runtime_state
 from ...runtime.targets import Target
 from .app_conf import apply_route_defaults
 from .arguments import not_serializable, serializer_for

@@ -17,7 +17,7 @@ def run_offloaded(path: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
     """Run the offloaded function ``path`` (``module:qualname``) here.
 
     Only functions decorated for offloading run: any other path raises
-    :class:`~uwsgi_mules.registry.TaskNotFound` (a message on the broker can
+    :class:`~uwsgi_mules.core.registry.TaskNotFound` (a message on the broker can
     never call an arbitrary importable function).
     """
     return resolve_offloaded(path)(*args, **kwargs)

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ...backends.selection import current_backend
+from ...core.hook import ensure_hook
+from ...core.registry import ORIGINAL_ATTR
 from ...errors import NotOffloadable
-from ...mule.hook import ensure_hook
-from ...registry import ORIGINAL_ATTR
 from ...runtime.offload import OFFLOADING_ATTR, TypeMuleFarm, mule_offload, offloading_of
 from ...runtime.sender import send_bytes
 

@@ -20,6 +20,7 @@ BODY = """<div id="instance" class="instance">loading...</div>
 <section><h2>Depth and throughput</h2><div id="graph" class="graph"></div></section>
 <section><h2>Tasks</h2><div id="tasks"></div></section>
 <section><h2>Waiting calls</h2><div id="waiting"></div></section>
+<section id="schedule-section" hidden><h2>Periodic tasks</h2><div id="schedule"></div></section>
 <section><h2>Dead tasks <span id="dead-count" class="count"></span></h2>
 <div id="dead-actions" class="actions"></div><div id="action-result" role="status"></div><div id="dead"></div></section>
 <section><h2>Task result</h2><form id="result-form"><input id="result-id" name="id" placeholder="task result id"

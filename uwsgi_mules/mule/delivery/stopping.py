@@ -46,6 +46,8 @@ class StopSignals:
 
     def __init__(self) -> None:
         self.signum = 0
+        #: called in the handler after each request (the mule acts at once on what cannot wait for the task)
+        self.on_request: Callable[[], None] | None = None
 
     @property
     def requested(self) -> bool:
@@ -68,6 +70,8 @@ class StopSignals:
         # a stop (SIGINT) outranks a reload signal received before it
         if not self.signum or STOP_SIGNALS.get(signum) == "stop":
             self.signum = signum
+        if self.on_request is not None:
+            self.on_request()
 
 
 @dataclass

@@ -15,13 +15,13 @@ from django.utils.module_loading import import_string
 
 from ....backends.base import Backend
 from ....backends.selection import current_backend
+from ....core.hook import ensure_hook
+from ....core.state import runtime_state
 from ....errors import TopologyError, UnknownFarm, UnknownMule
-from ....mule.hook import ensure_hook
 from ....runtime.later import send_call_at
 from ....runtime.offload import register_task
 from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
-from ....runtime.state import runtime_state
 from ....runtime.targets import Target, farm_target, mule_target, validate
 from .calls import TaskHeader
 from .compat import (

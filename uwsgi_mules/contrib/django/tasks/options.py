@@ -35,8 +35,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from ....core.retry_policy import RetryPolicy
 from ....layout.caches import CacheSpec
-from ....runtime.retry_policy import RetryPolicy
 
 #: the cache of Django task results (not the one of ``submit()``: these are read many times)
 DEFAULT_RESULTS_CACHE = "uwsgi-mules-tasks"
@@ -83,7 +83,7 @@ class BackendOptions:
     targets: Mapping[str, TargetSetting] = field(default_factory=dict)
     results: ResultsOptions = field(default_factory=ResultsOptions)
     on_commit: bool = False
-    #: the tasks' retries (:class:`~uwsgi_mules.runtime.retry_policy.RetryPolicy`), as for offloads
+    #: the tasks' retries (:class:`~uwsgi_mules.core.retry_policy.RetryPolicy`), as for offloads
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 

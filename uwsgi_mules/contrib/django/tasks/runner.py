@@ -9,7 +9,7 @@ once, in-flight record, retries); the runner records the worker, runs the
 task with Django's signals and stores its outcome. The record's state
 changes are the record's own (:mod:`.record`); whether a failed attempt is
 retried is the dispatcher's decision, told to :meth:`TaskRunner.after_decision`
-(:func:`uwsgi_mules.runtime.retry_policy.tell_decision`), never worked out here.
+(:func:`uwsgi_mules.core.retry_policy.tell_decision`), never worked out here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ....backends.base import Backend, SimulatedCrash
 from ....backends.selection import current_backend
-from ....runtime.retry_policy import RETRY
+from ....core.retry_policy import RETRY
 from .calls import TaskHeader, call_task, error_of
 from .compat import Task, task_backends, task_finished, task_started
 from .records import RUNNING, ResultsFull, ResultStore, StaleResult, TaskRecord, worker_id

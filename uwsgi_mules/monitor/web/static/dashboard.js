@@ -137,6 +137,21 @@
       rows.length ? table(["mule", "task", "due"], rows) : null]);
   }
 
+  /* the periodic entries; outcomes can carry exception text: textContent only */
+  function scheduleTable(data) {
+    var entries = data.schedule || [];
+    document.getElementById("schedule-section").hidden = !entries.length;
+    if (!entries.length) { replace("schedule", []); return; }
+    replace("schedule", [table(["entry", "schedule", "next due", "last due", "sent", "outcome"],
+      entries.map(function (e) {
+        var outcome = e.sending ? "sending (interrupted?)" : (e.outcome || "-");
+        return el("tr", {"class": "schedule-entry", "data-entry": e.entry}, [
+          el("td", {"class": "entry", text: e.entry}), el("td", {"class": "call", text: e.schedule}),
+          el("td", {"class": "next-due", text: when(e.next_due)}), el("td", {"class": "last-due", text: when(e.last_due)}),
+          el("td", {"class": "sent", text: when(e.sent_at)}), el("td", {"class": "outcome error", text: outcome})]);
+      }), "schedule-table")]);
+  }
+
   function actionHeaders() {
     var headers = {"Content-Type": "application/json"};
     headers[config.csrfHeader] = config.csrfToken;
@@ -203,7 +218,7 @@
   }
 
   function draw(data) {
-    header(data); cards(data); graph(data); tasks(data); waiting(data); dead(data);
+    header(data); cards(data); graph(data); tasks(data); waiting(data); scheduleTable(data); dead(data);
     document.body.setAttribute("data-updated", String(data.taken_at));
   }
   function refresh() {

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from .errors import NotOffloadable
+from ..errors import NotOffloadable
 
 #: attribute of an offload wrapper that holds the original function
 ORIGINAL_ATTR = "__uwsgi_mules_original__"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-from ..registry import TaskRegistry
+from .registry import TaskRegistry
 from .retry_policy import RetryPolicy
 
 

@@ -63,5 +63,22 @@ def render_snapshot(snapshot: InstanceSnapshot) -> str:
             when = datetime.datetime.fromtimestamp(task.died_at).strftime("%H:%M:%S")
             newest = f" (newest {task.id} at {when}: {task.path} -- {task.error[:120]!r})"
         lines.append(f"dead tasks: {len(snapshot.dead)}{newest}")
+    lines += render_schedule(snapshot)
     lines += [f"unknown: {why}" for why in snapshot.unknown]
     return "\n".join(lines)
+
+
+def _at(epoch: float | None) -> str:
+    return "-" if epoch is None else datetime.datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_schedule(snapshot: InstanceSnapshot) -> list[str]:
+    """The periodic entries, one line each (nothing when there is no schedule)."""
+    if not snapshot.schedule:
+        return []
+    lines = [f"periodic tasks: {len(snapshot.schedule)} (state in {snapshot.schedule_dir})"]
+    for entry in snapshot.schedule:
+        outcome = "sending (interrupted?)" if entry.sending else (entry.outcome or "-")
+        lines.append(f"  {entry.entry}  [{entry.schedule}]  next {_at(entry.next_due)}  "
+                     f"last due {_at(entry.last_due)}  sent {_at(entry.sent_at)}  {outcome[:120]!r}")
+    return lines
