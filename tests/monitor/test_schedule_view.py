@@ -64,6 +64,7 @@ def test_a_forged_state_is_named_in_the_problems(tmp_path: Path) -> None:
     snap = take_snapshot(InstanceSources(runtime_dir=runtime), Tracker())
     assert snap.schedule == []
     assert any("periodic state" in p and "refused" in p for p in snap.problems)
+    assert state.exists() and not list(runtime.glob("periodic-state.refused-*")), "a reader moves nothing"
 
 
 def test_metrics_name_each_entry_with_its_due_times(tmp_path: Path) -> None:

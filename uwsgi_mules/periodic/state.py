@@ -90,8 +90,10 @@ class StateFile:
             self._signer = DataSigner(data_key(self.directory))
         return self._signer
 
-    def read(self) -> dict[str, EntryState]:
-        """Every entry's state (a damaged or forged file is set aside and logged: {})."""
+    def read(self, *, set_aside: bool = True) -> dict[str, EntryState]:
+        """Every entry's state (a damaged or forged file is logged and, unless
+        ``set_aside`` is False (a reader such as the listing or the monitoring
+        page, which must change nothing), set aside: {})."""
         path = self.path
         if path is None:
             return {name: EntryState(**asdict(s)) for name, s in self._memory.items()}
@@ -102,6 +104,9 @@ class StateFile:
         try:
             return self._open(data)
         except (ValueError, TypeError, KeyError) as exc:
+            if not set_aside:
+                self.log(f"uwsgi-mules: ERROR periodic state {path} refused ({exc}); left for the scheduler")
+                return {}
             aside = path.with_name(f"{STATE_NAME}.refused-{os.getpid()}")
             os.replace(path, aside)
             self.log(f"uwsgi-mules: ERROR periodic state {path} refused ({exc}); set aside as {aside.name}, "

@@ -55,7 +55,7 @@ def schedule_rows(directory: Path, now: float, log: Callable[[str], None] = lamb
     """The rows of the instance whose state lives in ``directory`` (the
     backlog directory, else the runtime directory), at epoch ``now``."""
     rows = []
-    for name, state in sorted(StateFile(directory, log).read().items()):
+    for name, state in sorted(StateFile(directory, log).read(set_aside=False).items()):
         schedule = schedule_from_fingerprint(state.schedule)
         tz = schedule.tz if schedule is not None else None
         next_due = schedule.aware(schedule.next_after(max(state.due, now))) if schedule is not None else None
