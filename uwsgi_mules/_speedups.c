@@ -320,6 +320,97 @@ static PyObject *take_exception(void) {
     return value != NULL ? value : Py_NewRef(Py_None);
 }
 
+/* serve()'s arguments, checked, and what the loop holds for the whole call. */
+typedef struct {
+    PyObject *get, *first_args, *loop_args, *tasks, *record, *stop;
+    Py_ssize_t batch;
+    PyObject *signum_name;   /* "signum", read on stop before each message */
+    Py_buffer record_view;   /* the record's buffer, held for the whole call: no export per message */
+    Py_buffer *record_buf;   /* &record_view, or NULL when record is None */
+} ServeLoop;
+
+/* Fill loop from serve()'s arguments; -1 with a TypeError when they are malformed. */
+static int serve_parse(ServeLoop *loop, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "serve(get, first_args, args, tasks, record, stop, batch)");
+        return -1;
+    }
+    loop->get = args[0];
+    loop->first_args = args[1];
+    loop->loop_args = args[2];
+    loop->tasks = args[3];
+    loop->record = args[4];
+    loop->stop = args[5];
+    loop->batch = PyLong_AsSsize_t(args[6]);
+    if (loop->batch == -1 && PyErr_Occurred()) return -1;
+    if (!PyTuple_Check(loop->first_args) || !PyTuple_Check(loop->loop_args) || !PyDict_Check(loop->tasks)) {
+        PyErr_SetString(PyExc_TypeError, "serve(): get arguments must be tuples and tasks a dict");
+        return -1;
+    }
+    return 0;
+}
+
+/* Before reading a message: 1 and *why (SERVE_STOP, SERVE_BATCH) when the
+ * loop ends, 0 when it goes on, -1 on an error (a signal handler raised). */
+static int serve_ends(ServeLoop *loop, Py_ssize_t taken, int *why) {
+    PyObject *signum;
+    int stopping;
+    if (PyErr_CheckSignals() < 0) return -1;
+    signum = PyObject_GetAttr(loop->stop, loop->signum_name);
+    if (signum == NULL) return -1;
+    stopping = PyObject_IsTrue(signum);
+    Py_DECREF(signum);
+    if (stopping < 0) return -1;
+    if (stopping) {
+        *why = SERVE_STOP;
+        return 1;
+    }
+    if (taken >= loop->batch) {
+        *why = SERVE_BATCH;
+        return 1;
+    }
+    return 0;
+}
+
+/* Open and run one message (steals it): 1 when its task returned (the loop
+ * goes on), else 0 with *out the loop's result (SERVE_SLOW, SERVE_FAILED),
+ * or NULL with an exception set. */
+static int serve_message(SignerObject *self, ServeLoop *loop, PyObject *message, Py_ssize_t taken,
+                         Py_ssize_t ran, PyObject **out) {
+    PyObject *decoded, *func, *result, *call_kwargs;
+    int status = decode_message(self, message, loop->tasks, loop->record_buf, &decoded, &func);
+    if (status < 0) {  /* undecodable: the exception goes to the Python loop */
+        *out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, take_exception()));
+        return 0;
+    }
+    if (status != DECODED) {
+        *out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(Nl)", message, (long)status));
+        return 0;
+    }
+    call_kwargs = PyTuple_GET_ITEM(decoded, 2);
+    /* metadata, unknown tasks and non-str keywords go to the Python loop (whose TypeError
+     * has the traceback users know) */
+    if (func == NULL || PyTuple_GET_ITEM(decoded, 4) != Py_None ||
+        (PyDict_GET_SIZE(call_kwargs) && !PyArg_ValidateKeywordArguments(call_kwargs))) {
+        PyErr_Clear();
+        *out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, opened_tuple(decoded, func)));
+        return 0;
+    }
+    Py_DECREF(message);
+    result = PyObject_Call(func, PyTuple_GET_ITEM(decoded, 1), PyDict_GET_SIZE(call_kwargs) ? call_kwargs : NULL);
+    if (result == NULL) {
+        PyObject *failed = Py_BuildValue("(NOOO)", take_exception(), PyTuple_GET_ITEM(decoded, 0),
+                                         PyTuple_GET_ITEM(decoded, 1), call_kwargs);
+        Py_DECREF(decoded);
+        *out = serve_result(taken, ran, SERVE_FAILED, failed);
+        return 0;
+    }
+    Py_DECREF(result);
+    Py_DECREF(decoded);
+    if (loop->record_buf != NULL && loop->record_buf->len > 0) ((char *)loop->record_buf->buf)[0] = 0;  /* idle */
+    return 1;
+}
+
 /* serve(get, first_args, args, tasks, record, stop, batch) -> (taken, ran, why, value)
  *
  * The programmed mule's receive loop for the common case: calls
@@ -328,94 +419,40 @@ static PyObject *take_exception(void) {
  * goes on until one of the SERVE_* reasons. taken counts messages read, ran
  * tasks that returned. Python signal handlers run between messages. */
 static PyObject *Signer_serve(SignerObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    PyObject *get, *first_args, *loop_args, *tasks, *record, *stop, *signum_name, *out = NULL;
-    Py_buffer record_view, *record_buf = NULL;
-    Py_ssize_t batch, taken = 0, ran = 0;
-    if (!signer_ready(self)) return NULL;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "serve(get, first_args, args, tasks, record, stop, batch)");
-        return NULL;
-    }
-    get = args[0];
-    first_args = args[1];
-    loop_args = args[2];
-    tasks = args[3];
-    record = args[4];
-    stop = args[5];
-    batch = PyLong_AsSsize_t(args[6]);
-    if (batch == -1 && PyErr_Occurred()) return NULL;
-    if (!PyTuple_Check(first_args) || !PyTuple_Check(loop_args) || !PyDict_Check(tasks)) {
-        PyErr_SetString(PyExc_TypeError, "serve(): get arguments must be tuples and tasks a dict");
-        return NULL;
-    }
-    signum_name = PyUnicode_InternFromString("signum");
-    if (signum_name == NULL) return NULL;
-    if (record != Py_None) {  /* held for the whole call: no export per message */
-        if (PyObject_GetBuffer(record, &record_view, PyBUF_WRITABLE) < 0) {
-            Py_DECREF(signum_name);
+    ServeLoop loop;
+    Py_ssize_t taken = 0, ran = 0;
+    PyObject *out = NULL;
+    if (!signer_ready(self) || serve_parse(&loop, args, nargs) < 0) return NULL;
+    loop.signum_name = PyUnicode_InternFromString("signum");
+    if (loop.signum_name == NULL) return NULL;
+    loop.record_buf = NULL;
+    if (loop.record != Py_None) {
+        if (PyObject_GetBuffer(loop.record, &loop.record_view, PyBUF_WRITABLE) < 0) {
+            Py_DECREF(loop.signum_name);
             return NULL;
         }
-        record_buf = &record_view;
+        loop.record_buf = &loop.record_view;
     }
     for (;;) {
-        PyObject *signum, *message, *decoded, *func, *result, *call_kwargs;
-        int stopping, status;
-        if (PyErr_CheckSignals() < 0) goto done;
-        signum = PyObject_GetAttr(stop, signum_name);
-        if (signum == NULL) goto done;
-        stopping = PyObject_IsTrue(signum);
-        Py_DECREF(signum);
-        if (stopping < 0) goto done;
-        if (stopping) {
-            out = serve_result(taken, ran, SERVE_STOP, Py_NewRef(Py_None));
-            goto done;
+        PyObject *message;
+        int why = SERVE_BATCH, ends = serve_ends(&loop, taken, &why);
+        if (ends < 0) break;
+        if (ends) {
+            out = serve_result(taken, ran, why, Py_NewRef(Py_None));
+            break;
         }
-        if (taken >= batch) {
-            out = serve_result(taken, ran, SERVE_BATCH, Py_NewRef(Py_None));
-            goto done;
-        }
-        message = PyObject_Call(get, taken ? loop_args : first_args, NULL);
-        if (message == NULL) goto done;
+        message = PyObject_Call(loop.get, taken ? loop.loop_args : loop.first_args, NULL);
+        if (message == NULL) break;
         if (message == Py_None || !PyBytes_Check(message) || PyBytes_GET_SIZE(message) == 0) {
             out = serve_result(taken, ran, SERVE_IDLE, message);
-            goto done;
+            break;
         }
         taken++;
-        status = decode_message(self, message, tasks, record_buf, &decoded, &func);
-        if (status < 0) {  /* undecodable: the exception goes to the Python loop */
-            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, take_exception()));
-            goto done;
-        }
-        if (status != DECODED) {
-            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(Nl)", message, (long)status));
-            goto done;
-        }
-        call_kwargs = PyTuple_GET_ITEM(decoded, 2);
-        /* metadata, unknown tasks and non-str keywords go to the Python loop (whose TypeError
-         * has the traceback users know) */
-        if (func == NULL || PyTuple_GET_ITEM(decoded, 4) != Py_None ||
-            (PyDict_GET_SIZE(call_kwargs) && !PyArg_ValidateKeywordArguments(call_kwargs))) {
-            PyErr_Clear();
-            out = serve_result(taken, ran, SERVE_SLOW, Py_BuildValue("(NN)", message, opened_tuple(decoded, func)));
-            goto done;
-        }
-        Py_DECREF(message);
-        result = PyObject_Call(func, PyTuple_GET_ITEM(decoded, 1), PyDict_GET_SIZE(call_kwargs) ? call_kwargs : NULL);
-        if (result == NULL) {
-            PyObject *failed = Py_BuildValue("(NOOO)", take_exception(), PyTuple_GET_ITEM(decoded, 0),
-                                             PyTuple_GET_ITEM(decoded, 1), call_kwargs);
-            Py_DECREF(decoded);
-            out = serve_result(taken, ran, SERVE_FAILED, failed);
-            goto done;
-        }
-        Py_DECREF(result);
-        Py_DECREF(decoded);
+        if (!serve_message(self, &loop, message, taken, ran, &out)) break;
         ran++;
-        if (record_buf != NULL && record_buf->len > 0) ((char *)record_buf->buf)[0] = 0;  /* idle */
     }
-done:
-    if (record_buf != NULL) PyBuffer_Release(record_buf);
-    Py_DECREF(signum_name);
+    if (loop.record_buf != NULL) PyBuffer_Release(loop.record_buf);
+    Py_DECREF(loop.signum_name);
     return out;
 }
 

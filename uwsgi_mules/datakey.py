@@ -19,7 +19,8 @@ import hashlib
 import os
 from pathlib import Path
 
-from .instance import KEY_SIZE, check_owned_dir, create_key_file, read_key_file
+from .envelope import KEY_SIZE
+from .instance import check_owned_dir, create_key_file, read_key_file
 
 #: the name of the key file in a backlog or spool directory
 KEY_NAME = ".uwsgi-mules-data.key"

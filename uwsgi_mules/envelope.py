@@ -24,7 +24,7 @@ import pickle
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 from .errors import NotOffloadable
 from .speedups_check import checked_speedups
@@ -40,7 +40,7 @@ KEY_SIZE = 32
 PROTOCOL = pickle.HIGHEST_PROTOCOL
 
 #: where an envelope was sent: a mule id (0: the shared queue) or a farm name
-WireTarget = Union[int, bytes]
+WireTarget = int | bytes
 
 
 class EnvelopeError(ValueError):
@@ -316,7 +316,7 @@ def describe_call(path: object, args: object, kwargs: object, limit: int = 200) 
     """A short, safe summary of a call for log lines."""
     try:
         text = f"{path}(*{args!r}, **{kwargs!r})"
-    except Exception:  # a hostile __repr__ must not break logging
+    except Exception:  # noqa: BLE001 - a hostile __repr__ (anything it raises) must not break logging
         text = f"{path}(<arguments not printable>)"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 

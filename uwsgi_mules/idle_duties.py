@@ -36,7 +36,7 @@ def run_idle_duties(backend: Any, now: float) -> float | None:
     for duty in list(_duties):
         try:
             wanted = duty(backend, now)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - one failing duty must not stop the others or the mule
             backend.log(f"uwsgi-mules: ERROR {getattr(duty, '__qualname__', duty)} failed: {exc!r}")
             wanted = now + 1.0
         if wanted is not None and (wake is None or wanted < wake):

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 import threading
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .backends.selection import current_backend
 from .errors import MulesError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 
 class LockError(MulesError, RuntimeError):
@@ -77,7 +81,7 @@ class Lock:
         self._check()
         return current_backend().is_locked(self.number)
 
-    def __enter__(self) -> Lock:
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import IntEnum
-from typing import Any, Union
+from typing import Any
 
 from .backends.selection import current_backend
 from .errors import MulesError
@@ -28,7 +28,7 @@ MAX_VALUE = 0xFFFF
 #: keys ``uwsgi.spool`` interprets itself
 RESERVED_KEYS = ("spooler", "priority", "at", "body")
 
-Value = Union[str, bytes, int, float]
+Value = str | bytes | int | float
 
 
 class SpoolResult(IntEnum):

@@ -107,7 +107,7 @@ class Backend(ABC):
     def set_msg_hook(self, hook: MessageHook | None) -> None:
         """Set ``uwsgi.mule_msg_hook`` for this process."""
 
-    def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:
+    def guard_msg_hook(self, wrap: Callable[[MessageHook], MessageHook]) -> None:  # noqa: B027 - optional, a no-op by default
         """From now on, pass any hook the application sets through ``wrap``
         (so a hook set late cannot cut offloads off)."""
 
@@ -163,7 +163,7 @@ class Backend(ABC):
         """The uwsgi-mules C plugin's bridge where it is loaded (real uWSGI), else None."""
         return None
 
-    def receiver(self) -> Callable[[bool, bool, int, float], bytes | None]:
+    def receiver(self) -> Callable[[bool, bool, int, int], bytes | None]:
         """The fastest ``mule_get_msg(signals, farms, buffer_size, timeout)``
         (the C function itself on real uWSGI), for the mule's loop."""
         return self.mule_get_msg
@@ -190,7 +190,7 @@ class Backend(ABC):
         """Queue depths and counters, or None when unavailable."""
         return None
 
-    def note_taken(self, mule_id: int, count: int = 1) -> None:
+    def note_taken(self, mule_id: int, count: int = 1) -> None:  # noqa: B027 - optional, a no-op by default
         """Called by the mule loop with how many messages it read (counters)."""
 
     def wall_time(self) -> float:

@@ -197,14 +197,14 @@ class PluginBridge:
         """
         recv_size = DEFAULT_RECV_SIZE
         try:
-            from .process_env import process_getenv
             from ..layout.topology import TOPOLOGY_ENV
+            from .process_env import process_getenv
 
             value = process_getenv(TOPOLOGY_ENV)
             if value:
                 recv_size = Topology.from_env_value(value).recv_size
-        except Exception:  # the env layout is only a hint for recv_size here
-            pass
+        except (OSError, ValueError) as exc:  # the env layout is only a hint for recv_size here
+            logger.debug("uwsgi-mules plugin: %s not read (%s); recv_size %d", TOPOLOGY_ENV, exc, recv_size)
         mules = tuple(MuleSpec(self.mule_program(i)) for i in range(1, self.mule_count + 1))
         farms = tuple(
             FarmSpec(name, self.farm_members(index)) for index, name in enumerate(self.farm_names(), start=1)
@@ -401,7 +401,7 @@ def load_plugin() -> PluginBridge | None:
                 logger.warning("uwsgi-mules plugin loaded but not initialized: not used")
                 return None
             return bridge
-    except Exception as exc:  # never break the caller over an optional plugin
+    except Exception as exc:  # noqa: BLE001 - an optional plugin (foreign code) must never break the caller
         logger.warning("uwsgi-mules plugin lookup failed: %s", exc)
     return None
 

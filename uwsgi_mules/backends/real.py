@@ -53,11 +53,7 @@ class RealBackend(Backend):
                 from .plugin_bridge import load_plugin
             except ImportError:  # pragma: no cover - bridge missing from a partial install
                 return None
-            try:
-                self._plugin = load_plugin()
-            except Exception as exc:  # a broken plugin must not break sending
-                logger.warning("uwsgi-mules plugin present but unusable: %s", exc)
-                self._plugin = None
+            self._plugin = load_plugin()  # never raises: a broken plugin is logged and not used
         return self._plugin
 
     # -- identity -----------------------------------------------------------
@@ -95,15 +91,19 @@ class RealBackend(Backend):
     def farm_get_msg(self) -> bytes | None:
         return self._uwsgi.farm_get_msg()
 
+    def _set_callback(self, name: str, callback: Any) -> None:
+        """Set (or, for None, remove) a callable uWSGI looks up by name in the
+        ``uwsgi`` module's dict: ``mule_msg_hook``, ``spooler``, ``post_fork_hook``."""
+        if callback is not None:
+            setattr(self._uwsgi, name, callback)
+        elif hasattr(self._uwsgi, name):
+            delattr(self._uwsgi, name)
+
     def get_msg_hook(self) -> MessageHook | None:
         return getattr(self._uwsgi, "mule_msg_hook", None)
 
     def set_msg_hook(self, hook: MessageHook | None) -> None:
-        if hook is None:
-            if hasattr(self._uwsgi, "mule_msg_hook"):
-                del self._uwsgi.mule_msg_hook
-        else:
-            self._uwsgi.mule_msg_hook = hook
+        self._set_callback("mule_msg_hook", hook)
 
     def guard_msg_hook(self, wrap: Any) -> None:
         module = self._uwsgi
@@ -133,7 +133,7 @@ class RealBackend(Backend):
         if plugin is not None:
             try:
                 return plugin.topology()
-            except Exception as exc:
+            except (OSError, ValueError) as exc:  # a name it cannot decode, a layout that does not validate
                 logger.warning("uwsgi-mules plugin could not report the layout: %s", exc)
         from ..layout.uwsgi_args import options_from_argv, options_from_environ, process_environ
 
@@ -165,7 +165,7 @@ class RealBackend(Backend):
                 "(render the config with uwsgi_mules.config or load the plugin for exact checks)",
                 source,
             )
-        except Exception as exc:
+        except (OSError, ValueError) as exc:  # TopologyError is a ValueError
             logger.warning(
                 "uwsgi-mules could not read the mule/farm layout (%s); mule ids are only sent when "
                 "uwsgi.opt proves them and farm names are checked by uWSGI", exc
@@ -204,7 +204,7 @@ class RealBackend(Backend):
         try:
             return [(int(w.get("pid", 0)), w.get("status") == b"busy" or w.get("status") == "busy")
                     for w in self._uwsgi.workers()]
-        except Exception:
+        except (AttributeError, TypeError, ValueError, SystemError):  # no workers() (pyuwsgi) or not a list of dicts
             return None
 
     # -- layout checks -------------------------------------------------------------------
@@ -355,21 +355,13 @@ class RealBackend(Backend):
         return getattr(self._uwsgi, "spooler", None)
 
     def set_spooler(self, handler: Any) -> None:
-        if handler is None:
-            if hasattr(self._uwsgi, "spooler"):
-                del self._uwsgi.spooler
-        else:
-            self._uwsgi.spooler = handler
+        self._set_callback("spooler", handler)
 
     def get_post_fork_hook(self) -> Any:
         return getattr(self._uwsgi, "post_fork_hook", None)
 
     def set_post_fork_hook(self, hook: Any) -> None:
-        if hook is None:
-            if hasattr(self._uwsgi, "post_fork_hook"):
-                del self._uwsgi.post_fork_hook
-        else:
-            self._uwsgi.post_fork_hook = hook
+        self._set_callback("post_fork_hook", hook)
 
     def set_user_harakiri(self, seconds: int) -> None:
         self._uwsgi.set_user_harakiri(seconds)

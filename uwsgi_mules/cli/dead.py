@@ -31,7 +31,8 @@ from pathlib import Path
 
 from ..instance import BACKLOG_DIR_ENV, RUNTIME_DIR_ENV, InsecureDirectory, runtime_base
 from ..mule.delivery.backlog import BacklogError
-from ..mule.delivery.dead import DeadTask, list_dead as _list_dead
+from ..mule.delivery.dead import DeadTask
+from ..mule.delivery.dead import list_dead as _list_dead
 from ..mule.delivery.resend import resend_once
 
 EXIT_OK = 0
@@ -40,7 +41,7 @@ EXIT_UNKNOWN_ID = 1
 EXIT_NO_DIRECTORY = 2
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``dead`` subcommand."""
     dead = commands.add_parser(
         "dead",

@@ -23,7 +23,7 @@ EXIT_OK = 0
 EXIT_NO_STATE = 2
 
 
-def add_parser(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``schedule`` subcommand."""
     schedule = commands.add_parser(
         "schedule",

@@ -236,14 +236,13 @@ class Networking(Group):
 
     sockets = Sockets
 
-    def register_socket(self, socket: Socket | str | Path | Sequence[Socket], *, http: bool = False) -> Section:
+    def register_socket(self, socket: Socket | str | Path | list[Socket] | tuple[Socket, ...], *,
+                        http: bool = False) -> Section:
         """Serve on ``socket``: a uwsgiconf-style socket object
         (``networking.sockets.default(address)`` / ``.http(address)``) or a
         list of them, or an address (uwsgi protocol; HTTP with ``http``).
         Repeatable."""
-        items: Sequence[Socket | str | Path] = (
-            list(socket) if isinstance(socket, (list, tuple)) else [socket]  # type: ignore[list-item]
-        )
+        items: Sequence[Socket | str | Path] = list(socket) if isinstance(socket, (list, tuple)) else [socket]
         for item in items:
             if isinstance(item, Socket):
                 key, address = item.name, item.address

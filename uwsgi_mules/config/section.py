@@ -7,9 +7,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..layout.caches import RESULTS_CACHE, CacheSpec
 from ..errors import TopologyError
-from ..layout.topology import DEFAULT_RECV_SIZE, ENTRY_POINT, TOPOLOGY_ENV, FarmSpec, MuleSpec, Topology, entry_script_path
+from ..layout.caches import RESULTS_CACHE, CacheSpec
+from ..layout.topology import (
+    DEFAULT_RECV_SIZE,
+    ENTRY_POINT,
+    TOPOLOGY_ENV,
+    FarmSpec,
+    MuleSpec,
+    Topology,
+    entry_script_path,
+)
 from ..layout.uwsgi_args import NO_ARGUMENT, OPTIONAL_ARGUMENT, Option, options_from_ini
 from .groups import MainProcess, MasterProcess, Monitoring, Networking, Python
 from .ini import check_option, check_section_name, render_ini

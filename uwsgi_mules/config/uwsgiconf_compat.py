@@ -89,7 +89,7 @@ def layout_of(section: Any) -> Topology:
         a mule that does not exist, a farm defined twice...).
     """
     if not is_uwsgiconf_section(section):
-        return section.topology()  # type: ignore[no-any-return]
+        return section.topology()
     options = options_of(section)
     topology = Topology.from_options(options, source=f"uwsgiconf section [{section.name}]")
     recv_size = _recv_size(options)

@@ -112,8 +112,8 @@ class TaskRegistry:
                 continue
             try:
                 importlib.import_module(name)
-            except BaseException as exc:  # noqa: BLE001 - a task module must not kill the mule
-                if isinstance(exc, (KeyboardInterrupt,)):
+            except BaseException as exc:  # a task module must not kill the mule (Ctrl-C still does)
+                if isinstance(exc, KeyboardInterrupt):
                     raise
                 line = f"task module {name!r} failed to import: {type(exc).__name__}: {exc}"
                 self._module_errors[name] = line

@@ -63,7 +63,7 @@ class RetryPolicy:
         backoff = validate_delay(retry_backoff, "retry_backoff")
         backoff_max = validate_delay(retry_backoff_max, "retry_backoff_max")
         if not isinstance(retry_jitter, bool):
-            raise ValueError(f"retry_jitter must be True or False, got {retry_jitter!r}")
+            raise ValueError(f"retry_jitter must be True or False, got {retry_jitter!r}")  # noqa: TRY004 - the documented error for any bad value
         return cls(retries, retry_on, backoff, backoff_max, retry_jitter)
 
     def retries_on(self, exc: BaseException) -> bool:
@@ -83,12 +83,12 @@ class RetryPolicy:
 def validate_delay(seconds: Any, name: str = "delay") -> float:
     """``seconds`` as a float; ``ValueError`` when negative, not finite or not a number."""
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise ValueError(f"{name} must be a number of seconds, got {seconds!r}")
+        raise ValueError(f"{name} must be a number of seconds, got {seconds!r}")  # noqa: TRY004 - the documented error for any bad value
     try:
         value = float(seconds)
     except OverflowError:  # an int beyond a float, e.g. 10**400
         raise ValueError(
-            f"{name} must be a finite number of seconds >= 0, got an int of {seconds.bit_length()} bits"
+            f"{name} must be a finite number of seconds >= 0, got an int of {int(seconds).bit_length()} bits"
         ) from None
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {seconds!r}")
@@ -99,7 +99,7 @@ def due_of(when: Any) -> float:
     """The epoch time of ``when``, a timezone-aware :class:`~datetime.datetime`
     (a naive one is refused: it would mean another time in each process)."""
     if not isinstance(when, datetime):
-        raise ValueError(f"when must be a timezone-aware datetime, got {when!r}")
+        raise ValueError(f"when must be a timezone-aware datetime, got {when!r}")  # noqa: TRY004 - the documented error for any bad value
     if when.tzinfo is None or when.utcoffset() is None:
         raise ValueError(
             f"when must be timezone-aware (e.g. datetime.now(timezone.utc) + timedelta(minutes=5)), got naive {when!r}"

@@ -139,8 +139,9 @@ def _die(backend: Backend) -> None:
     it); on a fake the exception propagates (``simulate_fork`` reports it)."""
     if not backend.is_real:
         raise  # noqa: PLE0704 - called from an except block
-    exc = sys.exc_info()
-    sys.excepthook(exc[0], exc[1], exc[2])  # type: ignore[arg-type]
+    exc_type, exc, tb = sys.exc_info()
+    if exc_type is not None and exc is not None:  # always: called from an except block
+        sys.excepthook(exc_type, exc, tb)
     sys.exit(1)
 
 
@@ -173,7 +174,7 @@ class mule_brain:  # noqa: N801 - uwsgidecorators' name
         if backend.mule_id() == self.num:
             try:
                 self.f()
-            except Exception:
+            except Exception:  # noqa: BLE001 - as uwsgidecorators: any error prints and ends the mule
                 _die(backend)
 
 
@@ -188,7 +189,7 @@ class mule_brainloop(mule_brain):  # noqa: N801
         while True:
             try:
                 self.f()
-            except Exception:
+            except Exception:  # noqa: BLE001 - as uwsgidecorators: any error prints and ends the mule
                 _die(backend)
             if not backend.is_real:
                 return

@@ -46,7 +46,7 @@ def manage_spool_request(vars: dict[Any, Any]) -> int:  # noqa: A002 - original 
     only once (see :mod:`.spool_nonces`)."""
     decoded = {_decode1(k): v for k, v in vars.items()}
     if "ud_spool_func" not in decoded and _previous_spooler is not None:
-        return _previous_spooler(vars)  # type: ignore[return-value]
+        return _previous_spooler(vars)
     # the function is looked up, and the task verified, before anything is unpickled
     name = _decode1(decoded["ud_spool_func"])
     func = spooler_functions[name]
@@ -63,10 +63,7 @@ def manage_spool_request(vars: dict[Any, Any]) -> int:  # noqa: A002 - original 
         for key in ("args", "kwargs"):
             decoded[key] = pickle.loads(decoded.pop(key))
     decoded = {k: _decode1(v) for k, v in decoded.items()}
-    if "args" in decoded:
-        ret = func(*decoded["args"], **decoded["kwargs"])
-    else:
-        ret = func(decoded)
+    ret = func(*decoded["args"], **decoded["kwargs"]) if "args" in decoded else func(decoded)
     result = int(decoded.get("ud_spool_ret", ret))
     if nonce is not None and result == SPOOL_OK:
         nonce_store(current_backend()).finished(nonce)  # uWSGI deletes the file: no copy may run

@@ -24,13 +24,13 @@ import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.base import Backend, BackendStats, MessageHook, MuleTarget
 from ..backends.selection import activate, deactivate
-from ..layout.caches import CacheSpec
 from ..envelope import Signer
 from ..instance import BACKLOG_DIR_ENV
+from ..layout.caches import CacheSpec
 from ..layout.topology import FarmSpec, MuleSpec, Topology
 from ..mule.delivery.dead import DeadTask
 from ..mule.dispatch import dispatcher_for
@@ -38,13 +38,16 @@ from .cache import FakeCaches, as_bytes
 from .clock import MasterSchedule, VirtualClock
 from .filemon import FileMonitors
 from .locks import FakeLocks
+from .loops import FakeMuleLoops
 from .queues import MessageQueue, MuleQueues
 from .services import MasterControls, c_int, uint8
 from .signals import FakeSignals
 from .spooler import FakeSpooler
-from .loops import FakeMuleLoops
 from .stepmode import FakeStepMode
 from .threads import FakeStopped, MuleThreads
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 logger = logging.getLogger("uwsgi_mules.fake")
 
@@ -90,7 +93,7 @@ class FakeUwsgi(Backend):
 
     def __init__(
         self,
-        mules: int | Sequence[str | None | MuleSpec] = 1,
+        mules: int | Sequence[str | MuleSpec | None] = 1,
         farms: dict[str, Sequence[int]] | None = None,
         *,
         msg_size: int | None = None,
@@ -195,7 +198,7 @@ class FakeUwsgi(Backend):
 
     # -- activation -------------------------------------------------------------
 
-    def __enter__(self) -> FakeUwsgi:
+    def __enter__(self) -> Self:
         activate(self)
         self._active = True
         if self.backlog_dir is not None:
@@ -333,7 +336,6 @@ class FakeUwsgi(Backend):
         queue = self.queues.by_farm.get(farm)
         if queue is not None and not self._put(queue, data, log_full=False):
             self._log("write(): Resource temporarily unavailable [plugins/python/uwsgi_pymodule.c]")
-        return None
 
     def _put(self, queue: MessageQueue, data: bytes, *, log_full: bool = True) -> bool:
         accepted = self.queues.put(queue, data)
@@ -488,7 +490,7 @@ class FakeUwsgi(Backend):
         result = func(*args)
         if result is None:
             return None
-        return result.encode() if isinstance(result, str) else bytes(result)  # type: ignore[arg-type]
+        return result.encode() if isinstance(result, str) else bytes(result)  # type: ignore[call-overload]  # any object: bytes() raises for one it cannot convert
 
     def now(self) -> float:
         return self.clock.time()
@@ -613,7 +615,7 @@ class FakeUwsgi(Backend):
             return False
         try:
             return hook(message)
-        except Exception as exc:  # uWSGI prints the traceback and goes on
+        except Exception as exc:  # noqa: BLE001 - uWSGI prints any hook error's traceback and goes on
             self.report_task_error(exc, "mule_msg_hook")
             return False
 

@@ -126,9 +126,9 @@ class MasterSchedule:
         """The earliest due entry at or before elapsed ``limit``."""
         best: tuple[float, int, object] | None = None
         for index, timer in enumerate(self.timers):
-            if timer.next_at is not None and timer.next_at <= limit:
-                if best is None or (timer.next_at, index) < best[:2]:
-                    best = (timer.next_at, index, timer)
+            if (timer.next_at is not None and timer.next_at <= limit
+                    and (best is None or (timer.next_at, index) < best[:2])):
+                best = (timer.next_at, index, timer)
         for index, cron in enumerate(self.crons):
             at = self._cron_next(cron, limit)
             if at is not None and (best is None or (at, len(self.timers) + index) < best[:2]):

@@ -120,8 +120,7 @@ class MasterControls:
             raise ValueError("this fake has no spooler (FakeUwsgi(spooler=True))")
         with self.fake.reraising(raise_errors):
             self.deliver_signals(raise_errors=False)
-            ran = self.fake.spooler.run()
-        return ran
+            return self.fake.spooler.run()
 
     def simulate_fork(self) -> int:
         """Call ``post_fork_hook`` as every worker, mule and the spooler, as
@@ -137,7 +136,7 @@ class MasterControls:
             with self.fake.as_process(*process):
                 try:
                     hook()
-                except Exception as exc:  # uWSGI clears the error and goes on
+                except Exception as exc:  # noqa: BLE001 - uWSGI clears any hook error and goes on
                     self.fake.report_task_error(exc, f"post_fork_hook in {process[0]} {process[1]}")
         return len(processes)
 

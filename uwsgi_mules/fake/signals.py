@@ -27,14 +27,15 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .backend import FakeUwsgi, ProcessId
 
-PipeKey = tuple[str, object]
+#: (kind, number or farm name): one signal pipe
+PipeKey = tuple[str, int | str]
 WORKER_POOL: PipeKey = ("workers-pool", 0)
 MULE_POOL: PipeKey = ("mules-pool", 0)
 SPOOLER_PIPE: PipeKey = ("spooler", 0)
@@ -64,7 +65,9 @@ class FakeSignals:
         self.received: dict[tuple[Any, ...], int] = {}
         self.handled: list[tuple[ProcessId, int]] = []
         self.wait_timeout = 10.0
-        self._rr: dict[PipeKey, Any] = {}
+        #: round robin over the readers of each pipe, and the readers it was made for
+        self._rr: dict[PipeKey, Iterator[ProcessId]] = {}
+        self._rr_readers: dict[PipeKey, list[ProcessId]] = {}
         self._lock = threading.RLock()
 
     # -- tables -------------------------------------------------------------
@@ -212,7 +215,7 @@ class FakeSignals:
             self.handled.append((process, signum))
         try:
             entry.handler(signum)
-        except Exception as exc:  # uWSGI prints the traceback and goes on
+        except Exception as exc:  # noqa: BLE001 - uWSGI prints any handler error's traceback and goes on
             fake.report_task_error(exc, f"signal {signum} handler on {kind} {number}")
             return -1
         return 0
@@ -244,9 +247,9 @@ class FakeSignals:
                 if not readers:
                     continue
                 cycle = self._rr.get(key)
-                if cycle is None or self._rr.get((key, "readers")) != readers:
+                if cycle is None or self._rr_readers.get(key) != readers:
                     cycle = self._rr[key] = itertools.cycle(readers)
-                    self._rr[(key, "readers")] = readers
+                    self._rr_readers[key] = readers
                 return (next(cycle), pipe.popleft())
         return None
 
@@ -254,7 +257,7 @@ class FakeSignals:
         fake = self._fake
         kind, value = key
         if kind == "worker":
-            return [("worker", int(value))]  # type: ignore[call-overload]
+            return [("worker", int(value))]
         if key == WORKER_POOL:
             return [("worker", i) for i in range(1, fake.workers + 1)]
         if key == SPOOLER_PIPE:
@@ -263,7 +266,7 @@ class FakeSignals:
             return []
         live = fake.steppable_mules()
         if kind == "mule":
-            return [("mule", int(value))] if value in live else []  # type: ignore[call-overload]
+            return [("mule", int(value))] if value in live else []
         if key == MULE_POOL:
             return [("mule", m) for m in live]
         if kind == "farm":

@@ -32,6 +32,7 @@ SPOOL_OK = -2
 SPOOL_RETRY = -1
 SPOOL_IGNORE = 0
 MAX_PACKET = 0xFFFF
+ONLY_BYTES = "spooler callable dictionary must contains only bytes"
 
 
 @dataclass
@@ -44,6 +45,16 @@ class SpoolTask:
     at: int
     priority: bytes | None
     runs: int = 0
+
+
+def _object_bytes(value: object) -> bytes:
+    """A spool value as uWSGI's ``PyObject_Bytes`` makes it, or its ``ValueError``."""
+    if isinstance(value, int):  # PyObject_Bytes(5) raises; Python's bytes(5) would not
+        raise ValueError(ONLY_BYTES)  # noqa: TRY004 - uWSGI says ValueError
+    try:
+        return bytes(value)  # type: ignore[call-overload]  # objects with __bytes__ or the buffer protocol
+    except Exception:  # noqa: BLE001 - uWSGI answers any error of PyObject_Bytes (a __bytes__ raising) with this one
+        raise ValueError(ONLY_BYTES) from None
 
 
 def _version_key(name: bytes) -> tuple[int, bytes]:
@@ -82,14 +93,9 @@ class FakeSpooler:
         size = 0
         for key, value in data.items():
             if not isinstance(key, bytes):
-                raise ValueError("spooler callable dictionary must contains only bytes")
+                raise ValueError(ONLY_BYTES)  # noqa: TRY004 - uWSGI's error, word for word
             if not isinstance(value, bytes):
-                try:
-                    if isinstance(value, int):  # PyObject_Bytes(5) raises; Python's bytes(5) would not
-                        raise TypeError("cannot convert 'int' object to bytes")
-                    value = bytes(value)
-                except Exception:
-                    raise ValueError("spooler callable dictionary must contains only bytes") from None
+                value = _object_bytes(value)
             key, value = key[: len(key) % 0x10000], value[: len(value) % 0x10000]
             size += len(key) + 2 + len(value) + 2
             packet[key] = value
@@ -147,7 +153,7 @@ class FakeSpooler:
         try:
             with self._fake.as_process("spooler", 1):
                 result = handler(data)
-        except Exception as exc:  # uWSGI prints it and retries the task
+        except Exception as exc:  # noqa: BLE001 - uWSGI prints any task error and retries the task
             self._fake.report_task_error(exc, f"spooler task {task.name.decode(errors='replace')}")
             return SPOOL_RETRY
         if isinstance(result, int):

@@ -17,7 +17,6 @@ from ..backends.base import SimulatedCrash
 from ..layout.topology import DEFAULT_RECV_SIZE
 from ..mule.hook import hooked_loop
 from .loops import STEP_HANDLER_ATTR
-from .programs import import_program
 
 if TYPE_CHECKING:
     from .backend import FakeUwsgi

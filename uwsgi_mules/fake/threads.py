@@ -151,7 +151,7 @@ class MuleThreads:
         for mule in range(1, self.fake.mule_count + 1):
             try:
                 self.fake.loops.program(mule)
-            except Exception:  # noqa: BLE001 - reported by the mule thread that runs it
+            except Exception:  # noqa: BLE001, S110 - reported by the mule thread that runs it
                 pass
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -194,7 +194,7 @@ class MuleThreads:
                     return
                 except SimulatedCrash:
                     fake.loops.died(mule)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - uWSGI respawns a mule whatever its program raised
                     fake.report_task_error(exc, f"mule {mule} program {spec.program!r}")
                 if not self.stopped:  # uWSGI respawns a mule whose program returned
                     fake.log(f"fake mule {mule} program returned, respawning")

@@ -113,8 +113,8 @@ class Topology:
     @classmethod
     def build(
         cls,
-        mules: int | Sequence[str | None | MuleSpec] = 0,
-        farms: dict[str, Sequence[int]] | Iterable[FarmSpec] | None = None,
+        mules: int | Sequence[str | MuleSpec | None] = 0,
+        farms: Mapping[str, Sequence[int]] | Iterable[FarmSpec] | None = None,
         *,
         msg_size: int | None = None,
         recv_size: int | None = None,
@@ -130,7 +130,7 @@ class Topology:
             specs = tuple(MuleSpec() for _ in range(mules))
         else:
             specs = tuple(m if isinstance(m, MuleSpec) else MuleSpec(m or None) for m in mules)
-        if isinstance(farms, dict):
+        if isinstance(farms, Mapping):
             farm_specs = tuple(FarmSpec(str(name), tuple(ids)) for name, ids in farms.items())
         else:
             farm_specs = tuple(farms or ())

@@ -65,7 +65,7 @@ class Deferral:
              meta: dict[str, Any]) -> bool:
         """Keep a call that is not due yet in this mule's room; False when it is due."""
         due = meta.get("due")
-        if type(due) not in (int, float) or due <= self.backend.wall_time():
+        if not (type(due) is int or type(due) is float) or due <= self.backend.wall_time():
             return False
         self.room(self.backend.mule_id()).add(float(due), target, envelope.pack(path, args, kwargs, target, meta),
                                               path)

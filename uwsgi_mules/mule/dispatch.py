@@ -31,8 +31,8 @@ from ..backends.base import Backend, MessageHook, SimulatedCrash
 from ..backends.selection import current_backend
 from ..core.attempts import running_attempt
 from ..core.hook import is_our_hook
-from ..core.run_guards import admitted
 from ..core.retry_policy import FAILED, tell_decision
+from ..core.run_guards import admitted
 from ..core.state import runtime_state
 from ..envelope import Envelope, EnvelopeError, WireTarget
 from ..layout.topology import DEFAULT_RECV_SIZE
@@ -198,7 +198,7 @@ class Dispatcher:
         if opened is None:
             try:
                 opened = self.signer.open(message, self.registry.tasks, record.buffer if record is not None else None)
-            except Exception as exc:  # a signed body that does not decode
+            except Exception as exc:  # noqa: BLE001 - a signed body that does not decode (unpickling raises anything)
                 opened = exc
         return self.handle_opened(message, opened, record)
 
@@ -263,7 +263,7 @@ class Dispatcher:
         self.lookup(path)  # counts and logs the unregistered task
         return Outcome.UNREGISTERED
 
-    def lookup(self, path: str) -> Callable[..., Any] | None:
+    def lookup(self, path: object) -> Callable[..., Any] | None:
         func = self.registry.tasks.get(path) if isinstance(path, str) else None
         if func is None:
             self.counters.unregistered += 1
@@ -283,7 +283,7 @@ class Dispatcher:
         harakiri = self.harakiri
         if harakiri:
             self.backend.set_user_harakiri(harakiri)
-        stores = meta is not None and isinstance(meta, dict) and meta.get("result") is not None
+        result_meta = meta if isinstance(meta, dict) and meta.get("result") is not None else None
         try:
             around = self.around
             if meta is not None:
@@ -297,8 +297,8 @@ class Dispatcher:
                 with around():
                     value = func(*args, **kwargs)
             self.counters.ran += 1
-            if stores:
-                store_outcome(self.backend, meta, value=value)
+            if result_meta is not None:
+                store_outcome(self.backend, result_meta, value=value)
             return True
         except SimulatedCrash:
             raise

@@ -92,8 +92,9 @@ class TakenReport:
                 self.flush()
 
     def flush(self) -> None:
-        if self.unreported:
-            self.note(self.mule_id, self.unreported)  # type: ignore[misc]
+        note = self.note
+        if self.unreported and note is not None:  # add() counts only when someone notes
+            note(self.mule_id, self.unreported)
             self.unreported = 0
 
 
@@ -152,7 +153,7 @@ class MuleLoop:
         topology = backend.topology()
         self.buffer_size = topology.recv_size if topology is not None else DEFAULT_RECV_SIZE
         self.label = label
-        self.receive: Receive = receive or backend.receiver()  # type: ignore[assignment]
+        self.receive: Receive = receive or backend.receiver()
         self.wall_time = backend.wall_time
         self.stop_signals = StopSignals()
         # the instance key: a refused runtime directory is logged and waited for, not a crash loop
@@ -390,7 +391,8 @@ class MuleLoop:
             elif why == SERVE_SLOW:
                 self.handle(*value)
             elif why == SERVE_FAILED:
-                dispatcher.failed_in_c(*value, record)
+                exc, path, call_args, call_kwargs = value
+                dispatcher.failed_in_c(exc, path, call_args, call_kwargs, record)
 
     # -- stop -------------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ run guard of the dispatcher (:mod:`uwsgi_mules.core.run_guards`). See docs/perio
 
 from __future__ import annotations
 
-from ..idle_duties import register_idle_duty
 from ..core.run_guards import register_run_guard
+from ..idle_duties import register_idle_duty
 from .claims import admit_run
 from .duty import periodic_duty
 from .entries import Entry, declare, entries, forget_entries, periodic

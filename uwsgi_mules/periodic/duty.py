@@ -59,7 +59,7 @@ class PeriodicDuty:
                 return self._next
             try:
                 self._next = self._schedule(now)
-            except Exception as exc:  # a state or lock directory that cannot be used: said once, tried less often
+            except Exception as exc:  # noqa: BLE001 - a scheduler failure must not stop the mule: said once, tried less often
                 self._failures += 1
                 if self._failures == 1 or self._failures % 60 == 0:
                     self.scheduler.backend.log(f"uwsgi-mules: ERROR periodic scheduler failed ({self._failures} "

@@ -76,9 +76,13 @@ def declare(offloading: Offloading | None, schedule: Schedule, *, pass_due: bool
     or, with ``name`` and ``send``, for a task sent another way (the Django
     mapping). The same task declared again with another schedule raises
     ValueError; with the same one, nothing changes."""
-    if offloading is None and (name is None or send is None):
+    if offloading is not None:
+        entry_name = name or offloading.path
+    elif name is not None and send is not None:
+        entry_name = name
+    else:
         raise ValueError("an entry is an offloaded function, or a name and a send function")
-    entry = Entry(name or offloading.path, offloading, schedule, pass_due, send)  # type: ignore[union-attr]
+    entry = Entry(entry_name, offloading, schedule, pass_due, send)
     with _lock:
         known = _entries.get(entry.name)
         if known is not None and (known.schedule, known.pass_due) != (schedule, pass_due):
@@ -124,7 +128,7 @@ def periodic(*, cron: str | None = None, every: timedelta | None = None, tz: Any
 
     def decorate(func: F) -> F:
         # a @mulefunc object keeps its offload wrapper in ``_offloaded``
-        offloading = offloading_of(func) or offloading_of(getattr(func, "_offloaded", None))  # type: ignore[arg-type]
+        offloading = offloading_of(func) or offloading_of(getattr(func, "_offloaded", None))
         if offloading is not None:
             declare(offloading, schedule, pass_due=pass_due)
         elif is_django_task(func):

@@ -82,7 +82,7 @@ def _check_cron(expression: object) -> str:
 
 def _check_every(every: object) -> float:
     if not isinstance(every, timedelta):
-        raise ValueError(f"every must be a datetime.timedelta, not {type(every).__name__}")
+        raise ValueError(f"every must be a datetime.timedelta, not {type(every).__name__}")  # noqa: TRY004 - the documented error for any bad value
     seconds = every.total_seconds()
     if seconds < 1 or seconds != int(seconds):
         raise ValueError(f"every={every!r}: an interval is whole seconds, at least 1 second")
@@ -192,12 +192,10 @@ class Schedule:
             skipped = max(0, math.floor(late_before / self.every) - math.floor(last_due / self.every) - MAX_CATCH_UP - 1)
             return last_due + skipped * self.every, skipped
         start = datetime.fromtimestamp(math.floor(late_before) + 1, self.tz)
-        seen = 0
-        for when in self._parser.CronSim(self.cron, start, reverse=True):
+        for seen, when in enumerate(self._parser.CronSim(self.cron, start, reverse=True), start=1):
             due = when.timestamp()
             if due <= last_due:
                 return last_due, 0
-            seen += 1
             if seen > MAX_CATCH_UP + 1:
                 return due, 1  # at least one older due time is not looked at
         return last_due, 0  # pragma: no cover - cronsim iterates endlessly

@@ -143,7 +143,7 @@ class Scheduler:
                 self._set(entry, replace(before, due=due, sending=False, outcome="run by another instance (lease)"))
                 return True
             send_run(self.backend, entry, due)
-        except Exception as exc:  # nothing was sent: the state goes back, the next tick tries again
+        except Exception as exc:  # noqa: BLE001 - whatever failed, nothing was sent: the state goes back, the next tick tries again
             self._set(entry, replace(before, outcome=f"send failed: {exc!r}"))
             self.backend.log(f"uwsgi-mules: ERROR periodic {entry.name}: the run due {_when(entry, due)} "
                              f"was not sent ({exc!r}); trying again in {RETRY_AFTER:g} s")

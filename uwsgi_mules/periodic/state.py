@@ -26,9 +26,10 @@ import hmac
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..datakey import DataSigner, data_key
 from ..instance import secure_dir
@@ -64,7 +65,7 @@ class EntryState:
     @classmethod
     def from_json(cls, data: Any) -> EntryState:
         if not isinstance(data, dict) or not isinstance(data.get("due"), (int, float)):
-            raise ValueError("not an entry state")
+            raise ValueError("not an entry state")  # noqa: TRY004 - a damaged state file: bad data, not a caller's bug
         return cls(float(data["due"]), str(data.get("schedule", "")), bool(data.get("sending", False)),
                    data.get("sent_at"), str(data.get("outcome", "")), str(data.get("token", "")))
 
@@ -121,7 +122,7 @@ class StateFile:
             raise ValueError("it does not verify with the data key of its directory (forged or damaged)")
         raw = json.loads(text)
         if not isinstance(raw, dict):
-            raise ValueError("not a JSON object")
+            raise ValueError("not a JSON object")  # noqa: TRY004 - a damaged state file: bad data, not a caller's bug
         return {str(name): EntryState.from_json(value) for name, value in raw.items()}
 
     def write(self, states: dict[str, EntryState]) -> Callable[[], None]:

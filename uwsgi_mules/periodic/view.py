@@ -12,10 +12,10 @@ dead tasks (``uwsgi-mules dead``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Callable
 
 from .leader import holder_pid
 from .schedule import Schedule

@@ -69,12 +69,12 @@ def _epoch_seconds(due: Any) -> float:
     """``due`` (epoch seconds) as a float: any finite time, a past one
     included (it runs at once); ``ValueError`` otherwise."""
     if isinstance(due, bool) or not isinstance(due, (int, float)):
-        raise ValueError(f"due must be a timezone-aware datetime or epoch seconds, got {due!r}")
+        raise ValueError(f"due must be a timezone-aware datetime or epoch seconds, got {due!r}")  # noqa: TRY004 - the documented error for any bad value
     try:
         value = float(due)
     except OverflowError:
         raise ValueError(
-            f"due must be a finite number of epoch seconds, got an int of {due.bit_length()} bits"
+            f"due must be a finite number of epoch seconds, got an int of {int(due).bit_length()} bits"
         ) from None
     if not math.isfinite(value):
         raise ValueError(f"due must be a finite number of epoch seconds, got {due!r}")

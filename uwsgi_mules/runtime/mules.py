@@ -15,7 +15,6 @@ from .offload import mule_offload
 from .sender import send_bytes
 from .targets import Addressee, Target, farm_target, mule_target
 
-
 #: bytes ``uwsgi.farm_get_msg`` reads at most (a fixed buffer in uWSGI 2.0)
 FARM_RECV_SIZE = 65536
 

@@ -137,7 +137,7 @@ class Offloading:
         return f"Offloading({self.path!r}, {self.target.describe()}, retries={self.retries})"
 
 
-def offloading_of(func: Callable[..., Any]) -> Offloading | None:
+def offloading_of(func: object) -> Offloading | None:
     """The :class:`Offloading` of an offloaded function, or None for any other callable."""
     found = getattr(func, OFFLOADING_ATTR, None)
     return found if isinstance(found, Offloading) else None

@@ -24,13 +24,12 @@ from typing import Any
 from .. import envelope
 from ..backends.base import Backend
 from ..backends.selection import current_backend
-from ..layout.caches import RESULTS_CACHE
 from ..errors import MulesError
+from ..layout.caches import RESULTS_CACHE
 from .result_records import UnsignedResult, open_result, seal_result
 from .routing import ResultHandle, route_table
 from .sender import send_bytes
 from .targets import Target
-
 
 
 class RemoteTaskError(MulesError):
@@ -133,7 +132,7 @@ def store_result(
     else:
         try:
             record = pickle.dumps(("ok", value), pickle.HIGHEST_PROTOCOL)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - pickling a result raises anything; the caller gets it as an error
             record = _error_record(error, f"the result of the task cannot be pickled: {error}")
     record = seal_result(backend.signer(), key, record)
     if backend.cache_update(key, record, expires, settings.cache):

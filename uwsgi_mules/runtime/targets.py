@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..backends.base import MuleTarget
 from ..envelope import WireTarget
 from ..errors import UnknownFarm, UnknownMule
 from ..layout.topology import DEFAULT_RECV_SIZE, MAX_FARM_NAME_BYTES, Topology
@@ -19,8 +18,9 @@ class Target:
     farm: str = ""
 
     @property
-    def raw(self) -> MuleTarget:
-        """The second argument of ``uwsgi.mule_msg`` for this target."""
+    def raw(self) -> WireTarget | None:
+        """The second argument of ``uwsgi.mule_msg`` for this target (a
+        :data:`~uwsgi_mules.backends.base.MuleTarget`, never a str)."""
         if self.kind == "mule":
             return self.mule_id
         if self.kind == "farm":

@@ -24,8 +24,9 @@ class Signal:
     """
 
     __slots__ = ("num",)
+    num: int
 
-    def __init__(self, num: int) -> None:
+    def __init__(self, num: int | Signal) -> None:
         if isinstance(num, Signal):
             num = num.num
         if isinstance(num, bool) or not isinstance(num, int):

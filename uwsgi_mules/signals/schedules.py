@@ -63,7 +63,7 @@ def add_rb_timer(signal: Signal | int, seconds: int, iterations: int = 0) -> Sig
 def check_cron(minute: int, hour: int, day: int, month: int, weekday: int) -> tuple[int, int, int, int, int]:
     """Validate cron fields: a value in range, -1 (any) or -N (value % N == 0)."""
     values = (minute, hour, day, month, weekday)
-    for (name, low, high), value in zip(CRON_FIELDS, values):
+    for (name, low, high), value in zip(CRON_FIELDS, values, strict=True):
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidSchedule(f"cron {name} must be an int, got {value!r}")
         if value < 0:

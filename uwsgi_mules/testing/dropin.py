@@ -21,11 +21,14 @@ import importlib
 import os
 import sys
 import types
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..backends.selection import FAKE_MODULE_MARKER
 from ..fake import FakeUwsgi
 from ..fake.spooler import SPOOL_IGNORE, SPOOL_OK, SPOOL_RETRY
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11
 
 #: functions of the fake module that map 1:1 to FakeUwsgi methods
 _DIRECT = (
@@ -137,7 +140,7 @@ class DropIn:
         self._saved: dict[str, types.ModuleType | None] = {}
         self._before: set[str] = set()
 
-    def install(self) -> DropIn:
+    def install(self) -> Self:
         if self.installed:
             return self
         from .. import decorators
@@ -185,7 +188,7 @@ class DropIn:
                         del sys.modules[name]
             decorators.reset_decorators()
 
-    def __enter__(self) -> DropIn:
+    def __enter__(self) -> Self:
         return self.install()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -45,14 +45,18 @@ def not_serializable(
 
 
 def _encodes(dumps: Any, value: Any, serializer: str) -> bool:
+    from kombu.exceptions import EncodeError, SerializerNotInstalled
+
     try:
-        dumps(value, serializer=serializer)
-    except Exception:
+        dumps(value, serializer=serializer)  # kombu raises any encoder failure as EncodeError
+    except (EncodeError, SerializerNotInstalled):
         return False
     return True
 
 
 def _parameter_names(path: str) -> list[str]:
+    """The positional parameter names of the task at ``path``; none when it
+    is not registered here or has no signature."""
     try:
         func = runtime_state().registry.resolve(path)
         return [
@@ -60,5 +64,5 @@ def _parameter_names(path: str) -> list[str]:
             for p in inspect.signature(func).parameters.values()
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         ]
-    except Exception:
+    except (LookupError, ValueError, TypeError):  # unregistered (TaskNotFound), or no signature
         return []

@@ -35,7 +35,7 @@ class UwsgiMulesConfig(AppConfig):
             from .tasks.compat import task_backends
 
             for alias in mules_backends():
-                task_backends[alias]  # noqa: B018 - a bad OPTIONS raises now, not at the first enqueue
+                task_backends[alias]  # a bad OPTIONS raises now, not at the first enqueue
             from django.core import checks
 
             from .tasks.checks import check_mules_backends

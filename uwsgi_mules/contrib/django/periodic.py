@@ -51,7 +51,7 @@ def _schedule(path: str, spec: Any) -> Schedule:
     unknown = sorted(set(spec) - KEYS)
     if unknown:
         raise PeriodicSettingError(f'UWSGI_MULES["PERIODIC"][{path!r}] has unknown keys {unknown}; known: {sorted(KEYS)}')
-    every = spec.get("EVERY")
+    every: Any = spec.get("EVERY")  # the setting as written: Schedule.build says what is wrong with it
     if isinstance(every, (int, float)) and not isinstance(every, bool):
         every = timedelta(seconds=every)
     try:

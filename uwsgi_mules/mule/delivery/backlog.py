@@ -52,6 +52,7 @@ from ...instance import secure_dir
 from .records import (
     NONCE_SIZE,
     BadRecord,
+    Header,
     RecordFileError,
     RecordFormat,
     read_private,
@@ -85,7 +86,7 @@ _QUEUED = struct.Struct("!BiI")
 _PROGRESS = struct.Struct("!Q")
 
 
-def _framing(values: tuple) -> Sequence[int]:
+def _framing(values: Header) -> Sequence[int]:
     _, path_len, farm_len, _, body_len = values
     return path_len, farm_len, body_len
 
@@ -139,7 +140,7 @@ def encode_entries(signer: DataSigner, nonce: bytes, entries: Iterable[SavedOffl
     return chunks
 
 
-def _out_of_range(values: tuple) -> str:
+def _out_of_range(values: Header) -> str:
     """Why an entry's header values are out of range ("" when they are not)."""
     kind, path_len, farm_len, mule, _ = values
     if kind not in (KIND_MULE, KIND_FARM):
@@ -171,7 +172,7 @@ def parse(data: bytes, signer: DataSigner) -> LoadedFile:
     included). Never raises on any input and always ends (see :mod:`.records`)."""
     loaded = LoadedFile()
 
-    def accept(values: tuple, parts: list[memoryview]) -> None:
+    def accept(values: Header, parts: list[memoryview]) -> None:
         why = _out_of_range(values)
         if why:
             raise BadRecord(why)

@@ -48,6 +48,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ...datakey import TAG_SIZE, DataSigner
 
@@ -57,13 +58,15 @@ WRITE_BATCH = 1 << 20
 #: ``os.open`` flags of every record file read: never a link, never blocks on a FIFO
 READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
+#: a record header's values, as ``struct`` unpacks them
+Header = tuple[Any, ...]
 #: the lengths of a record's variable fields, from its header's values; None: the header cannot be framed
-Framing = Callable[[tuple], Sequence[int] | None]
+Framing = Callable[[Header], Sequence[int] | None]
 #: takes one verified record (header values, variable fields); raises :class:`BadRecord` to reject it alone
-Accept = Callable[[tuple, list[memoryview]], object]
+Accept = Callable[[Header, list[memoryview]], object]
 
 __all__ = [
-    "NONCE_SIZE", "TAG_SIZE", "BadRecord", "DataSigner", "Reading", "RecordFileError", "RecordFormat",
+    "NONCE_SIZE", "TAG_SIZE", "BadRecord", "DataSigner", "Header", "Reading", "RecordFileError", "RecordFormat",
     "append_all_or_nothing", "fsync_dir", "read_private", "read_records", "write_all", "write_durably",
 ]
 
@@ -96,7 +99,7 @@ class RecordFormat:
         """The bytes before the first record of a file with ``nonce``."""
         return self.magic + nonce
 
-    def encode(self, key: DataSigner, nonce: bytes, index: int, values: tuple, parts: Sequence[bytes]) -> bytes:
+    def encode(self, key: DataSigner, nonce: bytes, index: int, values: Header, parts: Sequence[bytes]) -> bytes:
         """The signed bytes of the ``index``-th record (header ``values``, variable ``parts``)."""
         if tuple(self.framing(values) or ()) != tuple(map(len, parts)):
             raise ValueError(f"a {self.name} record whose header does not frame its fields")

@@ -169,10 +169,7 @@ class ReplayQueue:
 
     def _load(self, path: Path) -> int:
         try:
-            if QUEUED_SUFFIX in path.name:
-                found = self._verified(path, *load_queued(path))
-            else:
-                found = load(path)
+            found = self._verified(path, *load_queued(path)) if QUEUED_SUFFIX in path.name else load(path)
         except _DIRECTORY_ERRORS as exc:
             self._set_aside(path, f"not replayed: {exc}")
             return 0

@@ -36,7 +36,7 @@ from ...envelope import MAGIC, WireTarget
 from .backlog import SavedOffload, save
 
 #: signals uWSGI sends a mule to stop it, and whether the instance is going away
-STOP_SIGNALS = {signal.SIGHUP: "reload", signal.SIGTERM: "reload", signal.SIGINT: "stop"}
+STOP_SIGNALS: dict[int, str] = {signal.SIGHUP: "reload", signal.SIGTERM: "reload", signal.SIGINT: "stop"}
 #: seconds without any worker stopping after which a mules-only reload is assumed
 MULES_ONLY_PROBE = 1.0
 
@@ -139,7 +139,7 @@ def drain_until_senders_gone(
         if all(pid == 0 for pid, _ in states):
             drain()
             return drained, "workers gone"
-        changed = any(pid != before for (pid, _), (before, _) in zip(states, initial))
+        changed = any(pid != before for (pid, _), (before, _) in zip(states, initial, strict=False))  # a worker list may shrink
         if not changed and clock() - start >= MULES_ONLY_PROBE and not any(busy for _, busy in states):
             drain()
             return drained, "mules-only reload"

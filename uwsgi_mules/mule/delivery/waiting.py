@@ -59,6 +59,7 @@ from .backlog import MAX_FARM_NAME, MAX_MULE_ID, MAX_PATH, SavedOffload
 from .records import (
     NONCE_SIZE,
     BadRecord,
+    Header,
     RecordFileError,
     RecordFormat,
     append_all_or_nothing,
@@ -79,7 +80,7 @@ _KIND_FARM = 1
 _RECORD = struct.Struct("!BQdBiII")
 
 
-def _framing(values: tuple) -> Sequence[int] | None:
+def _framing(values: Header) -> Sequence[int] | None:
     _, _, _, target_kind, value, path_len, body_len = values
     if target_kind not in (_KIND_MULE, _KIND_FARM):
         return None  # where the farm name ends is unknown
@@ -217,19 +218,20 @@ class WaitingRoom:
     def load(self) -> int:
         """Read back what a previous process of this mule left waiting; returns
         how many. Never raises for the file: what cannot be read is logged."""
-        if self.path is None:
+        path, signer = self.path, self.signer  # a file always has a signer (__init__)
+        if path is None or signer is None:
             return 0
-        self._remove_old_temporary()
-        if not self.path.exists():
+        _remove_old_temporary(path)
+        if not path.exists():
             return 0
         try:
-            data = read_private(self.path)
+            data = read_private(path)
         except (RecordFileError, OSError) as exc:
-            self.log(f"uwsgi-mules: the waiting tasks of {self.path.name} are not read back: {exc}")
+            self.log(f"uwsgi-mules: the waiting tasks of {path.name} are not read back: {exc}")
             return 0
         if not data:
             return 0
-        parsed = parse(data, self.signer)  # type: ignore[arg-type]
+        parsed = parse(data, signer)
         del data  # before the file is written again
         self._report(parsed)
         for call in parsed.live.values():
@@ -265,7 +267,8 @@ class WaitingRoom:
     # -- the file ----------------------------------------------------------------------
 
     def _append(self, kind: int, call: WaitingCall) -> None:
-        if self.path is None:
+        path, key = self.path, self._key  # a file always has a key (__init__)
+        if path is None or key is None:
             return
         if self.failure:
             self._retry_whole_file()  # holds this call too: it is in the heap already
@@ -273,12 +276,12 @@ class WaitingRoom:
         try:
             start = b""
             if self._fd is None:
-                self._fd = self._open_for_append(self.path)
+                self._fd = self._open_for_append(path)
             if self._nonce is None or self._size == 0:
                 os.ftruncate(self._fd, 0)
                 self._nonce, self._records, self._size = os.urandom(NONCE_SIZE), 0, 0
                 start = FORMAT.start(self._nonce)
-            record = start + _encode(self._key, self._nonce, self._records, kind, call)  # type: ignore[arg-type]
+            record = start + _encode(key, self._nonce, self._records, kind, call)
             append_all_or_nothing(self._fd, record, self._size)
         except OSError as exc:
             self._cannot_write(exc)
@@ -314,17 +317,17 @@ class WaitingRoom:
     def _rewrite(self) -> None:
         """Write only the live calls (a new file renamed over the old one, which
         stays whole when the new one cannot be written)."""
-        if self.path is None:
+        path, key = self.path, self._key  # a file always has a key (__init__)
+        if path is None or key is None:
             return
         self.close()
         if not self.calls:
             self._truncate()
             return
         nonce = os.urandom(NONCE_SIZE)
-        key = self._key
-        records = (_encode(key, nonce, i, _ADD, c) for i, c in enumerate(self.calls))  # type: ignore[arg-type]
+        records = (_encode(key, nonce, i, _ADD, c) for i, c in enumerate(self.calls))
         try:
-            write_durably(self.path, itertools.chain([FORMAT.start(nonce)], records), sync=False)
+            write_durably(path, itertools.chain([FORMAT.start(nonce)], records), sync=False)
         except OSError as exc:
             self._cannot_write(exc)
             return
@@ -359,13 +362,6 @@ class WaitingRoom:
             self.log(f"uwsgi-mules: the waiting file {self.path} is written again ({len(self.calls)} waiting "
                      "call(s) on disk)")
 
-    def _remove_old_temporary(self) -> None:
-        """The temporary file older versions left when a rewrite failed."""
-        try:
-            self.path.with_name(self.path.name + ".tmp").unlink()  # type: ignore[union-attr]
-        except OSError:
-            pass
-
 
 def encode_record(signer: Signer, nonce: bytes, index: int, kind: int, call: WaitingCall) -> bytes:
     """The signed bytes of one record, the ``index``-th of the file with ``nonce``."""
@@ -382,7 +378,7 @@ def _encode(key: DataSigner, nonce: bytes, index: int, kind: int, call: WaitingC
     return FORMAT.encode(key, nonce, index, values, (b"", path, call.body))
 
 
-def _check(values: tuple) -> None:
+def _check(values: Header) -> None:
     """Refuse a verified record with a field out of range (:class:`BadRecord`)."""
     kind, _, due, target_kind, value, path_len, _ = values
     if kind not in (_ADD, _TAKEN):
@@ -399,6 +395,14 @@ def _check(values: tuple) -> None:
         raise BadRecord("its task path is too long")
 
 
+def _remove_old_temporary(path: Path) -> None:
+    """The temporary file older versions left next to ``path`` when a rewrite failed."""
+    try:
+        path.with_name(path.name + ".tmp").unlink()
+    except OSError:
+        pass
+
+
 def parse(data: bytes, signer: Signer) -> _Parsed:
     """The live calls of a waiting file's bytes (magic included), from its
     verified records; never raises on any input and always ends (one pass,
@@ -407,7 +411,7 @@ def parse(data: bytes, signer: Signer) -> _Parsed:
     live = parsed.live
     paths: dict[bytes, str] = {}  #: one string per task path, not one per call
 
-    def accept(values: tuple, parts: list[memoryview]) -> None:
+    def accept(values: Header, parts: list[memoryview]) -> None:
         _check(values)
         kind, entry_id, due, target_kind, value = values[:5]
         if kind == _TAKEN:

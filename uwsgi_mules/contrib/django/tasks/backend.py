@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from contextlib import nullcontext
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -22,6 +23,7 @@ from ....runtime.offload import register_task
 from ....runtime.routing import route_table
 from ....runtime.sender import Route, prepare_route, send_routed
 from ....runtime.targets import Target, farm_target, mule_target, validate
+from .calls import TaskHeader
 from .compat import (
     BaseTaskBackend,
     InvalidTask,
@@ -33,7 +35,6 @@ from .compat import (
     set_field,
     task_enqueued,
 )
-from .calls import TaskHeader
 from .options import BackendOptions, TargetSetting, default_target, parse_options
 from .records import READY, ResultStore, TaskRecord, new_id
 from .runner import PATH_PREFIX, TaskRunner, registry_path

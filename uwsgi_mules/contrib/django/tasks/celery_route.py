@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...celery.results import worker_of
 from ...celery.routes import CeleryRoute
+from .calls import TaskHeader, call_task, error_of
 from .compat import Task, task_finished, task_started
 from .record import FAILED, READY, RUNNING, SUCCESSFUL, TaskRecord
-from .calls import TaskHeader, call_task, error_of
 
 if TYPE_CHECKING:
     from .backend import MulesBackend
