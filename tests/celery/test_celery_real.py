@@ -120,6 +120,33 @@ def servers() -> Iterator[list[UwsgiServer]]:
             server.stop()
 
 
+def wait_until_busy(victim: UwsgiServer, records: Path, victim_mules: Any) -> set[int]:
+    """Wait until the victim ran 20 tasks and each of its mules is inside one; the tasks in flight."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        done = executions(records)
+        if sum(len(v) for p, v in done.items() if p in victim_mules) >= 20:
+            in_flight = busy_tasks(records, victim_mules)
+            if len(in_flight) == len(victim_mules):
+                return in_flight
+        time.sleep(0.001)
+    pytest.fail(f"the victim instance did not get busy:\n{victim.log_text()[-3000:]}")
+
+
+def wait_for_all(records: Path, total: int, sent_at: float) -> Any:
+    """The executions once every task ran (or the time is up), and a second more for a late duplicate.
+    The live instance drains what is left at about the rate it was sent: on a
+    busy machine, sending slows down and so does draining; wait in proportion."""
+    deadline = time.monotonic() + max(90.0, 2 * sent_at)
+    while time.monotonic() < deadline:
+        done = executions(records)
+        if len({n for values in done.values() for n in values}) >= total:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)  # a late duplicate would show up now
+    return executions(records)
+
+
 def test_two_consumer_instances_one_sigkilled_mid_burst_lose_nothing(
     tmp_path: Path, redis: RedisServer, servers: list[UwsgiServer]
 ) -> None:
@@ -146,18 +173,7 @@ def test_two_consumer_instances_one_sigkilled_mid_burst_lose_nothing(
         )
     )
     sender.start()
-    # kill the victim mid-burst, while each of its mules is inside a task
-    deadline = time.monotonic() + 90
-    in_flight: set[int] = set()
-    while time.monotonic() < deadline:
-        done = executions(records)
-        if sum(len(v) for p, v in done.items() if p in victim_mules) >= 20:
-            in_flight = busy_tasks(records, victim_mules)
-            if len(in_flight) == len(victim_mules):
-                break
-        time.sleep(0.001)
-    else:
-        pytest.fail(f"the victim instance did not get busy:\n{victim.log_text()[-3000:]}")
+    in_flight = wait_until_busy(victim, records, victim_mules)  # kill the victim mid-burst, inside a task
     assert victim.process is not None
     os.killpg(victim.process.pid, signal.SIGKILL)
     killed_at = time.monotonic() - started
@@ -170,16 +186,7 @@ def test_two_consumer_instances_one_sigkilled_mid_burst_lose_nothing(
     assert sent == [per_sender] * senders, "every send returned once the broker had the task"
     sent_at = time.monotonic() - started
 
-    # the live instance drains what is left at about the rate it was sent: on
-    # a busy machine, sending slows down and so does draining; wait in proportion
-    deadline = time.monotonic() + max(90.0, 2 * sent_at)
-    while time.monotonic() < deadline:
-        done = executions(records)
-        if len({n for values in done.values() for n in values}) >= total:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)  # a late duplicate would show up now
-    done = executions(records)
+    done = wait_for_all(records, total, sent_at)
     counts = collections.Counter(n for values in done.values() for n in values)
     lost = sorted(set(range(total)) - set(counts))
     duplicated = sorted(n for n, c in counts.items() if c > 1)
