@@ -47,6 +47,13 @@ DEFECT_FAULTS = {"2": "disk-full", "5": "resend-race", "reload-death": "busy-wor
 #: While it is open, a schedule with a full reload or a stop has no mule deaths
 #: (no crash task, no kill-mule, no harakiri fault).
 FULL_RELOADS = ("touch-reload", "sighup", "stop-start")
+#: what uWSGI itself makes impossible to keep without the C plugin (docs/delivery.md, "A mule
+#: that dies during a reload"): a mule that dies before its stop handler runs, while the
+#: instance reloads or stops, takes its queue with it (mules close each other's queue
+#: ends; only the plugin's master can save it), and the next generation can only log one
+#: ERROR line naming the mule, not the calls. Real schedules without the plugin leave
+#: that combination out; with the plugin they keep it.
+NO_PLUGIN_LIMITS: frozenset[str] = frozenset({"reload-death"})
 MULE_DEATHS = ("kill-mule", "harakiri")
 #: the runs-later calls wait at most this long (seconds)
 MAX_DELAY = 3.0
