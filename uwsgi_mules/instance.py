@@ -343,3 +343,17 @@ def backlog_dir(runtime_dir: Path | None, configured: str | None) -> Path | None
     if configured:
         return Path(configured)
     return None if runtime_dir is None else runtime_dir / "backlog"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a process of another user counts:
+    it runs, it is just not ours to signal)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

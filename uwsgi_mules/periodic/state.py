@@ -25,7 +25,6 @@ from __future__ import annotations
 import hmac
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Any
 
 from ..datakey import DataSigner, data_key
 from ..instance import secure_dir
-from ..mule.delivery.records import fsync_dir
+from ..mule.delivery.records import fsync_dir, write_durably
 
 STATE_NAME = "periodic-state"
 RECORD_MAGIC = b"uwsgi-mules periodic state 1 "
@@ -134,19 +133,7 @@ class StateFile:
             return _nothing
         text = json.dumps({name: asdict(s) for name, s in sorted(states.items())}, sort_keys=True).encode()
         data = RECORD_MAGIC + self._sign().tag(DOMAIN, text).hex().encode() + b"\n" + text
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.rename(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        write_durably(path, data, sync_dir=False)  # the directory is fsynced once the caller is done
         return lambda: fsync_dir(path.parent)
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 
 from ...datakey import TAG_SIZE, DataSigner, data_key
 from ...envelope import WireTarget
-from ...instance import secure_dir
+from ...instance import process_alive, secure_dir
 from .records import (
     NONCE_SIZE,
     BadRecord,
@@ -359,16 +359,4 @@ class Progress:
 
 
 def _alive(pid_text: str) -> bool:
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_text.isdigit() and process_alive(int(pid_text))

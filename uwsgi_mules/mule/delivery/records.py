@@ -214,12 +214,13 @@ def append_all_or_nothing(fd: int, data: bytes, end: int | None = None) -> None:
         raise
 
 
-def write_durably(path: Path, data: bytes | Iterable[bytes], *, sync: bool = True) -> None:
+def write_durably(path: Path, data: bytes | Iterable[bytes], *, sync: bool = True, sync_dir: bool = True) -> None:
     """Write ``data`` (bytes, or chunks written as they come: a large file
     is never joined in memory) as ``path`` all or nothing: a temporary file
     of the same directory (mode 0600), every byte checked, fsync, rename,
     fsync of the directory (``sync=False``: no fsync, the file survives the
-    death of the process as the page cache does); the temporary file is
+    death of the process as the page cache does; ``sync_dir=False``: the
+    caller fsyncs the directory itself, later); the temporary file is
     removed if anything fails, and the error raised."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".writing-")
     try:
@@ -236,7 +237,7 @@ def write_durably(path: Path, data: bytes | Iterable[bytes], *, sync: bool = Tru
         except OSError:
             pass
         raise
-    if sync:
+    if sync and sync_dir:
         fsync_dir(path.parent)
 
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ...datakey import DataSigner, data_key
-from ...instance import secure_dir
+from ...instance import process_alive, secure_dir
 from .backlog import BacklogError, SavedOffload, save
 from .dead import SUFFIX, DeadTask, Refused, dead_dir, open_record, resend_dir
 
@@ -82,7 +82,7 @@ def release_stale_claims(directory: Path) -> int:
     released = 0
     for claim in directory.glob(f"{CLAIM_PREFIX}*"):
         pid = claim.name[len(CLAIM_PREFIX) :]
-        if not claim.is_dir() or not pid.isdigit() or _running(int(pid)):
+        if not claim.is_dir() or not pid.isdigit() or process_alive(int(pid)):
             continue
         released += _put_back(claim, directory)
         with contextlib.suppress(OSError):
@@ -97,15 +97,3 @@ def _put_back(claim: Path, directory: Path) -> int:
             os.rename(claimed, directory / claimed.name)
             moved += 1
     return moved
-
-
-def _running(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # another user's process
-    return True
